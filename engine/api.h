@@ -1,0 +1,77 @@
+/* The HTTP API: routes requests to services, authenticates bearer tokens and answers in JSON
+ * or application/problem+json (RFC 9457). The request context (struct api_req) is what every
+ * service handler works with; it is freed by api_reply_* exactly once. */
+#ifndef INTENTD_API_H
+#define INTENTD_API_H
+
+#include <jansson.h>
+
+#include "app.h"
+#include "http_server.h"
+#include "intent_schema.h"
+
+enum api_role { ROLE_NONE = 0, ROLE_OPERATOR = 1, ROLE_ONCALL = 2, ROLE_ADMIN = 3 };
+
+#define API_PATH_PARAMS 2
+
+/* One request in progress. Owned by the API layer; a handler finishes it with exactly one
+ * api_reply_* call, which responds and frees it. */
+struct api_req {
+    struct app *app;
+    struct http_exchange *ex;
+    const struct http_request *http; /* valid until the reply */
+    char request_id[80];
+    char *params[API_PATH_PARAMS]; /* decoded path parameters, owned */
+    /* who is asking (after api_authenticate) */
+    enum api_role role;
+    char tenant[72];  /* the token's tenant; "" for the bootstrap admin */
+    char actor[200];  /* for the ledger: "token:<role>:<tenant>:<hash prefix>" or "admin" */
+    void *svc;        /* the service's own state, freed by the service before replying */
+};
+
+/* The HTTP handler given to http_server_start; arg is the struct app. */
+void api_handle(void *arg, struct http_exchange *ex, const struct http_request *req);
+
+/* Replies with JSON (status, body; body reference is stolen) and frees req. */
+void api_reply_json(struct api_req *req, int status, json_t *body, const char *const *headers);
+/* Replies with application/problem+json: slug names the problem type, detail is the human text
+ * (printf-style); frees req. */
+void api_reply_problem(struct api_req *req, int status, const char *slug, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Like api_reply_problem with a list of {pointer, message} errors (reference stolen). */
+void api_reply_problem_errors(struct api_req *req, int status, const char *slug,
+                              json_t *errors, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Replies with raw bytes of a content type (copied) and frees req. */
+void api_reply_raw(struct api_req *req, int status, const char *content_type, const char *body,
+                   size_t len);
+
+/* Checks the bearer token asynchronously, then calls next(req) with req->role/tenant/actor
+ * set when the token's role is at least min; otherwise replies 401/403 itself (next is not
+ * called). */
+void api_authenticate(struct api_req *req, enum api_role min, void (*next)(struct api_req *req));
+
+/* True when req may see tenant's data: its own tenant, or a global admin. */
+bool api_tenant_visible(const struct api_req *req, const char *tenant);
+
+/* Parses a query string value by name into a newly allocated decoded string (NULL when
+ * absent); sets *bad when the value is not valid percent-encoding. */
+char *api_query_param(const struct api_req *req, const char *name, bool *bad);
+
+/* Service entry points (api_intents.c, api_admin.c). */
+void svc_submit(struct api_req *req);
+void svc_submit_batch(struct api_req *req);
+void svc_get_intent(struct api_req *req);
+void svc_timeline(struct api_req *req);
+void svc_list_executions(struct api_req *req);
+void svc_cancel(struct api_req *req);
+void svc_create_tenant(struct api_req *req);
+void svc_create_token(struct api_req *req);
+void svc_ledger_verify(struct api_req *req);
+void svc_readyz(struct api_req *req);
+void svc_action_types(struct api_req *req);
+
+/* Formats a store failure as a problem reply (503 when the database is unreachable). */
+void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg);
+
+#endif

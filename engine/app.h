@@ -1,0 +1,36 @@
+/* The engine context: everything one intentd process owns, passed explicitly to every
+ * subsystem (there are no globals for state). Created and torn down by main.c. */
+#ifndef INTENTD_APP_H
+#define INTENTD_APP_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config.h"
+#include "crypto.h"
+
+struct store;
+struct http_server;
+struct lifecycle;
+struct workflows;
+struct submitter;
+struct scheduler;
+struct tenant_keys;
+
+struct app {
+    uv_loop_t *loop;
+    struct config cfg;
+    unsigned char master_key[CRYPTO_KEY_LEN];
+    struct lifecycle *lifecycle;
+    struct workflows *workflows;
+    struct store *store;
+    struct http_server *http;
+    struct submitter *submitter;
+    struct scheduler *scheduler;
+    struct tenant_keys *keys;
+    char conninfo[1024];
+    bool ready;    /* migrations applied and the store connected at least once */
+    bool stopping; /* graceful shutdown has begun */
+};
+
+#endif

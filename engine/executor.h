@@ -1,0 +1,33 @@
+/* The executor: moves one claimed intent through its ASL workflow. Pure states are interpreted
+ * in memory; every step outcome (with its internal effect and ledger rows) is written through
+ * intentd.apply, fenced by the lease, and outcomes of many intents are group-committed in one
+ * call. Owned by the scheduler. */
+#ifndef INTENTD_EXECUTOR_H
+#define INTENTD_EXECUTOR_H
+
+#include <libpq-fe.h>
+
+#include "app.h"
+#include "errors.h"
+
+#define EXEC_APPLY_BATCH 512 /* step outcomes per intentd.apply call */
+#define EXEC_APPLY_INFLIGHT 2
+
+struct executor;
+
+int executor_new(struct app *app, struct executor **out) IE_MUST_CHECK;
+/* Frees the executor and every intent still in hand (their leases are released separately). */
+void executor_free(struct executor *e);
+
+/* Takes row `row` of a claim result (queries.h Q_CLAIM columns) and starts running it. */
+void executor_take(struct executor *e, const PGresult *r, int row);
+
+/* Intents in memory. */
+int executor_in_hand(const struct executor *e);
+/* Step outcomes waiting for or in an apply call; 0 means nothing is left to commit. */
+int executor_pending(const struct executor *e);
+/* Called whenever the executor drops intents from memory (so the scheduler may claim more) or
+ * has no more work pending. */
+void executor_set_notify(struct executor *e, void (*cb)(void *arg), void *arg);
+
+#endif

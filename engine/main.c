@@ -1,0 +1,226 @@
+/* intentd: start-up, the event loop, and graceful shutdown. Everything that blocks (the
+ * embedded cluster, migrations, key and workflow files) happens here before the loop serves;
+ * once uv_run starts, nothing blocks it. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "app.h"
+#include "http_server.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "migrations.h"
+#include "pgembed.h"
+#include "scheduler.h"
+#include "store.h"
+#include "submitter.h"
+#include "tenant_keys.h"
+#include "workflows.h"
+
+#define MIGRATE_ATTEMPTS 60
+
+struct daemon {
+    struct app app;
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    int pending_stops; /* http server and scheduler */
+    int exit_code;
+};
+
+static void signals_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void store_closed(void *arg)
+{
+    struct daemon *d = arg;
+    uv_close((uv_handle_t *)&d->sigterm, signals_closed);
+    uv_close((uv_handle_t *)&d->sigint, signals_closed);
+}
+
+static void part_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    if (--d->pending_stops > 0)
+        return;
+    submitter_free(d->app.submitter);
+    d->app.submitter = NULL;
+    store_close(d->app.store, store_closed, d);
+    d->app.store = NULL;
+}
+
+static void http_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    d->app.http = NULL;
+    part_stopped(d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (d->app.stopping) {
+        log_warn("second signal %d: exiting at once", signum);
+        _exit(1);
+    }
+    log_info("signal %d: stopping gracefully (in-flight work finishes, leases are released)",
+             signum);
+    d->app.stopping = true;
+    d->pending_stops = 2;
+    http_server_stop(d->app.http, http_stopped, d);
+    scheduler_stop(d->app.scheduler, part_stopped, d);
+}
+
+static int ensure_home(const char *home)
+{
+    if (mkdir(home, 0700) && errno != EEXIST) {
+        fprintf(stderr, "intentd: cannot create INTENTD_HOME %s: %s\n", home, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int migrate(struct app *app)
+{
+    char err[1024];
+    for (int i = 0; i < MIGRATE_ATTEMPTS; i++) {
+        int rc = migrations_apply(app->conninfo, app->lifecycle, err, sizeof err);
+        if (rc == 0)
+            return 0;
+        if (rc != IE_UNAVAIL) {
+            log_error("schema migration failed: %s", err);
+            return -1;
+        }
+        if (i == 0)
+            log_warn("database not reachable yet; retrying for up to %d s", MIGRATE_ATTEMPTS);
+        sleep(1); /* start-up only: the loop is not running yet */
+    }
+    log_error("giving up: %s", err);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            config_print_help(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("intentd %s\n", INTENTD_VERSION);
+            return 0;
+        }
+        fprintf(stderr, "intentd: unknown argument %s (try --help)\n", argv[i]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    static struct daemon d;
+    struct app *app = &d.app;
+    char err[1024];
+    int rc = config_load(&app->cfg, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "intentd: %s\n", rc == IE_CONFIG ? err : ie_strerror(rc));
+        return 2;
+    }
+    log_set_level(app->cfg.log_level);
+    log_set_node(app->cfg.node_id);
+    struct pgembed *pg = NULL;
+    int code = 1;
+    if (ensure_home(app->cfg.home))
+        goto out;
+    if (crypto_master_key_load_or_create(app->cfg.master_key_file, app->master_key, err,
+                                         sizeof err)) {
+        log_error("master key: %s", err);
+        goto out;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lifecycle.json", app->cfg.statemachines_dir);
+    if (lifecycle_load(path, &app->lifecycle, err, sizeof err)) {
+        log_error("lifecycle table: %s", err);
+        goto out;
+    }
+    if (workflows_load(app->cfg.statemachines_dir, &app->workflows, err, sizeof err)) {
+        log_error("workflows: %s", err);
+        goto out;
+    }
+    log_info("loaded %zu action types from %s", workflows_count(app->workflows),
+             app->cfg.statemachines_dir);
+    if (app->cfg.database_url) {
+        snprintf(app->conninfo, sizeof app->conninfo, "%s", app->cfg.database_url);
+    } else {
+        log_info("no INTENTD_DATABASE_URL: starting the embedded PostgreSQL under %s",
+                 app->cfg.home);
+        if (pgembed_start(app->cfg.home, &pg, app->conninfo, sizeof app->conninfo, err,
+                          sizeof err)) {
+            log_error("embedded PostgreSQL: %s", err);
+            goto out;
+        }
+    }
+    if (migrate(app))
+        goto out;
+
+    uv_loop_init(&d.loop);
+    app->loop = &d.loop;
+    struct store_config sc = {.conninfo = app->conninfo,
+                              .pool_size = app->cfg.db_pool,
+                              .max_queue = 20000,
+                              .app_name = "intentd"};
+    if (store_open(app->loop, &sc, &app->store) || tenant_keys_new(&app->keys) ||
+        submitter_new(app, &app->submitter)) {
+        log_error("out of memory at start-up");
+        goto out_loop;
+    }
+    struct http_server_config hc = {.listen = app->cfg.listen,
+                                    .max_connections = app->cfg.max_connections,
+                                    .header_timeout_ms = 10000,
+                                    .idle_timeout_ms = 60000,
+                                    .body_timeout_ms = 30000};
+    if (http_server_start(app->loop, &hc, api_handle, app, &app->http, err, sizeof err)) {
+        log_error("cannot listen on %s: %s", app->cfg.listen, err);
+        goto out_loop;
+    }
+    if (scheduler_start(app, &app->scheduler)) {
+        log_error("cannot start the scheduler");
+        goto out_loop;
+    }
+    uv_signal_init(app->loop, &d.sigterm);
+    uv_signal_init(app->loop, &d.sigint);
+    d.sigterm.data = d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    app->ready = true;
+    log_info("intentd %s node %s listening on %s (port %d)", INTENTD_VERSION, app->cfg.node_id,
+             app->cfg.listen, http_server_port(app->http));
+    uv_run(app->loop, UV_RUN_DEFAULT);
+    code = 0;
+    log_info("stopped");
+out_loop:
+    if (code != 0) {
+        /* Start-up failed half-way: close what was opened, then let the loop finish it. */
+        if (app->scheduler)
+            scheduler_stop(app->scheduler, NULL, NULL);
+        if (app->http)
+            http_server_stop(app->http, NULL, NULL);
+        submitter_free(app->submitter);
+        if (app->store)
+            store_close(app->store, NULL, NULL);
+        uv_run(app->loop, UV_RUN_DEFAULT);
+    }
+    if (uv_loop_close(app->loop))
+        log_warn("the loop still had open handles at exit");
+out:
+    tenant_keys_free(app->keys);
+    workflows_free(app->workflows);
+    lifecycle_free(app->lifecycle);
+    if (pg)
+        pgembed_stop(pg);
+    crypto_cleanse(app->master_key, sizeof app->master_key);
+    config_free(&app->cfg);
+    return code;
+}

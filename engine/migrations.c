@@ -1,0 +1,148 @@
+/* Applies the embedded schema migrations at start-up; see migrations.h. This is the only place
+ * that uses blocking libpq calls, and it runs before the loop serves anything. */
+#include "migrations.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "lifecycle.h"
+#include "log.h"
+
+#define MIGRATION_LOCK_KEY "7242000"
+
+int migrations_latest(void)
+{
+    int v = 0;
+    for (int i = 0; i < migrations_count; i++)
+        if (migrations[i].version > v)
+            v = migrations[i].version;
+    return v;
+}
+
+static void copy_error(PGresult *r, const char *prefix, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s%s", prefix, PQresultErrorMessage(r));
+    size_t n = strlen(err);
+    while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+}
+
+/* Runs one command; on failure copies the server's message into err. keep (may be NULL)
+ * receives the result, which the caller clears. */
+static int run(PGconn *c, const char *sql, int nparams, const char *const *params, char *err,
+               size_t errlen, PGresult **keep)
+{
+    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        copy_error(r, "", err, errlen);
+        PQclear(r);
+        return IE_DB;
+    }
+    if (keep)
+        *keep = r;
+    else
+        PQclear(r);
+    return 0;
+}
+
+/* Runs a string of several statements (simple query protocol). */
+static int run_script(PGconn *c, const char *sql, const char *what, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "%s: ", what);
+        copy_error(r, prefix, err, errlen);
+        rc = IE_DB;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int apply_one(PGconn *c, const struct migration *m, char *err, size_t errlen)
+{
+    char vbuf[16];
+    snprintf(vbuf, sizeof vbuf, "%d", m->version);
+    const char *p[2] = {vbuf, m->name};
+    PGresult *r = NULL;
+    int rc = run(c, "SELECT 1 FROM intentd.schema_migrations WHERE version = $1", 1, p, err,
+                 errlen, &r);
+    if (rc)
+        return rc;
+    int have = PQntuples(r) > 0;
+    PQclear(r);
+    if (have)
+        return 0;
+    log_info("applying migration %s", m->name);
+    rc = run(c, "BEGIN", 0, NULL, err, errlen, NULL);
+    if (!rc)
+        rc = run_script(c, m->sql, m->name, err, errlen);
+    if (!rc)
+        rc = run(c, "INSERT INTO intentd.schema_migrations (version, name) VALUES ($1, $2)", 2,
+                 p, err, errlen, NULL);
+    if (!rc)
+        rc = run(c, "COMMIT", 0, NULL, err, errlen, NULL);
+    if (rc)
+        PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+}
+
+static int seed_lifecycle(PGconn *c, const struct lifecycle *lc, char *err, size_t errlen)
+{
+    struct buf sql;
+    buf_init(&sql, 1 << 16);
+    int rc = buf_puts(&sql, "INSERT INTO intentd.lifecycle_transitions (from_state, to_state) "
+                            "VALUES ");
+    if (!rc)
+        rc = lifecycle_sql_pairs(lc, &sql);
+    if (rc) {
+        snprintf(err, errlen, "rendering the lifecycle table: %s", ie_strerror(rc));
+        goto out;
+    }
+    rc = run(c, "BEGIN", 0, NULL, err, errlen, NULL);
+    if (!rc)
+        rc = run(c, "DELETE FROM intentd.lifecycle_transitions", 0, NULL, err, errlen, NULL);
+    if (!rc)
+        rc = run(c, sql.data, 0, NULL, err, errlen, NULL);
+    if (!rc)
+        rc = run(c, "COMMIT", 0, NULL, err, errlen, NULL);
+    if (rc)
+        PQclear(PQexec(c, "ROLLBACK"));
+out:
+    buf_free(&sql);
+    return rc;
+}
+
+int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err, size_t errlen)
+{
+    int rc = 0;
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "cannot connect to the database: %s", PQerrorMessage(c));
+        rc = IE_UNAVAIL;
+        goto out;
+    }
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    rc = run(c, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, err, errlen, NULL);
+    if (rc)
+        goto out;
+    rc = run_script(c,
+                    "CREATE SCHEMA IF NOT EXISTS intentd; "
+                    "CREATE TABLE IF NOT EXISTS intentd.schema_migrations ("
+                    " version int PRIMARY KEY, name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())",
+                    "creating intentd.schema_migrations", err, errlen);
+    for (int i = 0; i < migrations_count && !rc; i++)
+        rc = apply_one(c, &migrations[i], err, errlen);
+    if (!rc && lc)
+        rc = seed_lifecycle(c, lc, err, errlen);
+    PQclear(PQexec(c, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")"));
+out:
+    PQfinish(c);
+    return rc;
+}

@@ -1,0 +1,286 @@
+/* Claim loop, wake-ups and lease renewal; see scheduler.h. One claim round is in flight at a
+ * time; rounds repeat while they come back full, and otherwise wait for a NOTIFY, the timer
+ * for the earliest due item, or the slow poll. */
+#include "scheduler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "executor.h"
+#include "log.h"
+#include "queries.h"
+#include "store.h"
+
+#define IN_HAND_FACTOR 4  /* intents in memory at most: claim_batch * this */
+#define RELEASE_TIMEOUT_MS 10000
+
+enum sched_phase { SCHED_RUNNING, SCHED_DRAINING, SCHED_RELEASING, SCHED_DONE };
+
+struct scheduler {
+    struct app *app;
+    struct executor *exec;
+    uv_timer_t wake_timer;  /* the next claim round: poll or earliest due */
+    uv_timer_t renew_timer; /* lease renewal */
+    uv_timer_t stop_timer;  /* bounds a graceful stop when the database is gone */
+    int handles_open;
+    bool claiming;
+    bool again;   /* a wake-up arrived during a claim */
+    bool probing; /* a next-due query is in flight */
+    enum sched_phase phase;
+    void (*stop_cb)(void *arg);
+    void *stop_arg;
+};
+
+static void claim(struct scheduler *s);
+static void drain_check(struct scheduler *s);
+
+static void wake_fire(uv_timer_t *t)
+{
+    claim(t->data);
+}
+
+static void arm_claim(struct scheduler *s, uint64_t ms)
+{
+    if (s->phase != SCHED_RUNNING)
+        return;
+    if (uv_is_active((uv_handle_t *)&s->wake_timer) && uv_timer_get_due_in(&s->wake_timer) <= ms)
+        return;
+    uv_timer_start(&s->wake_timer, wake_fire, ms, 0);
+}
+
+void scheduler_wake(struct scheduler *s)
+{
+    if (!s || s->phase != SCHED_RUNNING || !s->app->cfg.scheduler)
+        return;
+    if (s->claiming)
+        s->again = true;
+    else
+        arm_claim(s, 0);
+}
+
+static void next_due(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                     const char *msg)
+{
+    struct scheduler *s = arg;
+    s->probing = false;
+    if (s->phase != SCHED_RUNNING) {
+        drain_check(s);
+        return;
+    }
+    if (err || PQgetisnull(res->results[0], 0, 0))
+        return;
+    double secs = atof(PQgetvalue(res->results[0], 0, 0));
+    uint64_t ms = secs <= 0 ? 0 : (uint64_t)(secs * 1000.0) + 5;
+    arm_claim(s, ms);
+}
+
+static void claimed(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                    const char *msg)
+{
+    struct scheduler *s = arg;
+    s->claiming = false;
+    if (s->phase != SCHED_RUNNING) {
+        /* Stopping: whatever this round claimed is given back by intentd.release. */
+        drain_check(s);
+        return;
+    }
+    if (err) {
+        if (err != IE_CANCELED)
+            log_warn("claiming work failed: %s %s", sqlstate ? sqlstate : "",
+                     msg ? msg : ie_strerror(err));
+        arm_claim(s, (uint64_t)s->app->cfg.poll_ms);
+        return;
+    }
+    PGresult *r = res->results[0];
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++)
+        executor_take(s->exec, r, i);
+    if (n > 0)
+        log_debug("claimed %d intents", n);
+    int room = s->app->cfg.claim_batch * IN_HAND_FACTOR - executor_in_hand(s->exec);
+    if (s->again || (n >= s->app->cfg.claim_batch && room > 0)) {
+        s->again = false;
+        arm_claim(s, 0);
+        return;
+    }
+    /* Idle: sleep until the slow poll or the earliest due item, whichever is first. */
+    arm_claim(s, (uint64_t)s->app->cfg.poll_ms);
+    if (!s->probing && store_query(s->app->store, Q_NEXT_DUE, 0, NULL, next_due, s) == 0)
+        s->probing = true;
+}
+
+static void claim(struct scheduler *s)
+{
+    if (s->phase != SCHED_RUNNING || s->claiming)
+        return;
+    int room = s->app->cfg.claim_batch * IN_HAND_FACTOR - executor_in_hand(s->exec);
+    if (room <= 0)
+        return; /* executor_notify re-arms when intents leave memory */
+    int want = room < s->app->cfg.claim_batch ? room : s->app->cfg.claim_batch;
+    char node[160], lim[16], lease[16], quar[16];
+    snprintf(node, sizeof node, "%s", s->app->cfg.node_id);
+    snprintf(lim, sizeof lim, "%d", want);
+    snprintf(lease, sizeof lease, "%d", s->app->cfg.lease_seconds);
+    snprintf(quar, sizeof quar, "%d", s->app->cfg.quarantine_after);
+    const char *p[4] = {node, lim, lease, quar};
+    int rc = store_query(s->app->store, Q_CLAIM, 4, p, claimed, s);
+    if (rc) {
+        arm_claim(s, (uint64_t)s->app->cfg.poll_ms);
+        return;
+    }
+    s->claiming = true;
+}
+
+static void renewed(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                    const char *msg)
+{
+    (void)arg;
+    if (err && err != IE_CANCELED)
+        log_warn("renewing leases failed: %s %s", sqlstate ? sqlstate : "",
+                 msg ? msg : ie_strerror(err));
+}
+
+static void renew_fire(uv_timer_t *t)
+{
+    struct scheduler *s = t->data;
+    if (!executor_in_hand(s->exec))
+        return;
+    char lease[16];
+    snprintf(lease, sizeof lease, "%d", s->app->cfg.lease_seconds);
+    const char *p[2] = {s->app->cfg.node_id, lease};
+    if (store_query(s->app->store, Q_RENEW, 2, p, renewed, NULL))
+        log_warn("cannot queue lease renewal");
+}
+
+/* The listener lives as long as the store, longer than the scheduler: it reaches the
+ * scheduler through the app, which forgets it when it stops. */
+static void notified(void *arg, const char *channel, const char *payload)
+{
+    struct app *app = arg;
+    (void)channel;
+    (void)payload;
+    /* channel NULL = (re)connected: something may have been missed, so look anyway. */
+    scheduler_wake(app->scheduler);
+}
+
+static void executor_notify(void *arg)
+{
+    struct scheduler *s = arg;
+    if (s->phase == SCHED_RUNNING)
+        scheduler_wake(s);
+    else
+        drain_check(s);
+}
+
+int scheduler_start(struct app *app, struct scheduler **out)
+{
+    struct scheduler *s = calloc(1, sizeof *s);
+    if (!s)
+        return IE_NOMEM;
+    s->app = app;
+    int rc = executor_new(app, &s->exec);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    executor_set_notify(s->exec, executor_notify, s);
+    uv_timer_init(app->loop, &s->wake_timer);
+    uv_timer_init(app->loop, &s->renew_timer);
+    uv_timer_init(app->loop, &s->stop_timer);
+    s->wake_timer.data = s->renew_timer.data = s->stop_timer.data = s;
+    s->handles_open = 3;
+    if (app->cfg.scheduler) {
+        uint64_t every = (uint64_t)app->cfg.lease_seconds * 1000 / 3;
+        uv_timer_start(&s->renew_timer, renew_fire, every, every);
+        rc = store_listen(app->store, "intentd_work", notified, app);
+        if (rc)
+            log_warn("cannot LISTEN for new work (%s); polling only", ie_strerror(rc));
+        arm_claim(s, 0);
+    } else {
+        log_info("scheduler is off (INTENTD_SCHEDULER=off): accepting, not executing");
+    }
+    *out = s;
+    return 0;
+}
+
+/* --- graceful stop --- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct scheduler *s = h->data;
+    if (--s->handles_open == 0) {
+        void (*cb)(void *) = s->stop_cb;
+        void *arg = s->stop_arg;
+        if (s->app->scheduler == s)
+            s->app->scheduler = NULL;
+        free(s);
+        if (cb)
+            cb(arg);
+    }
+}
+
+static void finish_stop(struct scheduler *s)
+{
+    s->phase = SCHED_DONE;
+    executor_free(s->exec); /* deferred by the executor while an apply is in flight */
+    s->exec = NULL;
+    uv_close((uv_handle_t *)&s->wake_timer, handle_closed);
+    uv_close((uv_handle_t *)&s->renew_timer, handle_closed);
+    uv_close((uv_handle_t *)&s->stop_timer, handle_closed);
+}
+
+static void released(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                     const char *msg)
+{
+    struct scheduler *s = arg;
+    if (err)
+        log_warn("could not give leases back (%s %s); they lapse after %d s",
+                 sqlstate ? sqlstate : "", msg ? msg : ie_strerror(err),
+                 s->app->cfg.lease_seconds);
+    else
+        log_info("gave back %s leases", PQgetvalue(res->results[0], 0, 0));
+    finish_stop(s);
+}
+
+static void release_now(struct scheduler *s)
+{
+    s->phase = SCHED_RELEASING;
+    uv_timer_stop(&s->stop_timer);
+    uv_timer_stop(&s->renew_timer);
+    const char *p[1] = {s->app->cfg.node_id};
+    if (store_query(s->app->store, Q_RELEASE, 1, p, released, s))
+        finish_stop(s);
+}
+
+static void drain_check(struct scheduler *s)
+{
+    if (s->phase == SCHED_DRAINING && !s->claiming && !s->probing &&
+        executor_pending(s->exec) == 0)
+        release_now(s);
+}
+
+static void stop_timeout(uv_timer_t *t)
+{
+    struct scheduler *s = t->data;
+    if (s->phase == SCHED_DRAINING) {
+        log_warn("step outcomes still uncommitted after %d ms; releasing leases anyway",
+                 RELEASE_TIMEOUT_MS);
+        release_now(s);
+    }
+}
+
+void scheduler_stop(struct scheduler *s, void (*cb)(void *arg), void *arg)
+{
+    s->stop_cb = cb;
+    s->stop_arg = arg;
+    if (s->phase != SCHED_RUNNING)
+        return;
+    s->phase = SCHED_DRAINING;
+    uv_timer_stop(&s->wake_timer);
+    if (!s->app->cfg.scheduler) {
+        finish_stop(s);
+        return;
+    }
+    uv_timer_start(&s->stop_timer, stop_timeout, RELEASE_TIMEOUT_MS, 0);
+    drain_check(s);
+}

@@ -1,0 +1,98 @@
+/* The store: a pool of asynchronous libpq connections driven by the libuv loop. It is the only
+ * module that talks to PostgreSQL. Work is submitted as a transaction job (one or more
+ * statements run between BEGIN and COMMIT in pipeline mode, each as a prepared statement cached
+ * per connection) and finished by exactly one callback. Nothing here blocks the loop once
+ * store_open() has returned. */
+#ifndef INTENTD_STORE_H
+#define INTENTD_STORE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "errors.h"
+
+struct store;
+
+struct store_config {
+    const char *conninfo; /* libpq connection string; copied */
+    int pool_size;        /* connections for jobs (>= 1) */
+    int max_queue;        /* jobs waiting for a connection before store_txn says IE_UNAVAIL
+                             (0: 10000) */
+    const char *app_name; /* application_name for the connections; copied */
+    int queue_timeout_ms; /* a job still waiting for a connection after this long fails with
+                             IE_UNAVAIL, so callers answer 503 instead of hanging while the
+                             database is unreachable (0: 10000) */
+};
+
+/* One statement of a job. Parameters are text (NULL pointer = SQL NULL); the store copies sql
+ * and params at submission, so the caller may free them when store_txn returns. */
+struct store_stmt {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+};
+
+/* Results of a finished job, in statement order; valid only during the callback (the store
+ * clears them afterwards). */
+struct store_result {
+    int nresults;
+    PGresult **results;
+};
+
+/* Called exactly once per job, on the loop thread. err is 0 and res holds one PGresult per
+ * statement (each PGRES_TUPLES_OK or PGRES_COMMAND_OK) when the transaction committed.
+ * Otherwise err is IE_DB (a statement failed: the transaction was rolled back; sqlstate and
+ * message describe the first failure), IE_UNAVAIL (no connection to the database or it was
+ * lost: the transaction may or may not have committed if the loss happened during COMMIT), or
+ * IE_CANCELED (the store is closing). res is NULL when err != 0. */
+typedef void (*store_cb)(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                         const char *errmsg);
+
+/* Connects the pool (connections are opened in the background; jobs queue until one is up and
+ * reconnection uses exponential backoff from 100 ms to 5 s). Returns 0 and *out, IE_NOMEM or
+ * IE_INVAL. The loop must outlive the store. */
+int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **out) IE_MUST_CHECK;
+
+/* Stops taking jobs, fails queued jobs with IE_CANCELED, lets in-flight jobs finish, closes the
+ * connections and frees the store; cb (may be NULL) runs after the last handle is closed. */
+void store_close(struct store *s, void (*cb)(void *arg), void *arg);
+
+/* Submits a job of n statements (1 <= n <= 1024) to run in one transaction. Returns 0 (cb will
+ * be called exactly once, never from inside this call) or an error (cb will never be called):
+ * IE_INVAL, IE_NOMEM, IE_UNAVAIL (queue full or the store is closing). */
+int store_txn(struct store *s, const struct store_stmt *stmts, int n, store_cb cb,
+              void *arg) IE_MUST_CHECK;
+
+/* Like store_txn with one statement and no BEGIN/COMMIT (autocommit), for reads. */
+int store_query(struct store *s, const char *sql, int nparams, const char *const *params,
+                store_cb cb, void *arg) IE_MUST_CHECK;
+
+/* LISTEN on a channel over a dedicated connection that reconnects by itself. cb runs for every
+ * notification (payload may be ""), and once with channel NULL after each (re)connection, so
+ * the caller can re-scan for anything missed while disconnected. One listener per store.
+ * Returns 0, IE_INVAL, IE_NOMEM, IE_EXISTS (a listener is already set) or IE_UNAVAIL (closing).
+ * The listener connection uses application_name "<app_name>-listen". */
+typedef void (*store_notify_cb)(void *arg, const char *channel, const char *payload);
+int store_listen(struct store *s, const char *channel, store_notify_cb cb, void *arg) IE_MUST_CHECK;
+
+/* True when at least one pool connection is up. */
+bool store_is_connected(const struct store *s);
+
+/* Pool statistics for metrics and readiness. */
+struct store_stats {
+    int connections_up;
+    int connections_busy;
+    int jobs_queued;
+    unsigned long long jobs_done;
+    unsigned long long jobs_failed;
+};
+void store_get_stats(const struct store *s, struct store_stats *out);
+
+/* Runs statements synchronously on a fresh connection, for start-up only (migrations), before
+ * the loop serves anything. Each string may contain several statements. Returns 0, IE_DB (errbuf
+ * holds the message) or IE_UNAVAIL. */
+int store_exec_startup(const char *conninfo, const char *const *sqls, int n, char *errbuf,
+                       size_t errlen) IE_MUST_CHECK;
+
+#endif

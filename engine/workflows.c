@@ -1,0 +1,238 @@
+/* Action-type registry and parameter dry run; see workflows.h. */
+#include "workflows.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WORKFLOWS_MAX 512
+#define DRY_RUN_MAX_STEPS 200
+
+struct workflow {
+    char *name;
+    struct asl_machine *machine;
+};
+
+struct workflows {
+    size_t n;
+    struct workflow items[WORKFLOWS_MAX];
+};
+
+static const char SUFFIX[] = ".asl.json";
+
+static int cmp_workflow(const void *a, const void *b)
+{
+    return strcmp(((const struct workflow *)a)->name, ((const struct workflow *)b)->name);
+}
+
+/* Every Task must name an operation some adapter provides, and so must its Compensate. */
+static int check_operations(const char *file, const struct asl_machine *m, char *err,
+                            size_t errlen)
+{
+    for (size_t i = 0; i < asl_task_count(m); i++) {
+        const struct asl_state *st = asl_task_at(m, i);
+        if (!adapter_find(st->operation)) {
+            snprintf(err, errlen, "%s: state \"%s\": no adapter provides operation \"%s\"", file,
+                     st->name, st->operation);
+            return IE_CONFIG;
+        }
+        if (st->compensate && !adapter_find(st->compensate)) {
+            snprintf(err, errlen,
+                     "%s: state \"%s\": no adapter provides compensation operation \"%s\"", file,
+                     st->name, st->compensate);
+            return IE_CONFIG;
+        }
+    }
+    return 0;
+}
+
+int workflows_load(const char *dir, struct workflows **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int rc = 0;
+    struct workflows *w = calloc(1, sizeof *w);
+    if (!w)
+        return IE_NOMEM;
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "cannot read state machine directory %s", dir);
+        free(w);
+        return IE_IO;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len <= sizeof SUFFIX - 1 || strcmp(de->d_name + len - (sizeof SUFFIX - 1), SUFFIX))
+            continue;
+        if (w->n == WORKFLOWS_MAX) {
+            snprintf(err, errlen, "%s: more than %d workflows", dir, WORKFLOWS_MAX);
+            rc = IE_CONFIG;
+            goto out;
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct workflow *wf = &w->items[w->n];
+        wf->name = strndup(de->d_name, len - (sizeof SUFFIX - 1));
+        if (!wf->name) {
+            rc = IE_NOMEM;
+            goto out;
+        }
+        char aerr[512];
+        rc = asl_load_file(path, &wf->machine, aerr, sizeof aerr);
+        if (rc) {
+            snprintf(err, errlen, "%s: %s", de->d_name, aerr);
+            free(wf->name);
+            rc = IE_CONFIG;
+            goto out;
+        }
+        w->n++;
+        rc = check_operations(de->d_name, wf->machine, err, errlen);
+        if (rc)
+            goto out;
+    }
+    qsort(w->items, w->n, sizeof w->items[0], cmp_workflow);
+out:
+    closedir(d);
+    if (rc) {
+        workflows_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+void workflows_free(struct workflows *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->items[i].name);
+        asl_free(w->items[i].machine);
+    }
+    free(w);
+}
+
+const struct asl_machine *workflows_get(const struct workflows *w, const char *action_type)
+{
+    struct workflow key = {.name = (char *)action_type};
+    const struct workflow *f =
+        bsearch(&key, w->items, w->n, sizeof w->items[0], cmp_workflow);
+    return f ? f->machine : NULL;
+}
+
+size_t workflows_count(const struct workflows *w)
+{
+    return w->n;
+}
+
+const char *workflows_name_at(const struct workflows *w, size_t i)
+{
+    return i < w->n ? w->items[i].name : NULL;
+}
+
+/* Turns a plain JSONPath ("$", "$.a.b") into a JSON Pointer ("", "/a/b"); false otherwise. */
+static bool path_to_pointer(const char *path, char *out, size_t outlen)
+{
+    if (strncmp(path, "$", 1))
+        return false;
+    size_t o = 0;
+    for (const char *p = path + 1; *p; p++) {
+        char c = *p == '.' ? '/' : *p;
+        if (c == '[' || c == ']' || c == '\'' || c == '"' || c == '~' || o + 2 >= outlen)
+            return false;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/* Maps a pointer into a Task's effective parameters back into the intent's parameters. */
+static void map_pointer(const struct asl_state *st, const char *ptr, char *out, size_t outlen)
+{
+    char base[ADAPTER_POINTER_MAX] = "";
+    const char *rest = ptr;
+    if (st->parameters && json_is_object(st->parameters) && ptr[0] == '/') {
+        const char *slash = strchr(ptr + 1, '/');
+        size_t klen = slash ? (size_t)(slash - ptr - 1) : strlen(ptr + 1);
+        char key[128];
+        if (klen + 3 < sizeof key) {
+            snprintf(key, sizeof key, "%.*s.$", (int)klen, ptr + 1);
+            json_t *src = json_object_get(st->parameters, key);
+            if (src && json_is_string(src) &&
+                path_to_pointer(json_string_value(src), base, sizeof base)) {
+                snprintf(out, outlen, "/parameters%s%s", base, slash ? slash : "");
+                return;
+            }
+        }
+        snprintf(out, outlen, "/parameters");
+        return;
+    }
+    if (st->input_path && !path_to_pointer(st->input_path, base, sizeof base)) {
+        snprintf(out, outlen, "/parameters");
+        return;
+    }
+    snprintf(out, outlen, "/parameters%s%s", base, rest);
+}
+
+int workflows_validate_params(const struct workflows *w, const char *action_type,
+                              const json_t *params, struct adapter_errors *errs)
+{
+    const struct asl_machine *m = workflows_get(w, action_type);
+    if (!m)
+        return IE_NOTFOUND;
+    size_t before = errs->count;
+    json_t *input = json_deep_copy(params);
+    if (!input)
+        return IE_NOMEM;
+    const char *state = asl_start_at(m);
+    int rc = 0;
+    char aerr[256];
+    for (int n = 0; n < DRY_RUN_MAX_STEPS && state; n++) {
+        struct asl_step step;
+        rc = asl_advance(m, state, input, &step, aerr, sizeof aerr);
+        if (rc)
+            break;
+        struct asl_next next = {0};
+        state = NULL;
+        if (step.kind == ASL_STEP_TASK) {
+            const struct asl_state *st = asl_state_by_name(m, step.state);
+            const struct adapter_op *op = adapter_find(step.resource);
+            struct adapter_errors local = {0};
+            if (op && op->validate(step.parameters, &local)) {
+                for (size_t i = 0; i < local.count; i++) {
+                    char ptr[ADAPTER_POINTER_MAX];
+                    map_pointer(st, local.items[i].pointer, ptr, sizeof ptr);
+                    adapter_error(errs, ptr, "%s", local.items[i].message);
+                }
+                asl_step_clear(&step);
+                break;
+            }
+            json_t *result = json_object();
+            rc = result ? asl_task_succeeded(m, step.state, step.input, result, &next) : IE_NOMEM;
+            json_decref(result);
+        } else if (step.kind == ASL_STEP_WAIT) {
+            rc = asl_wait_next(m, step.state, step.input, &next);
+        } else if (step.kind == ASL_STEP_FAIL && step.error &&
+                   (!strcmp(step.error, ASL_ERR_RUNTIME) ||
+                    !strcmp(step.error, ASL_ERR_NO_CHOICE))) {
+            /* The workflow cannot even route this input: that is a parameter problem. */
+            adapter_error(errs, "/parameters", "%s", step.cause ? step.cause : step.error);
+        }
+        asl_step_clear(&step);
+        if (rc)
+            break;
+        if (next.kind == ASL_NEXT_STATE && next.output) {
+            json_decref(input);
+            input = json_incref(next.output);
+            state = next.state;
+        } else if (next.kind == ASL_NEXT_FAIL && next.cause) {
+            adapter_error(errs, "/parameters", "%s", next.cause);
+        }
+        asl_next_clear(&next);
+    }
+    json_decref(input);
+    if (rc)
+        return rc;
+    return (int)(errs->count - before);
+}

@@ -1,0 +1,155 @@
+"""pytest fixtures shared by tests/integration and tests/crash (star-imported by their conftests).
+
+Session:  pg_cluster          a throwaway PostgreSQL cluster for the whole run
+Function: new_db()            a fresh database (factory)
+          intentd_factory()   start intentd processes (factory); all stopped at test end
+          tenant              a fresh tenant on the module's shared intentd
+Module:   shared              (Intentd, Database) started once per test module
+          admin               an admin Client for `shared`
+"""
+
+import contextlib
+import os
+
+import pytest
+
+import harness
+from harness import Intentd, PgCluster
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "crash: kill -9 / multi-node crash tests (slow)")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and rep.when in ("setup", "call"):
+        start = getattr(item, "_intentd_registry_start", 0)
+        for i, inst in enumerate(harness.REGISTRY):
+            if i >= start or inst.alive():
+                rep.sections.append(("intentd %s (port %d) stderr tail" % (inst.node_id,
+                                                                           inst.port),
+                                     inst.log_tail(60)))
+        cluster = getattr(item.session, "_intentd_pg_cluster", None)
+        if cluster is not None:
+            rep.sections.append(("postgres log tail", harness.tail(cluster.logfile, 20)))
+
+
+@pytest.fixture(autouse=True)
+def _mark_registry(request):
+    request.node._intentd_registry_start = len(harness.REGISTRY)
+    yield
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(request):
+    cluster = PgCluster().init().start()
+    request.session._intentd_pg_cluster = cluster
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def intentd_binary():
+    path = harness.intentd_binary()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail("intentd binary not found at %s: build it (`meson setup build && ninja -C "
+                    "build`) or set INTENTD_BIN" % path, pytrace=False)
+    return path
+
+
+@pytest.fixture
+def new_db(pg_cluster):
+    def make():
+        return pg_cluster.create_database()
+    return make
+
+
+class Factory:
+    def __init__(self, cluster, binary):
+        self.cluster = cluster
+        self.binary = binary
+        self.instances = []
+
+    def __call__(self, db=None, env=None, start=True, embedded=False, ready_timeout=None,
+                 **kw):
+        """Creates (and by default starts) an intentd. db: a Database, or None for a new one
+        (ignored when embedded=True). env: extra environment."""
+        if db is None and not embedded:
+            db = self.cluster.create_database()
+        inst = Intentd(database=db, env=env, binary=self.binary, embedded=embedded, **kw)
+        self.instances.append(inst)
+        if start:
+            inst.start(timeout=ready_timeout)
+        return inst
+
+    def cleanup(self):
+        for inst in self.instances:
+            inst.cleanup()
+        for inst in self.instances:
+            inst.remove_home()
+
+
+@pytest.fixture
+def intentd_factory(pg_cluster, intentd_binary):
+    f = Factory(pg_cluster, intentd_binary)
+    yield f
+    f.cleanup()
+
+
+@pytest.fixture(scope="module")
+def shared(pg_cluster, intentd_binary):
+    """One intentd with its own database for a whole test module: (Intentd, Database)."""
+    db = pg_cluster.create_database()
+    inst = Intentd(database=db, binary=intentd_binary)
+    try:
+        inst.start()
+    except Exception as e:  # noqa: BLE001
+        inst.cleanup()
+        pytest.fail(str(e), pytrace=False)
+    yield inst, db
+    inst.cleanup()
+    inst.remove_home()
+
+
+@pytest.fixture
+def shared_intentd(shared):
+    return shared[0]
+
+
+@pytest.fixture
+def shared_db(shared):
+    return shared[1]
+
+
+@pytest.fixture
+def admin(shared):
+    c = shared[0].admin()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def client(shared):
+    c = shared[0].client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def tenant(shared):
+    return shared[0].create_tenant()
+
+
+@contextlib.contextmanager
+def unchanged(db, timeout=harness.STATE_TIMEOUT):
+    """Asserts the block changed no row of intents, ledger or the internal_* tables. Waits for
+    every intent to be terminal first so background work does not move the counts."""
+    db.wait_quiescent(timeout)
+    before = db.counts()
+    yield
+    after = db.counts()
+    assert after == before, "a rejected request changed the database: %r -> %r" % (before, after)

@@ -1,0 +1,130 @@
+"""Ledger immutability enforced by PostgreSQL (even for the table owner), illegal state changes
+refused by the database, and tamper detection by GET /v1/ledger/verify (SPEC §3, §4.8)."""
+
+import psycopg2
+import pytest
+
+from harness import assert_problem
+
+
+@pytest.fixture
+def finished(shared):
+    """A tenant and one SUCCEEDED create_task intent on the module's intentd."""
+    inst, db = shared
+    t = inst.create_tenant()
+    c = inst.client()
+    intent = t.intent()
+    assert c.submit(intent, key=t.key).status == 202
+    c.with_token(t.operator).wait_for_state(intent["action_intent_id"], "SUCCEEDED")
+    c.close()
+    return t, intent["action_intent_id"]
+
+
+def _owner(db, table):
+    owner = db.table_owner("intentd", table)
+    assert owner, "intentd.%s does not exist" % table
+    return owner
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE intentd.ledger SET actor = 'mallory'",
+    "UPDATE intentd.ledger SET event = event WHERE seq = (SELECT max(seq) FROM intentd.ledger)",
+    "DELETE FROM intentd.ledger",
+    "DELETE FROM intentd.ledger WHERE seq = (SELECT max(seq) FROM intentd.ledger)",
+    "TRUNCATE intentd.ledger",
+    "TRUNCATE intentd.ledger CASCADE",
+], ids=["update_all", "update_one", "delete_all", "delete_one", "truncate", "truncate_cascade"])
+def test_ledger_refuses_change_from_the_table_owner(shared_db, finished, statement):
+    owner = _owner(shared_db, "ledger")
+    before = shared_db.query("SELECT seq, hash FROM intentd.ledger ORDER BY seq")
+    assert before
+    with pytest.raises(psycopg2.Error):
+        shared_db.query(statement, role=owner)
+    assert shared_db.query("SELECT seq, hash FROM intentd.ledger ORDER BY seq")[:len(before)] \
+        == before
+
+
+def test_ledger_refuses_change_from_a_superuser_with_guards_on(shared_db, finished):
+    with pytest.raises(psycopg2.Error):
+        shared_db.query("UPDATE intentd.ledger SET actor = 'mallory'")
+    with pytest.raises(psycopg2.Error):
+        shared_db.query("DELETE FROM intentd.ledger")
+
+
+@pytest.mark.parametrize("to_state", ["PENDING", "EXECUTING", "FAILED"])
+def test_illegal_state_change_is_refused_by_the_database(shared_db, finished, to_state):
+    t, iid = finished
+    owner = _owner(shared_db, "intents")
+    with pytest.raises(psycopg2.Error):
+        shared_db.query("UPDATE intentd.intents SET state = %s WHERE action_intent_id = %s "
+                        "AND tenant_id = %s", (to_state, iid, t.tenant_id), role=owner)
+    assert shared_db.intent_state(iid, t.tenant_id) == "SUCCEEDED"
+
+
+def test_ledger_verify_needs_admin(shared_intentd, finished):
+    t, _ = finished
+    assert_problem(shared_intentd.client(token=t.operator).verify_ledger(), 403)
+
+
+# ---------------------------------------------------------------------------- tamper detection
+# Each of these breaks the chain for good, so each has its own database.
+
+
+def _tamper_setup(intentd_factory):
+    inst = intentd_factory()
+    t = inst.create_tenant()
+    c = inst.client()
+    ids = []
+    for _ in range(3):
+        intent = t.intent()
+        assert c.submit(intent, key=t.key).status == 202
+        ids.append(intent["action_intent_id"])
+    op = c.with_token(t.operator)
+    for iid in ids:
+        op.wait_for_state(iid, "SUCCEEDED")
+    inst.database.wait_quiescent()
+    r = inst.admin().verify_ledger()
+    assert r.status == 200 and r.json["ok"] is True, r
+    return inst, ids
+
+
+def test_verify_names_the_row_whose_payload_was_altered(intentd_factory):
+    inst, ids = _tamper_setup(intentd_factory)
+    db = inst.database
+    seqs = [r["seq"] for r in db.ledger_rows(ids[1])]
+    victim = seqs[len(seqs) // 2]
+    ptype = db.column_type("intentd", "ledger", "payload")
+    n = db.query("UPDATE intentd.ledger SET payload = (coalesce(payload::jsonb, '{}'::jsonb) "
+                 "|| '{\"tampered\": true}'::jsonb)::%s WHERE seq = %%s" % ptype, (victim,),
+                 setup=("SET session_replication_role = replica",))
+    assert n == 1, "the UPDATE with the guard disabled did not change the row"
+    r = inst.admin().verify_ledger()
+    assert r.status == 200, r
+    assert r.json["ok"] is False, r.json
+    assert r.json["seq"] == victim, r.json
+    assert r.json.get("reason"), r.json
+
+
+def test_verify_names_the_row_whose_actor_was_altered(intentd_factory):
+    inst, ids = _tamper_setup(intentd_factory)
+    db = inst.database
+    victim = db.ledger_rows(ids[0])[0]["seq"]
+    n = db.query("UPDATE intentd.ledger SET actor = 'mallory' WHERE seq = %s", (victim,),
+                 setup=("SET session_replication_role = replica",))
+    assert n == 1
+    r = inst.admin().verify_ledger()
+    assert r.status == 200 and r.json["ok"] is False and r.json["seq"] == victim, r.json
+
+
+def test_verify_detects_a_deleted_row(intentd_factory):
+    inst, ids = _tamper_setup(intentd_factory)
+    db = inst.database
+    seqs = [r["seq"] for r in db.ledger_rows(ids[1])]
+    victim = seqs[1]
+    n = db.query("DELETE FROM intentd.ledger WHERE seq = %s", (victim,),
+                 setup=("SET session_replication_role = replica",))
+    assert n == 1
+    following = db.scalar("SELECT min(seq) FROM intentd.ledger WHERE seq > %s", (victim,))
+    r = inst.admin().verify_ledger()
+    assert r.status == 200 and r.json["ok"] is False, r.json
+    assert r.json["seq"] in (victim, following), (r.json, victim, following)

@@ -1,0 +1,122 @@
+"""GET /v1/executions and /v1/accounts/{id}/executions: filters, limits, keyset cursor."""
+
+import time
+
+import pytest
+
+from harness import assert_problem, unique
+
+
+@pytest.fixture(scope="module")
+def populated(shared):
+    """A tenant with five create_task and two log_note intents, all SUCCEEDED, on account X
+    (the log notes on account Y)."""
+    inst, db = shared
+    t = inst.create_tenant()
+    c = inst.client()
+    acct_x, acct_y = unique("acct_"), unique("acct_")
+    ids = []
+    for i in range(5):
+        intent = t.intent(account_id=acct_x)
+        assert c.submit(intent, key=t.key).status == 202
+        ids.append(intent["action_intent_id"])
+        time.sleep(0.01)  # distinct submitted_at for a deterministic order
+    notes = []
+    for i in range(2):
+        intent = t.intent(account_id=acct_y, action_type="internal.log_note",
+                          parameters={"body": "n%d" % i})
+        assert c.submit(intent, key=t.key).status == 202
+        notes.append(intent["action_intent_id"])
+        time.sleep(0.01)
+    op = c.with_token(t.operator)
+    for iid in ids + notes:
+        op.wait_for_state(iid, "SUCCEEDED")
+    c.close()
+    return t, acct_x, acct_y, ids, notes
+
+
+def _ids(r):
+    assert r.status == 200, r
+    return [x["action_intent_id"] for x in r.json["items"]]
+
+
+def test_executions_lists_newest_first(client, populated):
+    t, _, _, ids, notes = populated
+    got = _ids(client.with_token(t.operator).executions())
+    assert got == list(reversed(ids + notes))
+
+
+def test_executions_items_are_summaries_without_output(client, populated):
+    t, _, _, ids, _ = populated
+    r = client.with_token(t.operator).executions()
+    item = next(x for x in r.json["items"] if x["action_intent_id"] == ids[0])
+    assert item["state"] == "SUCCEEDED" and item["tenant_id"] == t.tenant_id
+    assert "output" not in item
+    assert r.json["next_cursor"] is None
+
+
+def test_executions_filter_by_action_type(client, populated):
+    t, _, _, ids, notes = populated
+    got = _ids(client.with_token(t.operator).executions(action_type="internal.log_note"))
+    assert sorted(got) == sorted(notes)
+
+
+def test_executions_filter_by_status(client, populated):
+    t, _, _, ids, notes = populated
+    op = client.with_token(t.operator)
+    assert sorted(_ids(op.executions(status="SUCCEEDED"))) == sorted(ids + notes)
+    assert _ids(op.executions(status="FAILED")) == []
+
+
+def test_executions_filter_by_time_window(client, populated):
+    t, _, _, ids, notes = populated
+    op = client.with_token(t.operator)
+    assert _ids(op.executions(since="2099-01-01T00:00:00Z")) == []
+    assert _ids(op.executions(until="2000-01-01T00:00:00Z")) == []
+    assert sorted(_ids(op.executions(since="2000-01-01T00:00:00Z",
+                                     until="2099-01-01T00:00:00Z"))) == sorted(ids + notes)
+
+
+def test_account_executions_lists_only_that_account(client, populated):
+    t, acct_x, acct_y, ids, notes = populated
+    op = client.with_token(t.operator)
+    assert sorted(_ids(op.executions(account_id=acct_x))) == sorted(ids)
+    assert sorted(_ids(op.executions(account_id=acct_y))) == sorted(notes)
+
+
+def test_keyset_cursor_pages_through_everything_once(client, populated):
+    t, _, _, ids, notes = populated
+    op = client.with_token(t.operator)
+    seen, cursor, pages = [], None, 0
+    while True:
+        r = op.executions(limit=2, cursor=cursor)
+        assert r.status == 200, r
+        assert len(r.json["items"]) <= 2
+        seen += [x["action_intent_id"] for x in r.json["items"]]
+        cursor = r.json["next_cursor"]
+        pages += 1
+        assert pages < 20
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids + notes))
+
+
+def test_limit_over_500_is_400(client, populated):
+    t = populated[0]
+    assert_problem(client.with_token(t.operator).executions(limit=501), 400)
+
+
+def test_limit_of_500_is_accepted(client, populated):
+    t = populated[0]
+    assert client.with_token(t.operator).executions(limit=500).status == 200
+
+
+@pytest.mark.parametrize("param", ["since", "until"])
+def test_bad_time_filter_is_400(client, populated, param):
+    t = populated[0]
+    assert_problem(client.with_token(t.operator).executions(**{param: "yesterday"}), 400)
+
+
+def test_bad_cursor_is_400(client, populated):
+    t = populated[0]
+    assert_problem(client.with_token(t.operator).executions(cursor="!!garbage!!"), 400)

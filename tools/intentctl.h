@@ -1,0 +1,153 @@
+/* The parts of intentctl, a blocking command-line client of the API in docs/api-contract.md:
+ * intentctl.c (command line, help, dispatch), intentctl_cmd.c (the commands),
+ * intentctl_table.c (human output) and intentctl_http.c (libcurl transport, request ids,
+ * problem+json reporting). Signing is engine/signature.h's sig_sign, the server's own code. */
+#ifndef INTENTCTL_H
+#define INTENTCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "buf.h"
+
+/* Exit codes, also listed by `intentctl --help`. */
+enum ctl_exit {
+    CTL_EXIT_OK = 0,          /* the request did what was asked */
+    CTL_EXIT_REFUSED = 1,     /* the server said no (4xx, or a batch item rejected) */
+    CTL_EXIT_USAGE = 2,       /* bad command line, unreadable file or key */
+    CTL_EXIT_UNAVAILABLE = 3, /* cannot connect, timeout, 5xx, or an answer we cannot read */
+    CTL_EXIT_TAMPERED = 4,    /* `ledger verify` found the hash chain broken */
+};
+
+/* Largest response body accepted from the server; past it the request fails with exit 3. */
+#define CTL_RESPONSE_MAX ((size_t)64 * 1024 * 1024)
+/* Largest file `submit` reads; the server refuses more than 1 MiB anyway (413). */
+#define CTL_FILE_MAX ((size_t)64 * 1024 * 1024)
+/* Largest approval key accepted from --key, --key-file or the environment. */
+#define CTL_KEY_MAX 4096
+/* Request ids: ours are "ictl-" + 24 hex; an echoed one is kept up to this many bytes. */
+#define CTL_REQUEST_ID_MAX 128
+
+#define CTL_CONNECT_TIMEOUT 10 /* seconds to establish a connection */
+#define CTL_DEFAULT_TIMEOUT 60 /* seconds for a whole request, unless --timeout */
+
+/* One client: the settings from the command line and one reusable curl handle. Owned by main;
+ * ctl_http_close releases what ctl_http_init made. */
+struct ctl {
+    const char *url;   /* base URL, no trailing slash */
+    const char *token; /* bearer token or NULL; never printed */
+    bool json;         /* --json: print the server's JSON as-is */
+    long timeout;      /* seconds for a whole request */
+    CURL *curl;
+};
+
+/* One answer. ctl_request fills it; the caller releases it with ctl_response_free. */
+struct ctl_response {
+    long status;                         /* HTTP status code */
+    struct buf body;                     /* at most CTL_RESPONSE_MAX bytes */
+    char request_id[CTL_REQUEST_ID_MAX]; /* the server's X-Request-ID, else the one we sent */
+    char content_type[64];               /* media type without parameters, lower case */
+};
+
+/* Prepares c->curl. Returns 0, or CTL_EXIT_UNAVAILABLE with a message on stderr. */
+int ctl_http_init(struct ctl *c);
+/* Releases c->curl. Safe on a ctl whose init failed. */
+void ctl_http_close(struct ctl *c);
+
+/* Sends one request to c->url + path (path starts with '/' and may carry a query string whose
+ * values the caller escaped with ctl_escape) and waits for the answer. body (len bytes, may be
+ * NULL for none) is sent byte-exact as application/json; method is "GET" or "POST". signature,
+ * when not NULL, goes out as the Intent-Signature header and the bearer token is then not sent.
+ * Every request carries a fresh X-Request-ID. Returns 0 when an HTTP answer arrived, whatever
+ * its status (res then needs ctl_response_free); otherwise CTL_EXIT_UNAVAILABLE with a message
+ * on stderr naming the request id (res is then already freed). */
+int ctl_request(struct ctl *c, const char *method, const char *path, const char *signature,
+                const void *body, size_t len, struct ctl_response *res);
+void ctl_response_free(struct ctl_response *res);
+
+/* For a 2xx answer returns 0. Otherwise prints the problem to stderr as
+ * "intentctl: <status> <title>: <detail> (request <id>)" plus one line per errors[] entry, and
+ * returns CTL_EXIT_REFUSED for 4xx or CTL_EXIT_UNAVAILABLE for anything else. */
+int ctl_check(const struct ctl *c, const struct ctl_response *res);
+/* Parses a 2xx answer's body as a JSON object. Returns a new reference, or NULL after
+ * printing "unreadable answer" (the caller then exits CTL_EXIT_UNAVAILABLE). */
+json_t *ctl_parse_object(const struct ctl_response *res);
+/* Prints the body as-is to stdout, adding a newline when it lacks one (for --json). */
+void ctl_print_raw(const struct ctl_response *res);
+/* Prints the problem lines for a problem+json document already parsed (used for batch items);
+ * prefix names the item. */
+void ctl_print_errors(const char *prefix, json_t *errors);
+
+/* Escapes s for use as one path segment or query value. Returns a string the caller frees
+ * with curl_free, or NULL when out of memory. */
+char *ctl_escape(const struct ctl *c, const char *s);
+
+/* Overwrites len bytes at p in a way the compiler cannot drop. */
+void ctl_cleanse(void *p, size_t len);
+
+/* ---- human output (intentctl_table.c) ---- */
+
+#define CTL_TABLE_MAXCOLS 8
+
+/* Rows of cells printed with each column padded to its widest cell. Set ncols and zero the
+ * rest; cells are owned strings, freed by ctl_table_print_free. */
+struct ctl_table {
+    size_t ncols; /* at most CTL_TABLE_MAXCOLS */
+    size_t nrows;
+    size_t alloc;
+    char **cells; /* nrows * ncols */
+};
+
+/* A copy of s with control characters replaced (C0 and DEL by '?', newline and tab by a space,
+ * C1 as UTF-8 by '?'), cut to max code points plus "…" when max is not 0. The caller frees it;
+ * NULL when out of memory. */
+char *ctl_clean(const char *s, size_t max);
+/* The text of a JSON value for a cell: a string cleaned, null or absent "-", booleans "yes"/"no",
+ * anything else compact JSON; max as for ctl_clean. The caller frees it; NULL when out of
+ * memory. */
+char *ctl_cell(json_t *v, size_t max);
+/* Appends a row of t->ncols cells and takes ownership of them, also on failure, when it frees
+ * them; a NULL cell (a failed allocation) fails the row. Returns 0 or CTL_EXIT_UNAVAILABLE
+ * after a message. */
+int ctl_table_add(struct ctl_table *t, char **row);
+/* Appends copies of t->ncols names as a row. Same result as ctl_table_add. */
+int ctl_table_header(struct ctl_table *t, const char *const *names);
+/* Appends "label  <ctl_cell(v)>" to a two-column table. Same result as ctl_table_add. */
+int ctl_kv_row(struct ctl_table *t, const char *label, json_t *v);
+/* Prints the rows to stdout, two spaces between columns, the last column unpadded, and frees
+ * them; the table is empty and reusable afterwards. */
+void ctl_table_print_free(struct ctl_table *t);
+
+/* ---- commands (intentctl_cmd.c) ---- */
+
+#define CTL_MAX_POSITIONAL 4
+
+/* What the command line said; strings point into argv or the environment. */
+struct ctl_cmdline {
+    const char *pos[CTL_MAX_POSITIONAL];
+    int npos;
+    const char *key, *key_file, *t; /* submit, sign */
+    const char *tenant;             /* status, timeline, cancel */
+    const char *reason;             /* cancel */
+    const char *role;               /* token create */
+    const char *status, *action_type, *account, *since, *until, *limit, *cursor; /* list */
+    bool all;                                                                    /* list */
+};
+
+/* Each command checks its positionals (CTL_EXIT_USAGE with a message when wrong), runs, prints
+ * its result to stdout (or the server's JSON with c->json) and returns an exit code. */
+int ctl_cmd_submit(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_sign(struct ctl *c, const struct ctl_cmdline *o); /* hidden; prints the header */
+int ctl_cmd_status(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_timeline(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_list(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_cancel(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_ledger_verify(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_tenant_create(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_token_create(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_health(struct ctl *c, const struct ctl_cmdline *o);
+
+#endif
