@@ -251,12 +251,16 @@ void api_reply_problem_errors(struct api_req *req, int status, const char *slug,
 
 void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg)
 {
-    if (err == IE_UNAVAIL || err == IE_CANCELED)
-        api_reply_problem(req, 503, "database-unavailable",
-                          "the database is unavailable; retry later");
-    else
+    if (err == IE_DB)
         api_reply_problem(req, 500, "database-error", "database error %s: %s",
                           sqlstate ? sqlstate : "", msg ? msg : "");
+    else if (err == IE_NOMEM)
+        api_reply_problem(req, 500, "internal", "out of memory");
+    else
+        /* Unreachable, closing, or the queue is full: the request changed nothing that a
+         * retry could not safely repeat. */
+        api_reply_problem(req, 503, "database-unavailable",
+                          "the database is unavailable (%s); retry later", ie_name(err));
 }
 
 bool api_tenant_visible(const struct api_req *req, const char *tenant)

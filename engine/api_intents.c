@@ -214,6 +214,15 @@ static void single_keyed(void *arg, int err, const char *key, size_t keylen)
         finish_problem(req, 401, "unauthorized", "unknown tenant or invalid signature");
         return;
     }
+    if (err == IE_CRYPTO) {
+        log_ctx(LOG_ERROR, req->request_id, NULL,
+                "tenant %s: its approval key does not open with this node's master key "
+                "(do all nodes share INTENTD_MASTER_KEY_FILE?)",
+                c->tenant);
+        finish_problem(req, 500, "master-key-mismatch",
+                       "this node cannot open the tenant's approval key; see its log");
+        return;
+    }
     if (err) {
         req->svc = NULL;
         submit_ctx_free(c);
@@ -404,6 +413,15 @@ static void batch_keyed(void *arg, int err, const char *key, size_t keylen)
     struct submit_ctx *c = req->svc;
     if (err == IE_NOTFOUND) {
         finish_problem(req, 401, "unauthorized", "unknown tenant or invalid signature");
+        return;
+    }
+    if (err == IE_CRYPTO) {
+        log_ctx(LOG_ERROR, req->request_id, NULL,
+                "tenant %s: its approval key does not open with this node's master key "
+                "(do all nodes share INTENTD_MASTER_KEY_FILE?)",
+                c->tenant);
+        finish_problem(req, 500, "master-key-mismatch",
+                       "this node cannot open the tenant's approval key; see its log");
         return;
     }
     if (err) {

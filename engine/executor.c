@@ -300,6 +300,10 @@ static void run_internal_task(struct item *it, const struct asl_step *st,
         return;
     }
     int attempt = it->step_attempts + 1;
+    if (attempt == 1)
+        op_ledger(op, ledger_row("step.entered", "EXECUTING", "EXECUTING",
+                                 json_pack("{s:s, s:s, s:s}", "step", st->state, "type", "Task",
+                                           "operation", aop->name)));
     op_ledger(op, ledger_row("attempt.started", "EXECUTING", "EXECUTING",
                              json_pack("{s:s, s:i, s:s, s:s}", "step", st->state, "attempt",
                                        attempt, "operation", aop->name, "idempotency_key", key)));

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -26,11 +27,13 @@
 #include "buf.h"
 #include "log.h"
 
-#define PGEMBED_FALLBACK_ROOT    "/var/lib/intentd"
-#define PGEMBED_SYSTEM_USER      "intentd"
-#define PGEMBED_PATH_MAX         1024
-#define PGEMBED_WAIT_SECONDS     "120"
-#define PGEMBED_CONNECT_ATTEMPTS 40 /* half a second apart */
+#define PGEMBED_FALLBACK_ROOT   "/var/lib/intentd"
+#define PGEMBED_SYSTEM_USER     "intentd"
+#define PGEMBED_PATH_MAX        1024
+#define PGEMBED_WAIT_SECONDS    "120"
+#define PGEMBED_READY_SECONDS   120 /* a server that says it is starting up is waited for */
+#define PGEMBED_NO_ANSWER_TRIES 40  /* a server that does not answer at all: half a second apart */
+#define PGEMBED_LOCK_FILE       "intentd.lock"
 
 struct pgembed {
     char bindir[PGEMBED_PATH_MAX];
@@ -42,7 +45,8 @@ struct pgembed {
     uid_t uid;
     gid_t gid;
     bool drop_privileges; /* we are root: children run as uid/gid */
-    bool started;         /* we started the server, so we stop it */
+    bool started;         /* we own the server (started it or took it over), so we stop it */
+    int lockfd;           /* <base>/intentd.lock, flock()ed for our lifetime; -1 if none */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -439,34 +443,112 @@ static bool running(const struct pgembed *pg)
     return run(pg, argv, -1) == 0;
 }
 
-static int start_server(struct pgembed *pg, int logfd, char *err, size_t errlen)
+/* Takes <base>/intentd.lock, which says that one intentd owns the cluster. The lock goes with
+ * the process (a kill -9 releases it), so a running cluster whose lock is free was left by an
+ * intentd that died without stopping it. The descriptor is close-on-exec (and run() closes the
+ * rest), so the postmaster never inherits it. */
+static int take_lock(struct pgembed *pg, const char *home, char *err, size_t errlen)
+{
+    char path[PGEMBED_PATH_MAX], pid[32];
+    ssize_t n;
+    if (fmt_path(path, sizeof(path), "%s/" PGEMBED_LOCK_FILE, pg->base)) {
+        set_err(err, errlen, "path too long: %s", pg->base);
+        return IE_TOOBIG;
+    }
+    pg->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (pg->lockfd < 0) {
+        set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return IE_IO;
+    }
+    if (flock(pg->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        n = e == EWOULDBLOCK ? pread(pg->lockfd, pid, sizeof(pid) - 1, 0) : -1;
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\r\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            set_err(err, errlen, "INTENTD_HOME %s is in use by another intentd (pid %s)", home,
+                    pid[0] ? pid : "unknown");
+        else
+            set_err(err, errlen, "cannot lock %s: %s", path, strerror(e));
+        return e == EWOULDBLOCK ? IE_CONFIG : IE_IO;
+    }
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(pg->lockfd, 0) != 0 || pwrite(pg->lockfd, pid, (size_t)n, 0) != n)
+        log_warn("pgembed: cannot write the pid into %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Runs pg_ctl start (or restart) and waits for it; we own the server afterwards. */
+static int pg_ctl_start(struct pgembed *pg, const char *how, int logfd, char *err, size_t errlen)
 {
     char exe[PGEMBED_PATH_MAX];
-    char *argv[] = {exe,  "start",    "-w", "-t",        PGEMBED_WAIT_SECONDS,
-                    "-D", pg->pgdata, "-l", pg->logfile, NULL};
+    char *argv[] = {exe,    (char *)how, "-w",       "-t", PGEMBED_WAIT_SECONDS, "-m",
+                    "fast", "-D",        pg->pgdata, "-l", pg->logfile,          NULL};
     int rc;
-    if (running(pg)) {
-        log_info("pgembed: PostgreSQL in %s is already running; using it (it will be left "
-                 "running)",
-                 pg->pgdata);
-        return 0;
-    }
     if ((rc = write_settings(pg, err, errlen)))
         return rc;
     if (fmt_path(exe, sizeof(exe), "%s/pg_ctl", pg->bindir))
         return IE_TOOBIG;
     rc = run(pg, argv, logfd);
-    if (rc == 0) {
-        pg->started = true;
-        log_info("pgembed: PostgreSQL started (data %s, socket %s)", pg->pgdata, pg->rundir);
-        return 0;
+    if (rc != 0) {
+        set_err(err, errlen, "pg_ctl %s failed (exit %d); see %s", how, rc, pg->logfile);
+        return IE_IO;
     }
-    if (running(pg)) { /* another intentd on the same home won the race */
-        log_info("pgembed: PostgreSQL in %s was started by another process; using it", pg->pgdata);
-        return 0;
+    pg->started = true;
+    log_info("pgembed: PostgreSQL %sed (data %s, socket %s)", how, pg->pgdata, pg->rundir);
+    return 0;
+}
+
+/* Starts the server unless it runs. Holding the lock, a running server can only be one that
+ * an intentd left behind when it died (pg_ctl detaches the postmaster): take it over and
+ * restart it, so that it runs with the settings written now and is stopped by pgembed_stop. */
+static int start_server(struct pgembed *pg, int logfd, char *err, size_t errlen)
+{
+    if (!running(pg))
+        return pg_ctl_start(pg, "start", logfd, err, errlen);
+    log_warn("pgembed: PostgreSQL in %s was left running by an intentd that exited without "
+             "stopping it; taking it over and restarting it",
+             pg->pgdata);
+    return pg_ctl_start(pg, "restart", logfd, err, errlen);
+}
+
+/* Waits until the server accepts connections. A server that answers "starting up" (or in
+ * recovery) is waited for up to PGEMBED_READY_SECONDS; one that does not answer at all is
+ * started again if it is gone (a postmaster that was just killed can still look alive to
+ * pg_ctl status until it is reaped) and given PGEMBED_NO_ANSWER_TRIES half-second tries. */
+static int wait_ready(struct pgembed *pg, int logfd, char *err, size_t errlen)
+{
+    const char *keys[] = {"host", "dbname", "user", "connect_timeout", NULL};
+    const char *vals[] = {pg->rundir, "postgres", pg->user, "10", NULL};
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 500 * 1000 * 1000};
+    time_t deadline = time(NULL) + PGEMBED_READY_SECONDS;
+    int no_answer = 0, rc;
+    for (;;) {
+        switch (PQpingParams(keys, vals, 0)) {
+        case PQPING_OK:
+            return 0;
+        case PQPING_NO_ATTEMPT:
+            set_err(err, errlen, "cannot connect to the embedded PostgreSQL: bad parameters");
+            return IE_CONFIG;
+        case PQPING_REJECT: /* starting up, in recovery or shutting down: it is there */
+            if (time(NULL) >= deadline) {
+                set_err(err, errlen, "PostgreSQL did not accept connections within %d s; see %s",
+                        PGEMBED_READY_SECONDS, pg->logfile);
+                return IE_UNAVAIL;
+            }
+            break;
+        case PQPING_NO_RESPONSE:
+            if (++no_answer > PGEMBED_NO_ANSWER_TRIES) {
+                set_err(err, errlen, "PostgreSQL does not answer on %s; see %s", pg->rundir,
+                        pg->logfile);
+                return IE_UNAVAIL;
+            }
+            if (!running(pg) && (rc = pg_ctl_start(pg, "start", logfd, err, errlen)))
+                return rc;
+            break;
+        }
+        nanosleep(&pause, NULL);
     }
-    set_err(err, errlen, "pg_ctl start failed (exit %d); see %s", rc, pg->logfile);
-    return IE_IO;
 }
 
 static int create_database(const struct pgembed *pg, char *err, size_t errlen)
@@ -536,8 +618,9 @@ int pgembed_start(const char *home, struct pgembed **out, char *conninfo, size_t
     pg = calloc(1, sizeof(*pg));
     if (!pg)
         return IE_NOMEM;
+    pg->lockfd = -1;
     if ((rc = find_bindir(pg, err, errlen)) || (rc = choose_user(pg, err, errlen)) ||
-        (rc = choose_dirs(pg, home, err, errlen)))
+        (rc = choose_dirs(pg, home, err, errlen)) || (rc = take_lock(pg, home, err, errlen)))
         goto out;
     if ((logfd = open_log(pg, err, errlen)) < 0) {
         rc = logfd;
@@ -545,18 +628,8 @@ int pgembed_start(const char *home, struct pgembed **out, char *conninfo, size_t
     }
     if ((rc = initdb(pg, logfd, err, errlen)))
         goto out;
-    /* A server that was just killed can look alive to pg_ctl status for a moment (its pid is
-     * a zombie until reaped), so a refused connection means: look again, start it if needed. */
-    for (int attempt = 0;; attempt++) {
-        struct timespec pause = {.tv_sec = 0, .tv_nsec = 500 * 1000 * 1000};
-        if ((rc = start_server(pg, logfd, err, errlen)))
-            goto out;
-        rc = create_database(pg, err, errlen);
-        if (rc != IE_UNAVAIL || attempt >= PGEMBED_CONNECT_ATTEMPTS)
-            break;
-        nanosleep(&pause, NULL);
-    }
-    if (rc)
+    if ((rc = start_server(pg, logfd, err, errlen)) || (rc = wait_ready(pg, logfd, err, errlen)) ||
+        (rc = create_database(pg, err, errlen)))
         goto out;
     if ((rc = write_conninfo(pg, conninfo, conninfo_len))) {
         set_err(err, errlen, "conninfo buffer too small");
@@ -589,5 +662,7 @@ void pgembed_stop(struct pgembed *pg)
         else
             log_info("pgembed: PostgreSQL stopped");
     }
+    if (pg->lockfd >= 0)
+        close(pg->lockfd); /* releases the lock, after the server is down */
     free(pg);
 }

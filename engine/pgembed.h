@@ -25,20 +25,31 @@
 
 struct pgembed;
 
-/* Creates the cluster if needed, starts it (pg_ctl start -w; a stale postmaster.pid from a
- * crash is handled by PostgreSQL itself) and creates the database `intentd` if missing. If the
- * cluster is already running (another intentd on the same home), it is reused and
- * pgembed_stop() will leave it running. On success returns 0, sets *out (free it with
- * pgembed_stop) and writes a libpq conninfo string for the database into conninfo. On failure
- * returns IE_INVAL, IE_NOMEM, IE_TOOBIG (conninfo_len or the socket path too small),
- * IE_CONFIG (no PostgreSQL binaries, no usable user), IE_IO (a command failed), IE_UNAVAIL
- * (the server does not accept connections) or IE_DB;
- * err holds a message for a person (it names the server log when that helps). */
+/* Ownership: one intentd owns a cluster, shown by an exclusive flock() on <base>/intentd.lock
+ * (<base> is home or its /var/lib/intentd/clusters/ replacement; the file holds the owner's
+ * pid). The lock is held from pgembed_start() until pgembed_stop() and is released by the
+ * kernel when the process dies, even by kill -9; the postmaster never inherits it.
+ *
+ * Creates the cluster if needed, takes the lock, starts the server (pg_ctl start -w; a stale
+ * postmaster.pid from a crash is handled by PostgreSQL itself) and creates the database
+ * `intentd` if missing. A server found running while we hold the lock was left by an intentd
+ * that died without stopping it (pg_ctl detaches the postmaster): it is taken over, restarted
+ * with pg_ctl restart -m fast so the settings written now apply, and stopped by pgembed_stop()
+ * like one we started. If another live intentd holds the lock, fails with IE_CONFIG ("INTENTD_HOME
+ * <home> is in use by another intentd (pid N)") and touches nothing. After starting, waits for
+ * the server to accept connections: up to 120 s while it answers that it is starting up, about
+ * 20 s while it does not answer at all.
+ * On success returns 0, sets *out (free it with pgembed_stop) and writes a libpq conninfo string
+ * for the database into conninfo. On failure returns IE_INVAL, IE_NOMEM, IE_TOOBIG
+ * (conninfo_len or the socket path too small), IE_CONFIG (no PostgreSQL binaries, no usable
+ * user, home in use), IE_IO (a command failed), IE_UNAVAIL (the server does not accept
+ * connections) or IE_DB; err holds a message for a person (it names the server log when that
+ * helps). */
 int pgembed_start(const char *home, struct pgembed **out, char *conninfo, size_t conninfo_len,
                   char *err, size_t errlen) IE_MUST_CHECK;
 
-/* Stops the cluster with pg_ctl -m fast if pgembed_start() started it, and frees pg. NULL is a
- * no-op. */
+/* Stops the cluster with pg_ctl -m fast (pgembed_start() started or took it over), releases the
+ * lock and frees pg. NULL is a no-op. */
 void pgembed_stop(struct pgembed *pg);
 
 #endif

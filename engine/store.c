@@ -5,9 +5,12 @@
  * blocks the loop except store_exec_startup(), which is for start-up only. */
 #include "store.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "log.h"
@@ -15,8 +18,12 @@
 #define STORE_MAX_STMTS          1024
 #define STORE_BACKOFF_MIN_MS     100
 #define STORE_BACKOFF_MAX_MS     5000
+#define STORE_STABLE_MS          3000 /* up this long before the backoff starts over */
 #define STORE_CONNECT_TIMEOUT_MS 10000
 #define STORE_QUEUE_TIMEOUT_MS   10000 /* default for store_config.queue_timeout_ms */
+#define STORE_JOB_TIMEOUT_MS     30000 /* default for store_config.job_timeout_ms */
+#define STORE_CLOSE_GRACE_MS     5000  /* store_close waits this long for in-flight jobs */
+#define STORE_MAX_ADDRS          8     /* resolved addresses handed to libpq as hostaddr */
 #define STORE_MAX_QUEUE          10000 /* default for store_config.max_queue */
 #define STORE_STMT_CACHE_MAX     256   /* prepared statements per connection; beyond: unnamed */
 #define STORE_STMT_BUCKETS       64
@@ -26,22 +33,27 @@
 
 enum conn_state {
     CONN_CLOSED,     /* no PGconn; initial and final state */
+    CONN_RESOLVING,  /* uv_getaddrinfo of the host in progress; timer is the deadline */
     CONN_CONNECTING, /* PQconnectPoll in progress; timer is the connect deadline */
     CONN_IDLE,       /* connected, no job */
-    CONN_BUSY,       /* a job (or the listener's LISTEN) is in flight */
+    CONN_BUSY,       /* a job (or the listener's LISTEN) is in flight; timer is its deadline */
     CONN_BROKEN,     /* lost or failed; timer is the reconnect backoff */
 };
 
-static const char *const conn_state_names[] = {"CLOSED", "CONNECTING", "IDLE", "BUSY", "BROKEN"};
+static const char *const conn_state_names[] = {"CLOSED", "RESOLVING", "CONNECTING",
+                                               "IDLE",   "BUSY",      "BROKEN"};
 
-/* conn_transitions[from] has bit (1 << to) set when from -> to is legal. */
+/* conn_transitions[from] has bit (1 << to) set when from -> to is legal. BUSY -> CLOSED is the
+ * listener's LISTEN abandoned by store_close; a pool connection with a job never takes it (its
+ * job must finish or fail first, see conn_close). */
 #define T(s) (1u << (s))
 static const unsigned conn_transitions[] = {
-    [CONN_CLOSED] = T(CONN_CONNECTING),
+    [CONN_CLOSED] = T(CONN_RESOLVING) | T(CONN_CONNECTING),
+    [CONN_RESOLVING] = T(CONN_CONNECTING) | T(CONN_BROKEN) | T(CONN_CLOSED),
     [CONN_CONNECTING] = T(CONN_IDLE) | T(CONN_BUSY) | T(CONN_BROKEN) | T(CONN_CLOSED),
     [CONN_IDLE] = T(CONN_BUSY) | T(CONN_BROKEN) | T(CONN_CLOSED),
-    [CONN_BUSY] = T(CONN_IDLE) | T(CONN_BROKEN),
-    [CONN_BROKEN] = T(CONN_CONNECTING) | T(CONN_CLOSED),
+    [CONN_BUSY] = T(CONN_IDLE) | T(CONN_BROKEN) | T(CONN_CLOSED),
+    [CONN_BROKEN] = T(CONN_RESOLVING) | T(CONN_CONNECTING) | T(CONN_CLOSED),
 };
 #undef T
 
@@ -71,7 +83,8 @@ struct job {
     PGresult **results; /* n slots, filled as results arrive */
     struct item *items; /* expected results; room for 2n + 6 */
     int nitems, head;
-    bool failed; /* a statement (or COMMIT) failed: IE_DB */
+    bool failed;    /* a statement (or COMMIT) failed: IE_DB */
+    bool conn_lost; /* an error says the connection failed (see job_fail_with): IE_UNAVAIL */
     bool rolling_back;
     char sqlstate[6];
     char errmsg[STORE_ERRMSG_MAX];
@@ -95,6 +108,14 @@ struct pollh {
     struct store *s;
 };
 
+/* A host name lookup for one connection attempt; allocated per lookup because a request that
+ * has started cannot be stopped, only detached (c = NULL) and freed by its callback. */
+struct resolveh {
+    uv_getaddrinfo_t req;
+    struct conn *c; /* NULL once detached */
+    struct store *s;
+};
+
 enum conn_role { ROLE_POOL, ROLE_LISTEN };
 
 struct conn {
@@ -105,8 +126,10 @@ struct conn {
     PGconn *pg;
     struct pollh *poll;
     int poll_events;
-    uv_timer_t timer; /* connect deadline (CONNECTING) or backoff (BROKEN) */
-    unsigned backoff_ms;
+    struct resolveh *resolve;
+    uv_timer_t timer;    /* deadline (RESOLVING, CONNECTING, BUSY) or backoff (BROKEN) */
+    unsigned backoff_ms; /* base of the last reconnect delay; 0 before the first failure */
+    uint64_t up_since;   /* uv_now() when the connection came up */
     struct job *job;
     struct stmt_entry *cache[STORE_STMT_BUCKETS];
     int ncached;
@@ -121,6 +144,10 @@ struct store {
     int pool_size;
     int max_queue;
     unsigned queue_timeout_ms;
+    unsigned job_timeout_ms;
+    bool no_prepared;
+    char *dns_host;     /* the host name to resolve before connecting, or NULL */
+    uint64_t rng;       /* xorshift state for the reconnect jitter */
     struct conn *conns; /* pool_size of them */
     struct conn *listener;
     char *listen_channel;
@@ -130,7 +157,7 @@ struct store {
     int nqueued;
     uv_idle_t kick;    /* dispatches newly queued jobs on the next loop iteration */
     uv_timer_t qtimer; /* fails queued jobs past their deadline */
-    int handles;       /* handles open or closing; the store is freed when it reaches 0 */
+    int handles;       /* handles (and lookups) open or closing; freed when it reaches 0 */
     bool closing;
     bool handles_closed;
     void (*close_cb)(void *arg);
@@ -143,6 +170,7 @@ static void conn_broken(struct conn *c, const char *why);
 static void conn_close(struct conn *c);
 static void conn_on_poll(uv_poll_t *h, int status, int events);
 static void pump(struct store *s);
+static void timer_cb(uv_timer_t *t);
 static void maybe_finish_close(struct store *s);
 
 /* ---- small helpers ---- */
@@ -471,9 +499,9 @@ static int send_job(struct conn *c, struct job *j, bool *past_commit_point)
         const struct job_stmt *st = &j->stmts[i];
         const char *const *params = (const char *const *)st->params;
         uint64_t h = hash_str(st->sql);
-        struct stmt_entry *e = cache_find(c, st->sql, h);
+        struct stmt_entry *e = c->s->no_prepared ? NULL : cache_find(c, st->sql, h);
         char name[16];
-        if (!e) {
+        if (!e && !c->s->no_prepared) {
             e = cache_add(c, st->sql, h);
             if (e) {
                 snprintf(name, sizeof(name), "s%u", e->no);
@@ -487,7 +515,7 @@ static int send_job(struct conn *c, struct job *j, bool *past_commit_point)
             if (!PQsendQueryPrepared(c->pg, name, st->nparams, params, NULL, NULL, 0))
                 return IE_UNAVAIL;
         } else if (!PQsendQueryParams(c->pg, st->sql, st->nparams, NULL, params, NULL, NULL, 0)) {
-            return IE_UNAVAIL; /* cache full: the unnamed statement */
+            return IE_UNAVAIL; /* no_prepared or cache full: the unnamed statement */
         }
         job_add_item(j, ITEM_STMT, i);
     }
@@ -500,10 +528,22 @@ static int send_job(struct conn *c, struct job *j, bool *past_commit_point)
     return send_flush(c);
 }
 
+/* True when an error result says the connection failed rather than the SQL: made by libpq (no
+ * SQLSTATE), connection_exception (class 08), or the server going away (57P01 admin_shutdown,
+ * 57P02 crash_shutdown, 57P03 cannot_connect_now). A COMMIT answered this way may or may not
+ * have committed, so it must never be reported as a plain IE_DB. */
+static bool is_connection_error(const char *state)
+{
+    return !state || strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
+}
+
 /* Records the first failure of a job. */
 static void job_fail_with(struct job *j, const PGresult *r)
 {
     const char *state, *msg;
+    if (is_connection_error(PQresultErrorField(r, PG_DIAG_SQLSTATE)))
+        j->conn_lost = true;
     if (j->failed)
         return;
     j->failed = true;
@@ -513,6 +553,14 @@ static void job_fail_with(struct job *j, const PGresult *r)
         msg = PQresultErrorMessage(r);
     copy_str(j->sqlstate, sizeof(j->sqlstate), state ? state : "XX000");
     copy_str(j->errmsg, sizeof(j->errmsg), msg && *msg ? msg : PQresStatus(PQresultStatus(r)));
+}
+
+/* The outcome of a job whose results have all arrived. */
+static int job_err(const struct job *j)
+{
+    if (j->conn_lost)
+        return IE_UNAVAIL;
+    return j->failed ? IE_DB : 0;
 }
 
 /* Takes one non-NULL result for the item at j->head. */
@@ -544,8 +592,15 @@ static void take_result(struct conn *c, struct job *j, PGresult *r)
         PQclear(j->results[it->stmt]);
         j->results[it->stmt] = r;
         break;
-    case ITEM_BEGIN:
     case ITEM_COMMIT:
+        /* COMMIT of a transaction that is already aborted succeeds with the tag ROLLBACK. */
+        if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0 && !j->failed) {
+            j->failed = true;
+            copy_str(j->sqlstate, sizeof(j->sqlstate), "40000");
+            copy_str(j->errmsg, sizeof(j->errmsg), "COMMIT rolled back the transaction");
+        }
+        /* fall through */
+    case ITEM_BEGIN:
     case ITEM_ROLLBACK:
     case ITEM_SYNC:
         if (!ok && st != PGRES_PIPELINE_ABORTED && st != PGRES_PIPELINE_SYNC &&
@@ -629,7 +684,7 @@ static int read_job_results(struct conn *c, int *err)
             if (j->head < j->nitems)
                 continue;
             if (!j->txn) {
-                *err = j->failed ? IE_DB : 0;
+                *err = job_err(j);
                 return 1;
             }
             rc = after_sync(c, j, err);
@@ -637,7 +692,7 @@ static int read_job_results(struct conn *c, int *err)
                 return IE_UNAVAIL;
             if (rc == 1)
                 continue;
-            *err = j->failed ? IE_DB : 0;
+            *err = job_err(j);
             return 1;
         }
         take_result(c, j, r);
@@ -654,14 +709,19 @@ static void start_job(struct conn *c, struct job *j)
     change_state(c, CONN_BUSY);
     c->job = j;
     rc = send_job(c, j, &past);
-    if (rc == 0)
+    if (rc == 0) {
+        /* Without a deadline a server that never answers (a lock wait, a silent network)
+         * would hold the job, and store_close, forever. */
+        (void)uv_timer_start(&c->timer, timer_cb, c->s->job_timeout_ms, 0);
         return;
+    }
     c->job = NULL;
     for (int i = 0; i < j->n; i++) {
         PQclear(j->results[i]);
         j->results[i] = NULL;
     }
     j->failed = false;
+    j->conn_lost = false;
     j->rolling_back = false;
     if (!past)
         queue_push_head(c->s, j);
@@ -690,15 +750,36 @@ static void kick_cb(uv_idle_t *h)
 static void timer_cb(uv_timer_t *t)
 {
     struct conn *c = container_of(t, struct conn, timer);
-    if (c->state == CONN_BROKEN)
+    switch (c->state) {
+    case CONN_BROKEN:
         conn_start(c);
-    else if (c->state == CONN_CONNECTING)
+        break;
+    case CONN_RESOLVING:
+        conn_broken(c, "host name lookup timed out");
+        break;
+    case CONN_CONNECTING:
         conn_broken(c, "connect timed out");
+        break;
+    case CONN_BUSY:
+        if (c->s->closing)
+            conn_broken(c, "store closing: in-flight job abandoned after the grace period");
+        else
+            conn_broken(c, c->role == ROLE_LISTEN ? "LISTEN timed out" : "job timed out");
+        break;
+    case CONN_CLOSED:
+    case CONN_IDLE:
+        break;
+    }
 }
 
 /* Drops the PGconn (if any) and stops watching its socket. */
 static void conn_drop(struct conn *c)
 {
+    if (c->resolve) {
+        c->resolve->c = NULL;
+        (void)uv_cancel((uv_req_t *)&c->resolve->req); /* fails once it runs: that is fine */
+        c->resolve = NULL;
+    }
     poll_detach(c);
     if (c->pg) {
         PQfinish(c->pg);
@@ -707,14 +788,28 @@ static void conn_drop(struct conn *c)
     cache_clear(c);
 }
 
+/* Closes a connection that has no job (a job must complete first: see conn_broken). */
 static void conn_close(struct conn *c)
 {
     struct store *s = c->s;
+    if (c->job) {
+        log_error("store: connection %d closed with a job in flight", c->idx);
+        abort();
+    }
     uv_timer_stop(&c->timer);
     conn_drop(c);
     if (c->state != CONN_CLOSED)
         change_state(c, CONN_CLOSED);
     maybe_finish_close(s);
+}
+
+/* A delay in [ms/2, ms], so that pool connections lost together do not retry in lockstep. */
+static unsigned jitter(struct store *s, unsigned ms)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return ms / 2 + (unsigned)(s->rng % (ms / 2 + 1));
 }
 
 /* The connection failed or was lost: the in-flight job (if any) fails with IE_UNAVAIL and a
@@ -729,26 +824,29 @@ static void conn_broken(struct conn *c, const char *why)
         if (*p == '\n')
             *p = ' ';
     c->job = NULL;
-    if (c->state == CONN_CONNECTING)
-        c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : STORE_BACKOFF_MIN_MS;
-    else
+    /* Start over only after the connection proved itself: one that the server drops right
+     * after accepting it (too many clients, a failing pooler) keeps backing off. */
+    if (c->backoff_ms == 0 || ((c->state == CONN_IDLE || c->state == CONN_BUSY) &&
+                               uv_now(s->loop) - c->up_since >= STORE_STABLE_MS))
         c->backoff_ms = STORE_BACKOFF_MIN_MS;
-    if (c->backoff_ms > STORE_BACKOFF_MAX_MS)
+    else if ((c->backoff_ms *= 2) > STORE_BACKOFF_MAX_MS)
         c->backoff_ms = STORE_BACKOFF_MAX_MS;
     conn_drop(c);
     change_state(c, CONN_BROKEN);
     if (s->closing) {
         conn_close(c);
     } else {
+        unsigned delay = jitter(s, c->backoff_ms);
         log_warn("store: connection %d%s unavailable (%s); retrying in %u ms", c->idx,
-                 c->role == ROLE_LISTEN ? " (listen)" : "", msg, c->backoff_ms);
-        (void)uv_timer_start(&c->timer, timer_cb, c->backoff_ms, 0);
+                 c->role == ROLE_LISTEN ? " (listen)" : "", msg, delay);
+        (void)uv_timer_start(&c->timer, timer_cb, delay, 0);
     }
     if (j)
         job_complete(s, j, IE_UNAVAIL); /* last: the callback may close the store */
 }
 
-static void conn_start(struct conn *c)
+/* Starts libpq's connection; host and hostaddr (both or neither) come from our own lookup. */
+static void conn_connect(struct conn *c, const char *host, const char *hostaddr)
 {
     struct store *s = c->s;
     const char *keys[] = {"application_name",
@@ -756,17 +854,28 @@ static void conn_start(struct conn *c)
                           "keepalives_idle",
                           "keepalives_interval",
                           "keepalives_count",
+                          "tcp_user_timeout",
+                          "gssencmode",
                           "dbname",
+                          "host",
+                          "hostaddr",
                           NULL};
     const char *vals[] = {c->role == ROLE_LISTEN ? s->listen_app_name : s->app_name,
                           "1",
                           "30",
                           "10",
                           "3",
+                          "10000",
+                          "disable",
                           s->conninfo,
+                          host,
+                          hostaddr,
                           NULL};
+    if (!host)
+        keys[8] = NULL; /* no lookup: the arrays end after dbname */
     change_state(c, CONN_CONNECTING);
-    /* Defaults first: settings in the caller's conninfo (expanded from dbname) override them. */
+    /* Defaults first: settings in the caller's conninfo (expanded from dbname) override them,
+     * and the looked-up addresses, after it, override its host. */
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg) {
         conn_broken(c, "out of memory");
@@ -781,6 +890,88 @@ static void conn_start(struct conn *c)
     (void)uv_timer_start(&c->timer, timer_cb, STORE_CONNECT_TIMEOUT_MS, 0);
     if (poll_watch(c, UV_WRITABLE, true))
         conn_broken(c, "cannot watch socket");
+}
+
+/* Turns the looked-up addresses into libpq's "host=h,h,... hostaddr=a1,a2,..." (one entry per
+ * address, so libpq still tries each in turn and verifies TLS against the name). */
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct resolveh *r = container_of(req, struct resolveh, req);
+    struct conn *c = r->c;
+    struct store *s = r->s;
+    struct buf hosts, addrs;
+    char *h = NULL, *a = NULL;
+    int n = 0, rc = 0;
+    free(r);
+    s->handles--;
+    if (!c) { /* detached: the connection was dropped or the store is closing */
+        uv_freeaddrinfo(res);
+        maybe_finish_close(s);
+        return;
+    }
+    c->resolve = NULL;
+    if (status < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", s->dns_host, uv_strerror(status));
+        conn_broken(c, why);
+        return;
+    }
+    buf_init(&hosts, 4096);
+    buf_init(&addrs, 4096);
+    for (struct addrinfo *ai = res; ai && n < STORE_MAX_ADDRS && rc == 0; ai = ai->ai_next) {
+        char ip[64];
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            uv_ip_name(ai->ai_addr, ip, sizeof(ip)) != 0)
+            continue;
+        rc = buf_printf(&hosts, "%s%s", n ? "," : "", s->dns_host);
+        if (rc == 0)
+            rc = buf_printf(&addrs, "%s%s", n ? "," : "", ip);
+        n++;
+    }
+    uv_freeaddrinfo(res);
+    if (rc == 0 && n > 0) {
+        h = buf_detach(&hosts, NULL);
+        a = buf_detach(&addrs, NULL);
+    }
+    buf_free(&hosts);
+    buf_free(&addrs);
+    if (h && a)
+        conn_connect(c, h, a);
+    else
+        conn_broken(c, n == 0 && rc == 0 ? "host name has no usable address" : "out of memory");
+    free(h);
+    free(a);
+}
+
+/* Looks the host name up off the loop thread (libpq would block the loop doing it), or
+ * connects at once when there is no name to look up. */
+static void conn_start(struct conn *c)
+{
+    struct store *s = c->s;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct resolveh *r;
+    int rc;
+    if (!s->dns_host) {
+        conn_connect(c, NULL, NULL);
+        return;
+    }
+    change_state(c, CONN_RESOLVING);
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        conn_broken(c, "out of memory");
+        return;
+    }
+    r->c = c;
+    r->s = s;
+    rc = uv_getaddrinfo(s->loop, &r->req, on_resolved, s->dns_host, NULL, &hints);
+    if (rc) {
+        free(r);
+        conn_broken(c, uv_strerror(rc));
+        return;
+    }
+    s->handles++;
+    c->resolve = r;
+    (void)uv_timer_start(&c->timer, timer_cb, STORE_CONNECT_TIMEOUT_MS, 0);
 }
 
 static int listener_send_listen(struct conn *c)
@@ -805,7 +996,7 @@ static int listener_send_listen(struct conn *c)
 static void connected(struct conn *c)
 {
     uv_timer_stop(&c->timer);
-    c->backoff_ms = 0;
+    c->up_since = uv_now(c->s->loop);
     if (PQsetnonblocking(c->pg, 1) != 0 ||
         (c->role == ROLE_POOL && PQenterPipelineMode(c->pg) != 1)) {
         conn_broken(c, PQerrorMessage(c->pg));
@@ -820,6 +1011,8 @@ static void connected(struct conn *c)
         change_state(c, CONN_BUSY);
         if (listener_send_listen(c))
             conn_broken(c, PQerrorMessage(c->pg));
+        else
+            (void)uv_timer_start(&c->timer, timer_cb, c->s->job_timeout_ms, 0);
         return;
     }
     change_state(c, CONN_IDLE);
@@ -871,6 +1064,7 @@ static void on_listener_readable(struct conn *c)
     while (!PQisBusy(c->pg)) {
         PGresult *r = PQgetResult(c->pg);
         if (!r) {
+            uv_timer_stop(&c->timer);
             change_state(c, CONN_IDLE);
             log_info("store: listening on channel %s", s->listen_channel);
             s->listen_cb(s->listen_arg, NULL, NULL);
@@ -902,6 +1096,7 @@ static void on_pool_readable(struct conn *c)
     }
     j = c->job;
     c->job = NULL;
+    uv_timer_stop(&c->timer);
     change_state(c, CONN_IDLE);
     job_complete(s, j, err);
     if (c->state != CONN_IDLE)
@@ -953,6 +1148,7 @@ static void store_free(struct store *s)
     free(s->conns);
     free(s->listener);
     free(s->conninfo);
+    free(s->dns_host);
     free(s->app_name);
     free(s->listen_app_name);
     free(s->listen_channel);
@@ -1012,6 +1208,46 @@ static void conn_init(struct store *s, struct conn *c, enum conn_role role, int 
     s->handles++;
 }
 
+/* Finds the host name that conn_start must look up: a single name (not an address, not a socket
+ * directory) in conninfo or else $PGHOST, with no hostaddr and no service (which libpq reads
+ * itself). *out is NULL when there is none. Returns 0 or IE_NOMEM; a conninfo that does not
+ * parse is left for libpq to report. */
+static int host_to_resolve(const char *conninfo, char **out)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    const char *host = NULL, *hostaddr = NULL, *service = NULL;
+    unsigned char addr[sizeof(struct in6_addr)];
+    *out = NULL;
+    if (!opts)
+        return 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+        else if (strcmp(o->keyword, "service") == 0)
+            service = o->val;
+    }
+    if (!host && !hostaddr && !service) {
+        host = getenv("PGHOST");
+        hostaddr = getenv("PGHOSTADDR");
+        service = getenv("PGSERVICE");
+    }
+    if (host && *host && !(hostaddr && *hostaddr) && !(service && *service) && host[0] != '/' &&
+        host[0] != '@' && !strchr(host, ',') && inet_pton(AF_INET, host, addr) != 1 &&
+        inet_pton(AF_INET6, host, addr) != 1) {
+        *out = strdup(host);
+        if (!*out) {
+            PQconninfoFree(opts);
+            return IE_NOMEM;
+        }
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
 int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **out)
 {
     struct store *s;
@@ -1027,6 +1263,10 @@ int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **o
     s->max_queue = cfg->max_queue > 0 ? cfg->max_queue : STORE_MAX_QUEUE;
     s->queue_timeout_ms =
         cfg->queue_timeout_ms > 0 ? (unsigned)cfg->queue_timeout_ms : STORE_QUEUE_TIMEOUT_MS;
+    s->job_timeout_ms =
+        cfg->job_timeout_ms > 0 ? (unsigned)cfg->job_timeout_ms : STORE_JOB_TIMEOUT_MS;
+    s->no_prepared = cfg->no_prepared;
+    s->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)s) | 1;
     s->conninfo = strdup(cfg->conninfo);
     s->app_name = strdup(cfg->app_name ? cfg->app_name : "intentd");
     buf_init(&b, 256);
@@ -1036,6 +1276,9 @@ int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **o
     s->conns = calloc((size_t)s->pool_size, sizeof(*s->conns));
     if (!s->conninfo || !s->app_name || !s->listen_app_name || !s->conns)
         goto out;
+    if ((rc = host_to_resolve(s->conninfo, &s->dns_host)))
+        goto out;
+    rc = IE_NOMEM;
     (void)uv_idle_init(loop, &s->kick);
     (void)uv_timer_init(loop, &s->qtimer);
     s->handles += 2;
@@ -1046,6 +1289,7 @@ int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **o
     *out = s;
     return 0;
 out:
+    free(s->dns_host);
     free(s->conns);
     free(s->conninfo);
     free(s->app_name);
@@ -1066,9 +1310,16 @@ void store_close(struct store *s, void (*cb)(void *arg), void *arg)
     uv_timer_stop(&s->qtimer);
     while ((j = queue_pop(s)) != NULL)
         job_complete(s, j, IE_CANCELED);
-    for (int i = 0; i < s->pool_size; i++)
-        if (s->conns[i].state != CONN_BUSY && s->conns[i].state != CONN_CLOSED)
-            conn_close(&s->conns[i]);
+    for (int i = 0; i < s->pool_size; i++) {
+        struct conn *c = &s->conns[i];
+        if (c->state == CONN_BUSY) {
+            /* Let the job finish, but not for longer than the grace period. */
+            if (uv_timer_get_due_in(&c->timer) > STORE_CLOSE_GRACE_MS)
+                (void)uv_timer_start(&c->timer, timer_cb, STORE_CLOSE_GRACE_MS, 0);
+        } else if (c->state != CONN_CLOSED) {
+            conn_close(c);
+        }
+    }
     if (s->listener && s->listener->state != CONN_CLOSED)
         conn_close(s->listener); /* LISTEN in flight is not a job: no need to wait for it */
     maybe_finish_close(s);

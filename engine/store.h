@@ -23,6 +23,15 @@ struct store_config {
     int queue_timeout_ms; /* a job still waiting for a connection after this long fails with
                              IE_UNAVAIL, so callers answer 503 instead of hanging while the
                              database is unreachable (0: 10000) */
+    int job_timeout_ms;   /* a job sent to the server and not finished after this long (a lock
+                             wait, a server or network that stopped answering) fails with
+                             IE_UNAVAIL and its connection is dropped and reconnected; the
+                             transaction may have committed if the COMMIT was sent (0: 30000) */
+    bool no_prepared;     /* send every statement unprepared (PQsendQueryParams) instead of
+                             caching named prepared statements per connection; set it behind a
+                             pooler in transaction mode (pgbouncer pool_mode=transaction before
+                             1.21), where a named statement prepared on one server connection
+                             is missing on the next */
 };
 
 /* One statement of a job. Parameters are text (NULL pointer = SQL NULL); the store copies sql
@@ -43,19 +52,29 @@ struct store_result {
 /* Called exactly once per job, on the loop thread. err is 0 and res holds one PGresult per
  * statement (each PGRES_TUPLES_OK or PGRES_COMMAND_OK) when the transaction committed.
  * Otherwise err is IE_DB (a statement failed: the transaction was rolled back; sqlstate and
- * message describe the first failure), IE_UNAVAIL (no connection to the database or it was
- * lost: the transaction may or may not have committed if the loss happened during COMMIT), or
- * IE_CANCELED (the store is closing). res is NULL when err != 0. */
+ * message describe the first failure; a COMMIT that answered ROLLBACK is 40000), IE_UNAVAIL
+ * (no connection to the database, it was lost, the server reported a connection-level error
+ * (SQLSTATE class 08, 57P01-57P03, or an error made by libpq), the job ran past job_timeout_ms,
+ * or store_close's grace period ended: the transaction may or may not have committed if this
+ * happened during COMMIT), or IE_CANCELED (the store closed before the job was sent). res is
+ * NULL when err != 0. */
 typedef void (*store_cb)(void *arg, int err, const struct store_result *res, const char *sqlstate,
                          const char *errmsg);
 
 /* Connects the pool (connections are opened in the background; jobs queue until one is up and
- * reconnection uses exponential backoff from 100 ms to 5 s). Returns 0 and *out, IE_NOMEM or
- * IE_INVAL. The loop must outlive the store. */
+ * reconnection uses exponential backoff from 100 ms to 5 s with jitter, reset only once a
+ * connection has stayed up for a few seconds). Connections default to TCP keepalives,
+ * tcp_user_timeout=10000 and gssencmode=disable; cfg->conninfo overrides any of them. A host
+ * name in conninfo is resolved with uv_getaddrinfo (off the loop thread) and passed to libpq as
+ * hostaddr, keeping host for TLS; host lists and service files are left to libpq, which then
+ * resolves them synchronously. Returns 0 and *out, IE_NOMEM or IE_INVAL. The loop must outlive
+ * the store. */
 int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **out) IE_MUST_CHECK;
 
-/* Stops taking jobs, fails queued jobs with IE_CANCELED, lets in-flight jobs finish, closes the
- * connections and frees the store; cb (may be NULL) runs after the last handle is closed. */
+/* Stops taking jobs, fails queued jobs with IE_CANCELED, lets in-flight jobs finish for up to
+ * 5 s (then drops their connections and fails them with IE_UNAVAIL), closes the connections and
+ * frees the store; cb (may be NULL) runs after the last handle is closed, so closing always
+ * completes even when the server stopped answering. */
 void store_close(struct store *s, void (*cb)(void *arg), void *arg);
 
 /* Submits a job of n statements (1 <= n <= 1024) to run in one transaction. Returns 0 (cb will

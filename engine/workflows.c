@@ -175,6 +175,20 @@ static void map_pointer(const struct asl_state *st, const char *ptr, char *out, 
     snprintf(out, outlen, "/parameters%s%s", base, rest);
 }
 
+/* A workflow's own refusal names the field by opening its Cause with a JSON Pointer relative
+ * to the parameters ("/wait_seconds: must be ..."); otherwise it concerns them as a whole. */
+static void report_refusal(struct adapter_errors *errs, const char *cause)
+{
+    const char *sep = cause[0] == '/' ? strstr(cause, ": ") : NULL;
+    if (!sep || sep - cause > 200) {
+        adapter_error(errs, "/parameters", "%s", cause);
+        return;
+    }
+    char ptr[ADAPTER_POINTER_MAX];
+    snprintf(ptr, sizeof ptr, "/parameters%.*s", (int)(sep - cause), cause);
+    adapter_error(errs, ptr, "%s", sep + 2);
+}
+
 int workflows_validate_params(const struct workflows *w, const char *action_type,
                               const json_t *params, struct adapter_errors *errs)
 {
@@ -215,9 +229,11 @@ int workflows_validate_params(const struct workflows *w, const char *action_type
             rc = asl_wait_next(m, step.state, step.input, &next);
         } else if (step.kind == ASL_STEP_FAIL && step.error &&
                    (!strcmp(step.error, ASL_ERR_RUNTIME) ||
-                    !strcmp(step.error, ASL_ERR_NO_CHOICE))) {
-            /* The workflow cannot even route this input: that is a parameter problem. */
-            adapter_error(errs, "/parameters", "%s", step.cause ? step.cause : step.error);
+                    !strcmp(step.error, ASL_ERR_NO_CHOICE) ||
+                    !strcmp(step.error, WORKFLOW_ERR_INVALID_PARAMETERS))) {
+            /* The workflow cannot route this input, or its own checks (a Choice leading to a
+             * Fail state with this error) refuse it: a parameter problem, answered with 422. */
+            report_refusal(errs, step.cause ? step.cause : step.error);
         }
         asl_step_clear(&step);
         if (rc)

@@ -11,6 +11,10 @@
 #include "asl.h"
 #include "errors.h"
 
+/* A workflow validates its own input by routing it to a Fail state with this Error; the dry run
+ * at submission reports the Fail state's Cause as a parameter problem (422). */
+#define WORKFLOW_ERR_INVALID_PARAMETERS "Intentd.InvalidParameters"
+
 struct workflows;
 
 /* Loads every *.asl.json in dir. A file that does not parse, fails ASL validation, or names a

@@ -168,6 +168,8 @@ def make_intent(tenant_id="acme", **overrides):
         "expires_at_epoch": now + 3600,
         "priority": 50,
     }
+    if tenant_id is DELETE:
+        intent.pop("tenant_id", None)
     for k, v in overrides.items():
         if v is DELETE:
             intent.pop(k, None)
@@ -667,6 +669,22 @@ def intentd_binary():
 REGISTRY = []  # every Intentd created in this pytest process (for failure reports)
 
 
+_MASTER_KEYS = {}
+
+
+def master_key_file(database_name):
+    """One 0600 master key file per test database, shared by all its intentd processes."""
+    path = _MASTER_KEYS.get(database_name)
+    if path is None:
+        d = tempfile.mkdtemp(prefix="intentd-key-", dir="/tmp")
+        path = os.path.join(d, "master.key")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (os.urandom(32).hex() + "\n").encode())
+        os.close(fd)
+        _MASTER_KEYS[database_name] = path
+    return path
+
+
 class Intentd:
     """One intentd process. env: extra environment (value None removes a variable).
     database: a Database (its URL becomes INTENTD_DATABASE_URL) or None for the embedded default."""
@@ -702,6 +720,8 @@ class Intentd:
         })
         if self.database is not None and not self.embedded:
             env["INTENTD_DATABASE_URL"] = self.database.url
+            # Every node of one database must share the master key that seals tenant secrets.
+            env["INTENTD_MASTER_KEY_FILE"] = master_key_file(self.database.name)
         for k, v in self.env_extra.items():
             if v is None:
                 env.pop(k, None)
@@ -850,7 +870,8 @@ class Tenant:
         self.oncall = tokens.get("oncall")
 
     def intent(self, **overrides):
-        return make_intent(self.tenant_id, **overrides)
+        overrides.setdefault("tenant_id", self.tenant_id)
+        return make_intent(**overrides)
 
     def __repr__(self):
         return "<Tenant %s>" % self.tenant_id

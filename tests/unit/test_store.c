@@ -1,6 +1,7 @@
 /* Store tests against a real, throwaway PostgreSQL started with tests/pg_harness.sh: pipelined
  * transactions, rollback on failure, prepared statement reuse, concurrency, LISTEN/NOTIFY,
- * connection loss and reconnection, graceful close, and a server that comes up late.
+ * connection loss and reconnection, job deadlines, graceful close, host name lookup, a server
+ * that comes up late, and the embedded cluster's ownership lock.
  * Set INTENTD_PG_HARNESS to the harness script when it is not found next to this source file.
  * Exits 77 (skipped) when PostgreSQL's server binaries are absent. */
 #include <setjmp.h>
@@ -106,6 +107,14 @@ static int err_slot(int err)
     }
 }
 
+static void t_open_cfg(struct t *t, const struct store_config *cfg)
+{
+    memset(t, 0, sizeof(*t));
+    assert_int_equal(uv_loop_init(&t->loop), 0);
+    t->loop.data = t;
+    assert_int_equal(store_open(&t->loop, cfg, &t->s), 0);
+}
+
 static void t_open(struct t *t, const char *url, int pool, int max_queue, int queue_timeout_ms)
 {
     struct store_config cfg = {.conninfo = url,
@@ -113,10 +122,7 @@ static void t_open(struct t *t, const char *url, int pool, int max_queue, int qu
                                .max_queue = max_queue,
                                .app_name = "test_store",
                                .queue_timeout_ms = queue_timeout_ms};
-    memset(t, 0, sizeof(*t));
-    assert_int_equal(uv_loop_init(&t->loop), 0);
-    t->loop.data = t;
-    assert_int_equal(store_open(&t->loop, &cfg, &t->s), 0);
+    t_open_cfg(t, &cfg);
 }
 
 static void on_closed(void *arg)
@@ -544,6 +550,186 @@ static void server_down_at_open_then_up(void **state)
     assert_int_equal(run_harness("destroy", l.dir, NULL, 0), 0);
 }
 
+/* A session of its own (blocking libpq: fine in a test) that holds a row lock on t_store id 900
+ * until lock_release(), so a store job touching that row waits for as long as we like. */
+static PGconn *lock_row(void)
+{
+    PGconn *pg = PQconnectdb(main_url);
+    PGresult *r;
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    r = PQexec(pg, "INSERT INTO t_store (id, v) VALUES (900, 'locked') ON CONFLICT DO NOTHING");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    r = PQexec(pg, "BEGIN");
+    PQclear(r);
+    r = PQexec(pg, "SELECT v FROM t_store WHERE id = 900 FOR UPDATE");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    return pg;
+}
+
+static void lock_release(PGconn *pg)
+{
+    PQclear(PQexec(pg, "ROLLBACK"));
+    PQfinish(pg);
+}
+
+static void job_past_deadline_fails_and_pool_recovers(void **state)
+{
+    struct t t;
+    struct store_config cfg = {
+        .conninfo = main_url, .pool_size = 1, .app_name = "test_store", .job_timeout_ms = 300};
+    struct store_stmt st = {"UPDATE t_store SET v = 'waited' WHERE id = 900", 0, NULL};
+    PGconn *holder = lock_row();
+    (void)state;
+    t_open_cfg(&t, &cfg);
+    assert_int_equal(store_txn(t.s, &st, 1, count_cb, &t), 0);
+    RUN_UNTIL(&t, t.done == 1);
+    assert_int_equal(t.errs[2], 1);
+    /* The one connection was dropped; a new one serves the next job. */
+    query_value(&t, "SELECT 'after deadline'");
+    assert_int_equal(t.errs[0], 1);
+    assert_string_equal(t.value, "after deadline");
+    t_close_store(&t);
+    t_finish(&t);
+    lock_release(holder);
+}
+
+static void close_abandons_a_stuck_job_after_grace(void **state)
+{
+    struct t t;
+    struct store_stats stats;
+    struct store_stmt st = {"UPDATE t_store SET v = 'stuck' WHERE id = 900", 0, NULL};
+    PGconn *holder = lock_row();
+    (void)state;
+    t_open(&t, main_url, 1, 10, 0); /* the default job deadline is far away */
+    assert_int_equal(store_txn(t.s, &st, 1, count_cb, &t), 0);
+    do {
+        assert_int_not_equal(uv_run(&t.loop, UV_RUN_ONCE), 0);
+        store_get_stats(t.s, &stats);
+    } while (stats.connections_busy < 1);
+    t_close_store(&t);
+    t_finish(&t); /* returns although the server never answers */
+    assert_int_equal(t.done, 1);
+    assert_int_equal(t.errs[2], 1);
+    lock_release(holder);
+}
+
+struct sweep_t {
+    struct t t;
+    uv_check_t check;
+    int iter, close_at, connects;
+};
+
+static void sweep_listen_cb(void *arg, const char *channel, const char *payload)
+{
+    struct sweep_t *w = arg;
+    (void)payload;
+    if (!channel)
+        w->connects++;
+}
+
+static void sweep_check(uv_check_t *h)
+{
+    struct sweep_t *w = h->data;
+    if (++w->iter < w->close_at)
+        return;
+    uv_check_stop(h);
+    uv_close((uv_handle_t *)h, NULL);
+    t_close_store(&w->t);
+}
+
+/* store_close at every loop iteration of the listener's start-up in turn (connecting, LISTEN in
+ * flight, listening): the store always closes. */
+static void close_during_listener_startup_closes(void **state)
+{
+    struct sweep_t w;
+    (void)state;
+    for (int close_at = 1; close_at < 1000; close_at++) {
+        t_open(&w.t, main_url, 1, 10, 0);
+        w.iter = w.connects = 0;
+        w.close_at = close_at;
+        assert_int_equal(store_listen(w.t.s, "sweep", sweep_listen_cb, &w), 0);
+        assert_int_equal(uv_check_init(&w.t.loop, &w.check), 0);
+        w.check.data = &w;
+        assert_int_equal(uv_check_start(&w.check, sweep_check), 0);
+        t_finish(&w.t);
+        if (w.connects)
+            return; /* closed after LISTEN completed: every earlier point was covered */
+    }
+    fail_msg("the listener never came up");
+}
+
+static void commit_cut_by_the_server_is_unavailable(void **state)
+{
+    struct t t;
+    struct store_stmt st = {"INSERT INTO t_kill (id) VALUES (1)", 0, NULL};
+    (void)state;
+    t_open(&t, main_url, 1, 10, 0);
+    /* A deferred trigger terminates the backend during COMMIT (57P01): whether it committed
+     * cannot be known from the client, so this is never IE_DB. */
+    assert_int_equal(store_txn(t.s, &st, 1, count_cb, &t), 0);
+    RUN_UNTIL(&t, t.done == 1);
+    assert_int_equal(t.errs[2], 1);
+    query_value(&t, "SELECT 'still serving'");
+    assert_string_equal(t.value, "still serving");
+    t_close_store(&t);
+    t_finish(&t);
+}
+
+static void no_prepared_sends_unnamed_statements(void **state)
+{
+    struct t t;
+    struct store_config cfg = {
+        .conninfo = main_url, .pool_size = 1, .app_name = "test_store", .no_prepared = true};
+    const char *sql = "SELECT $1::int * 2 AS unprepared_stmt";
+    const char *p[] = {"21"};
+    struct store_stmt st = {sql, 1, p};
+    (void)state;
+    t_open_cfg(&t, &cfg);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_txn(t.s, &st, 1, count_cb, &t), 0);
+        RUN_UNTIL(&t, t.done == i + 1);
+        assert_string_equal(t.value, "42");
+    }
+    assert_int_equal(
+        store_query(t.s, "SELECT count(*) FROM pg_prepared_statements", 0, NULL, count_cb, &t), 0);
+    RUN_UNTIL(&t, t.done == 3);
+    assert_string_equal(t.value, "0");
+    t_close_store(&t);
+    t_finish(&t);
+}
+
+static void host_name_connects(void **state)
+{
+    struct t t;
+    char url[600], *at = strstr(main_url, "@127.0.0.1:");
+    (void)state;
+    assert_non_null(at);
+    snprintf(url, sizeof(url), "%.*s@localhost:%s", (int)(at - main_url), main_url,
+             at + strlen("@127.0.0.1:"));
+    t_open(&t, url, 2, 10, 0);
+    query_value(&t, "SELECT host(inet_server_addr())");
+    assert_int_equal(t.errs[0], 1);
+    assert_string_equal(t.value, "127.0.0.1");
+    t_close_store(&t);
+    t_finish(&t);
+}
+
+static void unknown_host_name_fails_jobs(void **state)
+{
+    struct t t;
+    struct store_stmt st = {"SELECT 1", 0, NULL};
+    (void)state;
+    t_open(&t, "host=no-such-host.invalid dbname=postgres", 1, 10, 300);
+    assert_int_equal(store_txn(t.s, &st, 1, count_cb, &t), 0);
+    RUN_UNTIL(&t, t.done == 1);
+    assert_int_equal(t.errs[2], 1);
+    assert_false(store_is_connected(t.s));
+    t_close_store(&t);
+    t_finish(&t);
+}
+
 static void exec_startup_reports_errors(void **state)
 {
     char err[256];
@@ -597,12 +783,91 @@ static void embedded_cluster_serves_the_store(void **state)
     rm_rf(home);
 }
 
+static struct pgembed *dead_owner; /* the forked owner's, still reachable when it _exit()s */
+
+static long long postmaster_start(const char *conninfo)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    PGresult *r = PQexec(pg, "SELECT extract(epoch FROM pg_postmaster_start_time()) * 1000000");
+    long long v;
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(pg);
+    return v;
+}
+
+static void embed_home(char *home, size_t len, const char *suffix)
+{
+    snprintf(home, len, "%s-%s", main_dir, suffix);
+    assert_int_equal(mkdir(home, 0700), 0);
+    assert_int_equal(chmod(home, 0711), 0); /* see embedded_cluster_serves_the_store */
+}
+
+static void embedded_cluster_refuses_a_second_owner(void **state)
+{
+    char home[sizeof(main_dir) + 8], conninfo[512], err[512];
+    struct pgembed *pg = NULL, *second = NULL;
+    int rc;
+    (void)state;
+    embed_home(home, sizeof(home), "owned");
+    rc = pgembed_start(home, &pg, conninfo, sizeof(conninfo), err, sizeof(err));
+    if (rc)
+        fail_msg("pgembed_start: %s: %s", ie_name(rc), err);
+    assert_int_equal(pgembed_start(home, &second, conninfo, sizeof(conninfo), err, sizeof(err)),
+                     IE_CONFIG);
+    assert_non_null(strstr(err, "is in use by another intentd"));
+    assert_null(second);
+    pgembed_stop(pg);
+    rm_rf(home);
+}
+
+/* An owner that dies without pgembed_stop (as after kill -9) leaves the postmaster running: the
+ * next pgembed_start takes it over, restarts it, and its pgembed_stop stops it. */
+static void embedded_cluster_left_by_a_dead_owner_is_taken_over(void **state)
+{
+    char home[sizeof(main_dir) + 8], conninfo[512], err[512];
+    struct pgembed *pg = NULL;
+    long long before;
+    int rc, status;
+    pid_t pid;
+    (void)state;
+    embed_home(home, sizeof(home), "dead");
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(pgembed_start(home, &dead_owner, conninfo, sizeof(conninfo), err, sizeof(err)) ? 1
+                                                                                             : 0);
+    assert_true(waitpid(pid, &status, 0) == pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    rc = pgembed_start(home, &pg, conninfo, sizeof(conninfo), err, sizeof(err));
+    if (rc)
+        fail_msg("pgembed_start after a dead owner: %s: %s", ie_name(rc), err);
+    before = postmaster_start(conninfo);
+    pgembed_stop(pg);
+    assert_int_equal(PQping(conninfo), PQPING_NO_RESPONSE); /* stopped by the new owner */
+    rc = pgembed_start(home, &pg, conninfo, sizeof(conninfo), err, sizeof(err));
+    if (rc)
+        fail_msg("pgembed_start: %s: %s", ie_name(rc), err);
+    assert_true(postmaster_start(conninfo) != before);
+    pgembed_stop(pg);
+    rm_rf(home);
+}
+
 int main(void)
 {
     const char *setup[] = {"CREATE TABLE IF NOT EXISTS t_store (id int PRIMARY KEY, v text)",
                            "CREATE TABLE IF NOT EXISTS t_many (id int PRIMARY KEY)",
                            "CREATE TABLE IF NOT EXISTS t_deferred (id int, CONSTRAINT t_deferred_u "
-                           "UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)"};
+                           "UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)",
+                           "CREATE TABLE IF NOT EXISTS t_kill (id int);"
+                           "CREATE OR REPLACE FUNCTION t_kill_self() RETURNS trigger LANGUAGE "
+                           "plpgsql AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                           "RETURN NULL; END $$;"
+                           "DROP TRIGGER IF EXISTS t_kill_at_commit ON t_kill;"
+                           "CREATE CONSTRAINT TRIGGER t_kill_at_commit AFTER INSERT ON t_kill "
+                           "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION "
+                           "t_kill_self()"};
     char err[512];
     int rc;
     const struct CMUnitTest tests[] = {
@@ -619,8 +884,17 @@ int main(void)
         cmocka_unit_test(queue_limit_and_bad_arguments),
         cmocka_unit_test(unreachable_database_fails_queued_jobs),
         cmocka_unit_test(server_down_at_open_then_up),
+        cmocka_unit_test(job_past_deadline_fails_and_pool_recovers),
+        cmocka_unit_test(close_abandons_a_stuck_job_after_grace),
+        cmocka_unit_test(close_during_listener_startup_closes),
+        cmocka_unit_test(commit_cut_by_the_server_is_unavailable),
+        cmocka_unit_test(no_prepared_sends_unnamed_statements),
+        cmocka_unit_test(host_name_connects),
+        cmocka_unit_test(unknown_host_name_fails_jobs),
         cmocka_unit_test(exec_startup_reports_errors),
         cmocka_unit_test(embedded_cluster_serves_the_store),
+        cmocka_unit_test(embedded_cluster_refuses_a_second_owner),
+        cmocka_unit_test(embedded_cluster_left_by_a_dead_owner_is_taken_over),
     };
     log_set_level(getenv("TEST_STORE_DEBUG") ? LOG_DEBUG : LOG_ERROR);
     find_harness();
@@ -638,7 +912,7 @@ int main(void)
         fprintf(stderr, "test_store: %s start %s failed (%d)\n", harness, main_dir, rc);
         return 1;
     }
-    if (store_exec_startup(main_url, setup, 3, err, sizeof(err)) != 0) {
+    if (store_exec_startup(main_url, setup, 4, err, sizeof(err)) != 0) {
         fprintf(stderr, "test_store: setup failed: %s\n", err);
         rc = 1;
     } else {
