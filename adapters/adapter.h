@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ADAPTER_ERRORS_MAX 32
+#define ADAPTER_ERRORS_MAX  32
 #define ADAPTER_POINTER_MAX 256
 #define ADAPTER_MESSAGE_MAX 200
 

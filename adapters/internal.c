@@ -8,42 +8,110 @@
 #include "adapter.h"
 #include "internal.h"
 
-#define TITLE_MAX 500
-#define TEXT_MAX 20000
+#define TITLE_MAX    500
+#define TEXT_MAX     20000
 #define NAME_MAX_LEN 200
-#define URL_MAX 2048
+#define URL_MAX      2048
 
-/* True when s is valid RFC 3339 date-time text; the check is deliberately strict. */
-static bool is_rfc3339(const char *s)
+/* Reads exactly n ASCII digits (no signs, no blanks, which sscanf would allow). */
+static bool digits(const char *s, int n, int *out)
 {
-    int y, mo, d, h, mi, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2d%*1[Tt]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-        n != 19)
-        return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Parses strict RFC 3339 date-time text into seconds since the epoch (UTC) and the fraction
+ * digits as written (frac, NUL-terminated, at most 6 kept). Returns false for anything else. */
+static bool parse_rfc3339(const char *s, long long *epoch, char frac[8])
+{
+    int y, mo, d, h, mi, sec;
+    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &sec))
         return false;
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (d > mdays[mo - 1])
-        return false;
-    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+        h > 23 || mi > 59 || sec > 60)
         return false;
     const char *p = s + 19;
+    size_t nf = 0;
+    frac[0] = '\0';
     if (*p == '.') {
         p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
+        while (*p >= '0' && *p <= '9') {
+            if (nf < 6)
+                frac[nf++] = *p;
             p++;
+        }
+        if (nf == 0)
+            return false;
+        frac[nf] = '\0';
     }
-    if (*p == 'Z' || *p == 'z')
-        return p[1] == '\0';
-    if (*p != '+' && *p != '-')
+    long long off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        if (p[1])
+            return false;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || p[6] || oh > 23 ||
+            om > 59)
+            return false;
+        off = (oh * 60 + om) * 60LL * (*p == '-' ? -1 : 1);
+    } else {
         return false;
-    int oh, om;
-    n = 0;
-    if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 || p[6] != '\0')
-        return false;
-    return oh <= 23 && om <= 59;
+    }
+    /* Days from the civil date (proleptic Gregorian), without the C library's time zone. */
+    long long yy = y - (mo <= 2);
+    long long era = (yy >= 0 ? yy : yy - 399) / 400;
+    long long yoe = yy - era * 400;
+    long long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    long long days = era * 146097 + doe - 719468;
+    *epoch = days * 86400 + h * 3600LL + mi * 60LL + (sec == 60 ? 59 : sec) - off;
+    return true;
+}
+
+static bool is_rfc3339(const char *s)
+{
+    long long e;
+    char frac[8];
+    return parse_rfc3339(s, &e, frac);
+}
+
+/* due_at normalised to UTC ("YYYY-MM-DDTHH:MM:SS[.ffffff]Z"), so the database never has to
+ * interpret an offset. NULL when s is not valid or out of memory. */
+static json_t *utc_text(const char *s)
+{
+    long long e;
+    char frac[8];
+    if (!parse_rfc3339(s, &e, frac))
+        return NULL;
+    long long days = e / 86400, rem = e % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    long long z = days + 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    long long y = yoe + era * 400 + (m <= 2);
+    char out[64];
+    snprintf(out, sizeof out, "%04lld-%02d-%02dT%02lld:%02lld:%02lld%s%sZ", y, m, d, rem / 3600,
+             rem % 3600 / 60, rem % 60, frac[0] ? "." : "", frac);
+    return json_string(out);
 }
 
 static bool has_control(const char *s, bool allow_newlines)
@@ -93,8 +161,7 @@ static void check_text(const json_t *params, const char *key, bool required, siz
 }
 
 /* Flags keys the operation does not know, so a typo is an error and not a silent drop. */
-static void check_known(const json_t *params, const char *const *known,
-                        struct adapter_errors *errs)
+static void check_known(const json_t *params, const char *const *known, struct adapter_errors *errs)
 {
     const char *key;
     json_t *v;
@@ -105,7 +172,18 @@ static void check_known(const json_t *params, const char *const *known,
             ok = ok || !strcmp(known[i], key);
         if (!ok) {
             char ptr[ADAPTER_POINTER_MAX];
-            snprintf(ptr, sizeof ptr, "/%.200s", key);
+            size_t o = 0;
+            ptr[o++] = '/';
+            /* RFC 6901: "~" is written "~0" and "/" is written "~1" */
+            for (const char *k = key; *k && o + 3 < sizeof ptr; k++) {
+                if (*k == '~' || *k == '/') {
+                    ptr[o++] = '~';
+                    ptr[o++] = *k == '~' ? '0' : '1';
+                } else {
+                    ptr[o++] = *k;
+                }
+            }
+            ptr[o] = '\0';
             adapter_error(errs, ptr, "unknown parameter \"%.100s\"", key);
         }
     }
@@ -197,11 +275,20 @@ static int build(const char *kind, const json_t *params, const struct adapter_ct
     return 0;
 }
 
-static int effect_create_task(const json_t *params, const struct adapter_ctx *ctx,
-                              json_t **effect, json_t **result)
+static int effect_create_task(const json_t *params, const struct adapter_ctx *ctx, json_t **effect,
+                              json_t **result)
 {
-    static const char *const keys[] = {"title", "due_at", "assignee", "notes", NULL};
-    return build("task", params, ctx, keys, effect, result);
+    static const char *const keys[] = {"title", "assignee", "notes", NULL};
+    if (build("task", params, ctx, keys, effect, result))
+        return -1;
+    const char *due = json_string_value(json_object_get(params, "due_at"));
+    json_t *utc = due ? utc_text(due) : NULL;
+    if (due && (!utc || json_object_set_new(*effect, "due_at", utc))) {
+        json_decref(*effect);
+        json_decref(*result);
+        return -1;
+    }
+    return 0;
 }
 
 static int effect_log_note(const json_t *params, const struct adapter_ctx *ctx, json_t **effect,
@@ -211,8 +298,8 @@ static int effect_log_note(const json_t *params, const struct adapter_ctx *ctx, 
     return build("note", params, ctx, keys, effect, result);
 }
 
-static int effect_attach_brief(const json_t *params, const struct adapter_ctx *ctx,
-                               json_t **effect, json_t **result)
+static int effect_attach_brief(const json_t *params, const struct adapter_ctx *ctx, json_t **effect,
+                               json_t **result)
 {
     static const char *const keys[] = {"title", "url", "content", NULL};
     return build("brief", params, ctx, keys, effect, result);
@@ -278,8 +365,8 @@ static int effect_void_note(const json_t *params, const struct adapter_ctx *ctx,
     return build_void("note", ctx, effect, result);
 }
 
-static int effect_void_brief(const json_t *params, const struct adapter_ctx *ctx,
-                             json_t **effect, json_t **result)
+static int effect_void_brief(const json_t *params, const struct adapter_ctx *ctx, json_t **effect,
+                             json_t **result)
 {
     (void)params;
     return build_void("brief", ctx, effect, result);

@@ -11,7 +11,7 @@
 #include "queries.h"
 #include "store.h"
 
-#define SEGMENT_MAX 256
+#define SEGMENT_MAX  256
 #define SEGMENTS_MAX 8
 
 enum route_auth { AUTH_NONE, AUTH_OPERATOR, AUTH_ONCALL, AUTH_ADMIN };
@@ -216,9 +216,8 @@ static void reply_problem_v(struct api_req *req, int status, const char *slug, j
     vsnprintf(detail, sizeof detail, fmt, ap);
     char type[160];
     snprintf(type, sizeof type, "https://intentd.dev/problems/%s", slug);
-    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
-                          status_title(status), "status", status, "detail", detail, "request_id",
-                          req->request_id);
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", status_title(status),
+                          "status", status, "detail", detail, "request_id", req->request_id);
     if (p && errors)
         json_object_set_new(p, "errors", errors);
     else
@@ -227,8 +226,8 @@ static void reply_problem_v(struct api_req *req, int status, const char *slug, j
     json_decref(p);
     if (status >= 500)
         log_ctx(LOG_WARN, req->request_id, NULL, "%d %s: %s", status, slug, detail);
-    respond(req, status, "application/problem+json", text ? text : "{}",
-            text ? strlen(text) : 2, NULL);
+    respond(req, status, "application/problem+json", text ? text : "{}", text ? strlen(text) : 2,
+            NULL);
     free(text);
 }
 
@@ -240,8 +239,8 @@ void api_reply_problem(struct api_req *req, int status, const char *slug, const 
     va_end(ap);
 }
 
-void api_reply_problem_errors(struct api_req *req, int status, const char *slug,
-                              json_t *errors, const char *fmt, ...)
+void api_reply_problem_errors(struct api_req *req, int status, const char *slug, json_t *errors,
+                              const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -411,8 +410,8 @@ void api_handle(void *arg, struct http_exchange *ex, const struct http_request *
     if (bad)
         api_reply_problem(req, 400, "bad-path", "the path is not valid percent-encoding");
     else if (path_matched)
-        api_reply_problem(req, 405, "method-not-allowed", "%s is not allowed on %s",
-                          http->method, http->path);
+        api_reply_problem(req, 405, "method-not-allowed", "%s is not allowed on %s", http->method,
+                          http->path);
     else
         api_reply_problem(req, 404, "not-found", "no such resource: %s", http->path);
 }

@@ -24,9 +24,9 @@ struct api_req {
     char *params[API_PATH_PARAMS]; /* decoded path parameters, owned */
     /* who is asking (after api_authenticate) */
     enum api_role role;
-    char tenant[72];  /* the token's tenant; "" for the bootstrap admin */
-    char actor[200];  /* for the ledger: "token:<role>:<tenant>:<hash prefix>" or "admin" */
-    void *svc;        /* the service's own state, freed by the service before replying */
+    char tenant[72]; /* the token's tenant; "" for the bootstrap admin */
+    char actor[200]; /* for the ledger: "token:<role>:<tenant>:<hash prefix>" or "admin" */
+    void *svc;       /* the service's own state, freed by the service before replying */
 };
 
 /* The HTTP handler given to http_server_start; arg is the struct app. */
@@ -39,9 +39,8 @@ void api_reply_json(struct api_req *req, int status, json_t *body, const char *c
 void api_reply_problem(struct api_req *req, int status, const char *slug, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Like api_reply_problem with a list of {pointer, message} errors (reference stolen). */
-void api_reply_problem_errors(struct api_req *req, int status, const char *slug,
-                              json_t *errors, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void api_reply_problem_errors(struct api_req *req, int status, const char *slug, json_t *errors,
+                              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Replies with raw bytes of a content type (copied) and frees req. */
 void api_reply_raw(struct api_req *req, int status, const char *content_type, const char *body,
                    size_t len);

@@ -13,8 +13,8 @@
 #include "workflows.h"
 
 #define TOKEN_PREFIX "itk_"
-#define KEY_PREFIX "iak_"
-#define VERIFY_PAGE "5000"
+#define KEY_PREFIX   "iak_"
+#define VERIFY_PAGE  "5000"
 
 /* Parses a small JSON object body; replies 400 and returns NULL when it is not one. */
 static json_t *object_body(struct api_req *req)
@@ -64,8 +64,8 @@ static void tenant_ctx_free(struct tenant_ctx *c)
     free(c);
 }
 
-static void tenant_created(void *arg, int err, const struct store_result *res,
-                           const char *sqlstate, const char *msg)
+static void tenant_created(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                           const char *msg)
 {
     struct api_req *req = arg;
     struct tenant_ctx *c = req->svc;
@@ -81,9 +81,9 @@ static void tenant_created(void *arg, int err, const struct store_result *res,
         return;
     }
     log_ctx(LOG_INFO, req->request_id, NULL, "tenant %s created by %s", c->tenant, req->actor);
-    json_t *body = json_pack("{s:s, s:s, s:{s:s, s:s}}", "tenant_id", c->tenant, "approval_key",
-                             c->key, "tokens", "operator", c->operator_token, "oncall",
-                             c->oncall_token);
+    json_t *body =
+        json_pack("{s:s, s:s, s:{s:s, s:s}}", "tenant_id", c->tenant, "approval_key", c->key,
+                  "tokens", "operator", c->operator_token, "oncall", c->oncall_token);
     tenant_ctx_free(c);
     api_reply_json(req, 201, body, NULL);
 }
@@ -158,8 +158,8 @@ struct token_ctx {
     char token[96];
 };
 
-static void token_created(void *arg, int err, const struct store_result *res,
-                          const char *sqlstate, const char *msg)
+static void token_created(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                          const char *msg)
 {
     struct api_req *req = arg;
     struct token_ctx *c = req->svc;
@@ -176,8 +176,8 @@ static void token_created(void *arg, int err, const struct store_result *res,
         api_reply_problem(req, 404, "not-found", "no such tenant");
         return;
     }
-    json_t *body = json_pack("{s:s, s:s, s:s}", "tenant_id", c->tenant, "role", c->role, "token",
-                             c->token);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "tenant_id", c->tenant, "role", c->role, "token", c->token);
     crypto_cleanse(c, sizeof *c);
     free(c);
     api_reply_json(req, 201, body, NULL);
@@ -245,14 +245,14 @@ static void verify_reply(struct api_req *req, bool ok, long long seq, const char
                       : json_pack("{s:b, s:I, s:I, s:s}", "ok", 0, "rows", (json_int_t)v->rows,
                                   "seq", (json_int_t)seq, "reason", reason);
     if (!ok)
-        log_ctx(LOG_WARN, req->request_id, NULL, "ledger verification failed at seq %lld: %s",
-                seq, reason);
+        log_ctx(LOG_WARN, req->request_id, NULL, "ledger verification failed at seq %lld: %s", seq,
+                reason);
     free(v);
     api_reply_json(req, 200, body, NULL);
 }
 
-static void verify_fetched(void *arg, int err, const struct store_result *res,
-                           const char *sqlstate, const char *msg)
+static void verify_fetched(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                           const char *msg)
 {
     struct api_req *req = arg;
     struct verify_ctx *v = req->svc;
@@ -273,8 +273,8 @@ static void verify_fetched(void *arg, int err, const struct store_result *res,
                          "row missing: the sequence jumps (a row was deleted)");
             return;
         }
-        if (crypto_hex_decode(PQgetvalue(r, i, 1), strlen(PQgetvalue(r, i, 1)), prev,
-                              sizeof prev, &len) ||
+        if (crypto_hex_decode(PQgetvalue(r, i, 1), strlen(PQgetvalue(r, i, 1)), prev, sizeof prev,
+                              &len) ||
             len != sizeof prev ||
             crypto_hex_decode(PQgetvalue(r, i, 2), strlen(PQgetvalue(r, i, 2)), stored,
                               sizeof stored, &len) ||
@@ -332,8 +332,8 @@ void svc_ledger_verify(struct api_req *req)
 
 /* --- readiness and action types --- */
 
-static void ready_checked(void *arg, int err, const struct store_result *res,
-                          const char *sqlstate, const char *msg)
+static void ready_checked(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                          const char *msg)
 {
     struct api_req *req = arg;
     if (err) {
@@ -346,8 +346,7 @@ static void ready_checked(void *arg, int err, const struct store_result *res,
                           migrations_latest());
         return;
     }
-    api_reply_json(req, 200, json_pack("{s:s, s:i}", "status", "ready", "schema_version", v),
-                   NULL);
+    api_reply_json(req, 200, json_pack("{s:s, s:i}", "status", "ready", "schema_version", v), NULL);
 }
 
 void svc_readyz(struct api_req *req)
@@ -370,12 +369,13 @@ static json_t *task_json(const struct asl_state *st)
         json_t *errs = json_array();
         for (size_t k = 0; errs && k < r->nerrors; k++)
             json_array_append_new(errs, json_string(r->errors[k]));
-        json_array_append_new(retry, json_pack("{s:o, s:f, s:f, s:i, s:f?, s:s}", "error_equals",
-                                               errs, "interval_seconds", r->interval_seconds,
-                                               "backoff_rate", r->backoff_rate, "max_attempts",
-                                               r->max_attempts, "max_delay_seconds",
-                                               r->max_delay_seconds > 0 ? json_real(r->max_delay_seconds) : json_null(),
-                                               "jitter", r->jitter_full ? "FULL" : "NONE"));
+        json_array_append_new(
+            retry,
+            json_pack("{s:o, s:f, s:f, s:i, s:f?, s:s}", "error_equals", errs, "interval_seconds",
+                      r->interval_seconds, "backoff_rate", r->backoff_rate, "max_attempts",
+                      r->max_attempts, "max_delay_seconds",
+                      r->max_delay_seconds > 0 ? json_real(r->max_delay_seconds) : json_null(),
+                      "jitter", r->jitter_full ? "FULL" : "NONE"));
     }
     return json_pack("{s:s, s:s, s:s?, s:b, s:o}", "state", st->name, "operation", st->operation,
                      "compensate", st->compensate, "reversible",

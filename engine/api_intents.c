@@ -16,12 +16,12 @@
 #include "tenant_keys.h"
 #include "workflows.h"
 
-#define BATCH_MAX 1000
+#define BATCH_MAX  1000
 #define REASON_MAX 1000
 
 struct submit_ctx {
-    json_t *doc;       /* the parsed body */
-    json_t *results;   /* batch: one result object per intent, in order */
+    json_t *doc;     /* the parsed body */
+    json_t *results; /* batch: one result object per intent, in order */
     bool batch;
     char tenant[72];
     char *signature;
@@ -85,8 +85,7 @@ static bool json_content_type(const struct api_req *req)
 
 /* The checks that need the workflow registry and the clock: 0 = acceptable, else 422 with
  * *why (and *errors for parameter problems). */
-static int check_semantics(struct app *app, const json_t *intent, const char **why,
-                           json_t **errors)
+static int check_semantics(struct app *app, const json_t *intent, const char **why, json_t **errors)
 {
     *errors = NULL;
     const char *type = json_string_value(json_object_get(intent, "action_type"));
@@ -144,8 +143,8 @@ static json_t *submit_item(int idx, json_t *intent)
                      json_string_value(json_object_get(intent, "account_id")), "action_type",
                      json_string_value(json_object_get(intent, "action_type")), "priority",
                      (json_int_t)(prio ? json_integer_value(prio) : 50), "expires_epoch",
-                     json_integer_value(json_object_get(intent, "expires_at_epoch")),
-                     "created_at", created_iso, "hash", hex, "intent", intent);
+                     json_integer_value(json_object_get(intent, "expires_at_epoch")), "created_at",
+                     created_iso, "hash", hex, "intent", intent);
 }
 
 static json_t *accepted_body(const char *id, const char *tenant, const char *state)
@@ -197,8 +196,8 @@ static void enqueue_items(struct api_req *req, json_t *items, int n, submit_cb c
         finish_problem(req, 500, "internal", "out of memory");
         return;
     }
-    int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature,
-                               text, n, cb, req);
+    int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature, text,
+                               n, cb, req);
     if (rc) {
         req->svc = NULL;
         submit_ctx_free(c);
@@ -324,8 +323,8 @@ static int begin_submission(struct api_req *req, bool batch)
         }
         const char *first = NULL;
         for (size_t i = 0; i < n; i++) {
-            const char *t = json_string_value(json_object_get(json_array_get(list, i),
-                                                              "tenant_id"));
+            const char *t =
+                json_string_value(json_object_get(json_array_get(list, i), "tenant_id"));
             if (!t || !valid_tenant_id(t) || (first && strcmp(first, t))) {
                 free(errs);
                 char d[160];
@@ -516,8 +515,8 @@ static bool read_tenant(struct api_req *req, char **tenant)
     return true;
 }
 
-static void intent_fetched(void *arg, int err, const struct store_result *res,
-                           const char *sqlstate, const char *msg)
+static void intent_fetched(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                           const char *msg)
 {
     struct api_req *req = arg;
     if (err) {
@@ -585,22 +584,22 @@ static void timeline_fetched(void *arg, int err, const struct store_result *res,
     }
     /* The decision and approval come before anything intentd did: they are part of the intent. */
     json_t *approval = json_object_get(intent, "approval");
-    json_array_append_new(events, timeline_event("decision", NULL,
-                                                 json_deep_copy(json_object_get(intent,
-                                                                                "decision"))));
     json_array_append_new(
-        events, timeline_event("approval",
-                               json_string_value(json_object_get(approval, "approved_at")),
-                               json_deep_copy(approval)));
+        events,
+        timeline_event("decision", NULL, json_deep_copy(json_object_get(intent, "decision"))));
+    json_array_append_new(
+        events,
+        timeline_event("approval", json_string_value(json_object_get(approval, "approved_at")),
+                       json_deep_copy(approval)));
     for (int i = 0; i < PQntuples(rows); i++) {
         json_t *payload = json_loads(PQgetvalue(rows, i, 6), 0, NULL);
-        json_t *e = json_pack(
-            "{s:I, s:s, s:s?, s:s?, s:s, s:s, s:o, s:s}", "seq",
-            (json_int_t)atoll(PQgetvalue(rows, i, 0)), "event", PQgetvalue(rows, i, 1),
-            "from_state", PQgetisnull(rows, i, 2) ? NULL : PQgetvalue(rows, i, 2), "to_state",
-            PQgetisnull(rows, i, 3) ? NULL : PQgetvalue(rows, i, 3), "node_id",
-            PQgetvalue(rows, i, 4), "actor", PQgetvalue(rows, i, 5), "payload",
-            payload ? payload : json_object(), "created_at", PQgetvalue(rows, i, 7));
+        json_t *e =
+            json_pack("{s:I, s:s, s:s?, s:s?, s:s, s:s, s:o, s:s}", "seq",
+                      (json_int_t)atoll(PQgetvalue(rows, i, 0)), "event", PQgetvalue(rows, i, 1),
+                      "from_state", PQgetisnull(rows, i, 2) ? NULL : PQgetvalue(rows, i, 2),
+                      "to_state", PQgetisnull(rows, i, 3) ? NULL : PQgetvalue(rows, i, 3),
+                      "node_id", PQgetvalue(rows, i, 4), "actor", PQgetvalue(rows, i, 5), "payload",
+                      payload ? payload : json_object(), "created_at", PQgetvalue(rows, i, 7));
         json_array_append_new(events, e);
     }
     json_t *body = json_pack("{s:O, s:O, s:o}", "action_intent_id",
@@ -634,8 +633,8 @@ struct list_ctx {
     int limit;
 };
 
-static const char *const STATES[] = {"PENDING",  "EXECUTING", "COMPENSATING", "SUCCEEDED",
-                                     "FAILED",   "EXPIRED",   "CANCELLED",    NULL};
+static const char *const STATES[] = {"PENDING", "EXECUTING", "COMPENSATING", "SUCCEEDED",
+                                     "FAILED",  "EXPIRED",   "CANCELLED",    NULL};
 
 static void list_fetched(void *arg, int err, const struct store_result *res, const char *sqlstate,
                          const char *msg)
@@ -663,8 +662,7 @@ static void list_fetched(void *arg, int err, const struct store_result *res, con
         if (!crypto_base64url_encode(raw, strlen(raw), enc, sizeof enc))
             cursor = json_string(enc);
     }
-    api_reply_json(req, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor),
-                   NULL);
+    api_reply_json(req, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor), NULL);
 }
 
 void svc_list_executions(struct api_req *req)

@@ -92,12 +92,7 @@ char *buf_detach(struct buf *b, size_t *len)
 {
     if (!b->data && reserve(b, 0))
         return NULL;
-    if (!b->data) {
-        b->data = malloc(1);
-        if (!b->data)
-            return NULL;
-        b->data[0] = '\0';
-    }
+    b->data[b->len] = '\0';
     char *p = b->data;
     if (len)
         *len = b->len;

@@ -10,20 +10,20 @@
 #include "log.h"
 
 struct config {
-    char *database_url;     /* NULL: run the embedded cluster under home */
-    char *listen;           /* host:port */
-    char *home;             /* INTENTD_HOME */
-    char *node_id;          /* unique per process */
-    char *admin_token;      /* bootstrap global admin token; NULL disables admin endpoints */
-    char *master_key_file;  /* AES-256-GCM key for secrets at rest */
+    char *database_url;    /* NULL: run the embedded cluster under home */
+    char *listen;          /* host:port */
+    char *home;            /* INTENTD_HOME */
+    char *node_id;         /* unique per process */
+    char *admin_token;     /* bootstrap global admin token; NULL disables admin endpoints */
+    char *master_key_file; /* AES-256-GCM key for secrets at rest */
     char *statemachines_dir;
-    int quarantine_after;   /* crash-cut attempts before an intent is quarantined */
-    int lease_seconds;      /* lease length; renewed every third of it */
-    int max_connections;    /* HTTP connections at once */
-    int db_pool;            /* pool connections */
-    int claim_batch;        /* intents claimed per scheduler round */
-    int poll_ms;            /* slow poll for due work, besides NOTIFY and timers */
-    bool scheduler;         /* false: accept and serve, but execute nothing (INTENTD_SCHEDULER=off) */
+    int quarantine_after; /* crash-cut attempts before an intent is quarantined */
+    int lease_seconds;    /* lease length; renewed every third of it */
+    int max_connections;  /* HTTP connections at once */
+    int db_pool;          /* pool connections */
+    int claim_batch;      /* intents claimed per scheduler round */
+    int poll_ms;          /* slow poll for due work, besides NOTIFY and timers */
+    bool scheduler;       /* false: accept and serve, but execute nothing (INTENTD_SCHEDULER=off) */
     enum log_level log_level;
 };
 

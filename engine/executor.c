@@ -11,13 +11,14 @@
 #include "adapter.h"
 #include "asl.h"
 #include "crypto.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "queries.h"
 #include "store.h"
 #include "workflows.h"
 
-#define RETRY_MIN_MS 100
-#define RETRY_MAX_MS 5000
+#define RETRY_MIN_MS  100
+#define RETRY_MAX_MS  5000
 #define STEPS_PER_RUN 100 /* steps one intent may take in a row before yielding the loop */
 
 struct item {
@@ -30,8 +31,9 @@ struct item {
     char account[136];
     const struct asl_machine *m;
     long long fence, version, expires;
-    char *step;    /* the ASL state to run next (NULL: the start) */
-    json_t *input; /* its raw input */
+    double started; /* when the workflow first started: its TimeoutSeconds runs from here */
+    char *step;     /* the ASL state to run next (NULL: the start) */
+    json_t *input;  /* its raw input */
     int step_attempts;
     double wait_until; /* > 0: the step is a Wait that was entered and persisted */
     json_t *op;        /* the outcome waiting to be applied */
@@ -184,10 +186,23 @@ static void submit_op(struct item *it, json_t *op, bool final)
     flush(e);
 }
 
+/* The C half of the lifecycle guard (the database trigger is the other): a move the table does
+ * not allow is a bug in the engine, and aborts loudly rather than writing it. */
+static void check_transition(const struct executor *e, const char *to)
+{
+    enum intent_state target;
+    if (lifecycle_state_from_name(to, &target) ||
+        !lifecycle_allowed(e->app->lifecycle, INTENT_EXECUTING, target)) {
+        log_error("engine bug: EXECUTING -> %s is not in the lifecycle table", to);
+        abort();
+    }
+}
+
 /* Ends the intent in a terminal state. */
 static void finish(struct item *it, const char *state, const char *reason, json_t *output,
                    json_t *last_error)
 {
+    check_transition(it->e, state);
     json_t *op = op_new(it);
     if (!op) {
         json_decref(output);
@@ -236,10 +251,10 @@ static bool task_failed(struct item *it, const struct asl_step *st, const char *
                json_pack("{s:s, s:s}", "error", error, "cause", cause));
         return false;
     }
-    op_ledger(op, ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
-                             json_pack("{s:s, s:i, s:s, s:s, s:s}", "step", st->state, "attempt",
-                                       attempts, "outcome", "failed", "error", error, "cause",
-                                       cause)));
+    op_ledger(op,
+              ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
+                         json_pack("{s:s, s:i, s:s, s:s, s:s}", "step", st->state, "attempt",
+                                   attempts, "outcome", "failed", "error", error, "cause", cause)));
     json_object_set_new(op, "attempts_inc", json_integer(1));
     json_object_set_new(op, "last_error", json_pack("{s:s, s:s}", "error", error, "cause", cause));
     if (d.kind == ASL_DECIDE_RETRY) {
@@ -275,6 +290,7 @@ static bool task_failed(struct item *it, const struct asl_step *st, const char *
         return false;
     }
     asl_decision_clear(&d);
+    check_transition(it->e, "FAILED");
     json_object_set_new(op, "state", json_string("FAILED"));
     json_object_set_new(op, "release", json_true());
     json_object_set_new(op, "step_name", json_string(st->state));
@@ -354,6 +370,7 @@ static void run_internal_task(struct item *it, const struct asl_step *st,
     json_object_set_new(op, "step_name", json_string(st->state));
     json_object_set_new(op, "wait_until", json_null());
     if (next.kind == ASL_NEXT_END) {
+        check_transition(it->e, "SUCCEEDED");
         json_object_set_new(op, "state", json_string("SUCCEEDED"));
         json_object_set_new(op, "output", json_incref(next.output));
         op_ledger(op, ledger_row("intent.transition", "EXECUTING", "SUCCEEDED",
@@ -362,6 +379,7 @@ static void run_internal_task(struct item *it, const struct asl_step *st,
         char reason[300];
         snprintf(reason, sizeof reason, "step %s: %s", st->state,
                  next.cause ? next.cause : "runtime error");
+        check_transition(it->e, "FAILED");
         json_object_set_new(op, "state", json_string("FAILED"));
         json_object_set_new(op, "terminal_reason", json_string(reason));
         json_object_set_new(op, "last_error",
@@ -401,6 +419,14 @@ static void run(struct item *it)
                    NULL, NULL);
             return;
         }
+        int limit = asl_timeout_seconds(it->m);
+        if (limit > 0 && now >= it->started + limit) {
+            char cause[160];
+            snprintf(cause, sizeof cause, "the workflow's TimeoutSeconds (%d s) passed", limit);
+            finish(it, "FAILED", "the workflow timed out", NULL,
+                   json_pack("{s:s, s:s}", "error", "States.Timeout", "cause", cause));
+            return;
+        }
         if (!it->step)
             move_to(it, asl_start_at(it->m), it->input, 0);
         if (it->wait_until > 0) {
@@ -408,8 +434,8 @@ static void run(struct item *it)
                 /* Woken early (for instance by a cancel that was already handled): the wait
                  * stays durable, due at its time or the deadline, whichever is first. */
                 json_t *op = op_new(it);
-                double due = it->wait_until < (double)it->expires ? it->wait_until
-                                                                  : (double)it->expires;
+                double due =
+                    it->wait_until < (double)it->expires ? it->wait_until : (double)it->expires;
                 json_object_set_new(op, "due_epoch", json_real(due));
                 json_object_set_new(op, "release", json_true());
                 submit_op(it, op, true);
@@ -438,16 +464,15 @@ static void run(struct item *it)
         }
         switch (st.kind) {
         case ASL_STEP_TASK: {
-            move_to(it, st.state, st.input, it->step && !strcmp(it->step, st.state)
-                                                ? it->step_attempts
-                                                : 0);
+            move_to(it, st.state, st.input,
+                    it->step && !strcmp(it->step, st.state) ? it->step_attempts : 0);
             const struct adapter_op *aop = adapter_find(st.resource);
             if (aop && aop->build_effect)
                 run_internal_task(it, &st, aop);
             else
-                finish(it, "FAILED", "no connector in this build runs this step", NULL,
-                       json_pack("{s:s, s:s?}", "error", "Connector.Permanent", "cause",
-                                 st.resource));
+                finish(
+                    it, "FAILED", "no connector in this build runs this step", NULL,
+                    json_pack("{s:s, s:s?}", "error", "Connector.Permanent", "cause", st.resource));
             asl_step_clear(&st);
             return;
         }
@@ -468,8 +493,8 @@ static void run(struct item *it)
             json_object_set_new(op, "due_epoch", json_real(due));
             json_object_set_new(op, "release", json_true());
             op_ledger(op, ledger_row("step.entered", "EXECUTING", "EXECUTING",
-                                     json_pack("{s:s, s:s, s:f}", "step", st.state, "type",
-                                               "Wait", "wait_until_epoch", until)));
+                                     json_pack("{s:s, s:s, s:f}", "step", st.state, "type", "Wait",
+                                               "wait_until_epoch", until)));
             asl_step_clear(&st);
             submit_op(it, op, true);
             return;
@@ -483,8 +508,8 @@ static void run(struct item *it)
             snprintf(reason, sizeof reason, "the workflow failed in %s: %s", st.state,
                      st.error ? st.error : "Fail state");
             finish(it, "FAILED", reason, NULL,
-                   json_pack("{s:s, s:s?}", "error", st.error ? st.error : "States.Fail",
-                             "cause", st.cause));
+                   json_pack("{s:s, s:s?}", "error", st.error ? st.error : "States.Fail", "cause",
+                             st.cause));
             asl_step_clear(&st);
             return;
         }
@@ -653,6 +678,7 @@ void executor_take(struct executor *e, const PGresult *r, int row)
     it->fence = atoll(PQgetvalue(r, row, 9));
     it->version = atoll(PQgetvalue(r, row, 10));
     it->expires = atoll(PQgetvalue(r, row, 11));
+    it->started = atof(PQgetvalue(r, row, 14));
     if (!it->step) {
         json_decref(it->input);
         it->input = json_loads(PQgetvalue(r, row, 12), 0, NULL);

@@ -10,7 +10,7 @@
 #include "app.h"
 #include "errors.h"
 
-#define EXEC_APPLY_BATCH 512 /* step outcomes per intentd.apply call */
+#define EXEC_APPLY_BATCH    512 /* step outcomes per intentd.apply call */
 #define EXEC_APPLY_INFLIGHT 2
 
 struct executor;

@@ -29,8 +29,8 @@ static void explain(const PGresult *r, int row, char *out, size_t outlen)
     const char *expires = PQgetvalue(r, row, IC_EXPIRES);
     bool waiting = !strcmp(PQgetvalue(r, row, IC_WAITING), "t");
     bool cancel = !strcmp(PQgetvalue(r, row, IC_CANCEL_REQ), "t");
-    const char *owner = PQgetisnull(r, row, IC_LEASE_OWNER) ? NULL
-                                                            : PQgetvalue(r, row, IC_LEASE_OWNER);
+    const char *owner =
+        PQgetisnull(r, row, IC_LEASE_OWNER) ? NULL : PQgetvalue(r, row, IC_LEASE_OWNER);
     const char *finished = PQgetisnull(r, row, IC_FINISHED) ? "" : PQgetvalue(r, row, IC_FINISHED);
     if (!strcmp(state, "PENDING")) {
         snprintf(out, outlen,
@@ -91,12 +91,10 @@ json_t *intent_view(const PGresult *r, int row, int output_col)
     bad |= json_object_set_new(o, "state", json_string(PQgetvalue(r, row, IC_STATE)));
     bad |= json_object_set_new(o, "explanation", json_string(why));
     bad |= json_object_set_new(o, "current_step", text_or_null(r, row, IC_STEP));
-    bad |= json_object_set_new(o, "attempts",
-                               json_integer(atoll(PQgetvalue(r, row, IC_ATTEMPTS))));
+    bad |= json_object_set_new(o, "attempts", json_integer(atoll(PQgetvalue(r, row, IC_ATTEMPTS))));
     bad |= json_object_set_new(o, "crash_attempts",
                                json_integer(atoll(PQgetvalue(r, row, IC_CRASHES))));
-    bad |= json_object_set_new(o, "priority",
-                               json_integer(atoll(PQgetvalue(r, row, IC_PRIORITY))));
+    bad |= json_object_set_new(o, "priority", json_integer(atoll(PQgetvalue(r, row, IC_PRIORITY))));
     bad |= json_object_set_new(o, "cancel_requested",
                                json_boolean(!strcmp(PQgetvalue(r, row, IC_CANCEL_REQ), "t")));
     bad |= json_object_set_new(o, "terminal_reason", text_or_null(r, row, IC_TERMINAL_REASON));

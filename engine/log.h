@@ -16,8 +16,8 @@ void log_ctx(enum log_level lvl, const char *request_id, const char *intent_id, 
              ...) __attribute__((format(printf, 4, 5)));
 
 #define log_debug(...) log_ctx(LOG_DEBUG, NULL, NULL, __VA_ARGS__)
-#define log_info(...) log_ctx(LOG_INFO, NULL, NULL, __VA_ARGS__)
-#define log_warn(...) log_ctx(LOG_WARN, NULL, NULL, __VA_ARGS__)
+#define log_info(...)  log_ctx(LOG_INFO, NULL, NULL, __VA_ARGS__)
+#define log_warn(...)  log_ctx(LOG_WARN, NULL, NULL, __VA_ARGS__)
 #define log_error(...) log_ctx(LOG_ERROR, NULL, NULL, __VA_ARGS__)
 
 #endif

@@ -70,8 +70,8 @@ static int apply_one(PGconn *c, const struct migration *m, char *err, size_t err
     snprintf(vbuf, sizeof vbuf, "%d", m->version);
     const char *p[2] = {vbuf, m->name};
     PGresult *r = NULL;
-    int rc = run(c, "SELECT 1 FROM intentd.schema_migrations WHERE version = $1", 1, p, err,
-                 errlen, &r);
+    int rc =
+        run(c, "SELECT 1 FROM intentd.schema_migrations WHERE version = $1", 1, p, err, errlen, &r);
     if (rc)
         return rc;
     int have = PQntuples(r) > 0;
@@ -83,8 +83,8 @@ static int apply_one(PGconn *c, const struct migration *m, char *err, size_t err
     if (!rc)
         rc = run_script(c, m->sql, m->name, err, errlen);
     if (!rc)
-        rc = run(c, "INSERT INTO intentd.schema_migrations (version, name) VALUES ($1, $2)", 2,
-                 p, err, errlen, NULL);
+        rc = run(c, "INSERT INTO intentd.schema_migrations (version, name) VALUES ($1, $2)", 2, p,
+                 err, errlen, NULL);
     if (!rc)
         rc = run(c, "COMMIT", 0, NULL, err, errlen, NULL);
     if (rc)

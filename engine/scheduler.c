@@ -11,7 +11,7 @@
 #include "queries.h"
 #include "store.h"
 
-#define IN_HAND_FACTOR 4  /* intents in memory at most: claim_batch * this */
+#define IN_HAND_FACTOR     4 /* intents in memory at most: claim_batch * this */
 #define RELEASE_TIMEOUT_MS 10000
 
 enum sched_phase { SCHED_RUNNING, SCHED_DRAINING, SCHED_RELEASING, SCHED_DONE };
@@ -235,8 +235,7 @@ static void released(void *arg, int err, const struct store_result *res, const c
     struct scheduler *s = arg;
     if (err)
         log_warn("could not give leases back (%s %s); they lapse after %d s",
-                 sqlstate ? sqlstate : "", msg ? msg : ie_strerror(err),
-                 s->app->cfg.lease_seconds);
+                 sqlstate ? sqlstate : "", msg ? msg : ie_strerror(err), s->app->cfg.lease_seconds);
     else
         log_info("gave back %s leases", PQgetvalue(res->results[0], 0, 0));
     finish_stop(s);
@@ -254,8 +253,7 @@ static void release_now(struct scheduler *s)
 
 static void drain_check(struct scheduler *s)
 {
-    if (s->phase == SCHED_DRAINING && !s->claiming && !s->probing &&
-        executor_pending(s->exec) == 0)
+    if (s->phase == SCHED_DRAINING && !s->claiming && !s->probing && executor_pending(s->exec) == 0)
         release_now(s);
 }
 

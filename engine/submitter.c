@@ -184,8 +184,7 @@ static void flush(struct submitter *s)
 }
 
 int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
-                      const char *signature, char *items_json, int nitems, submit_cb cb,
-                      void *arg)
+                      const char *signature, char *items_json, int nitems, submit_cb cb, void *arg)
 {
     if (s->closing || s->queued >= SUBMITTER_QUEUE_MAX) {
         free(items_json);

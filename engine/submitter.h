@@ -9,10 +9,10 @@
 #include "app.h"
 #include "errors.h"
 
-#define SUBMITTER_MAX_REQUESTS 256 /* requests per transaction */
-#define SUBMITTER_MAX_ITEMS 5000   /* intents per transaction (a batch request counts whole) */
-#define SUBMITTER_INFLIGHT 2       /* transactions in flight at once */
-#define SUBMITTER_QUEUE_MAX 20000  /* requests waiting; past it: IE_UNAVAIL */
+#define SUBMITTER_MAX_REQUESTS 256   /* requests per transaction */
+#define SUBMITTER_MAX_ITEMS    5000  /* intents per transaction (a batch request counts whole) */
+#define SUBMITTER_INFLIGHT     2     /* transactions in flight at once */
+#define SUBMITTER_QUEUE_MAX    20000 /* requests waiting; past it: IE_UNAVAIL */
 
 struct submitter;
 

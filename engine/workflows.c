@@ -1,12 +1,14 @@
 /* Action-type registry and parameter dry run; see workflows.h. */
 #include "workflows.h"
 
+#include "jsonpath.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define WORKFLOWS_MAX 512
+#define WORKFLOWS_MAX     512
 #define DRY_RUN_MAX_STEPS 200
 
 struct workflow {
@@ -27,8 +29,7 @@ static int cmp_workflow(const void *a, const void *b)
 }
 
 /* Every Task must name an operation some adapter provides, and so must its Compensate. */
-static int check_operations(const char *file, const struct asl_machine *m, char *err,
-                            size_t errlen)
+static int check_operations(const char *file, const struct asl_machine *m, char *err, size_t errlen)
 {
     for (size_t i = 0; i < asl_task_count(m); i++) {
         const struct asl_state *st = asl_task_at(m, i);
@@ -116,8 +117,7 @@ void workflows_free(struct workflows *w)
 const struct asl_machine *workflows_get(const struct workflows *w, const char *action_type)
 {
     struct workflow key = {.name = (char *)action_type};
-    const struct workflow *f =
-        bsearch(&key, w->items, w->n, sizeof w->items[0], cmp_workflow);
+    const struct workflow *f = bsearch(&key, w->items, w->n, sizeof w->items[0], cmp_workflow);
     return f ? f->machine : NULL;
 }
 
@@ -189,6 +189,41 @@ static void report_refusal(struct adapter_errors *errs, const char *cause)
     adapter_error(errs, ptr, "%s", sep + 2);
 }
 
+/* A runtime failure in a state's Parameters template usually means the intent lacks a field
+ * the template reads ("title.$": "$.title"): name each such field at its own pointer. Returns
+ * how many were reported. */
+static int report_missing(const struct asl_machine *m, const struct asl_step *step,
+                          struct adapter_errors *errs)
+{
+    const struct asl_state *st = asl_state_by_name(m, step->state);
+    if (!st || !st->parameters || !json_is_object(st->parameters) || !step->input)
+        return 0;
+    json_t *effective = step->input;
+    char base[ADAPTER_POINTER_MAX] = "";
+    if (st->input_path && (jsonpath_get(step->input, st->input_path, &effective) ||
+                           !path_to_pointer(st->input_path, base, sizeof base)))
+        return 0;
+    int found = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(st->parameters, key, v)
+    {
+        size_t klen = strlen(key);
+        json_t *hit;
+        char ptr[ADAPTER_POINTER_MAX];
+        if (klen < 3 || strcmp(key + klen - 2, ".$") || !json_is_string(v) ||
+            !jsonpath_get(effective, json_string_value(v), &hit) ||
+            !path_to_pointer(json_string_value(v), ptr, sizeof ptr) || !ptr[0])
+            continue;
+        char full[ADAPTER_POINTER_MAX];
+        snprintf(full, sizeof full, "/parameters%.100s%.100s", base, ptr);
+        const char *name = strrchr(ptr, '/');
+        adapter_error(errs, full, "%s is required", name ? name + 1 : ptr);
+        found++;
+    }
+    return found;
+}
+
 int workflows_validate_params(const struct workflows *w, const char *action_type,
                               const json_t *params, struct adapter_errors *errs)
 {
@@ -227,6 +262,9 @@ int workflows_validate_params(const struct workflows *w, const char *action_type
             json_decref(result);
         } else if (step.kind == ASL_STEP_WAIT) {
             rc = asl_wait_next(m, step.state, step.input, &next);
+        } else if (step.kind == ASL_STEP_FAIL && step.error &&
+                   !strcmp(step.error, ASL_ERR_RUNTIME) && report_missing(m, &step, errs) > 0) {
+            /* a Parameters template read fields the intent does not have: named above */
         } else if (step.kind == ASL_STEP_FAIL && step.error &&
                    (!strcmp(step.error, ASL_ERR_RUNTIME) ||
                     !strcmp(step.error, ASL_ERR_NO_CHOICE) ||

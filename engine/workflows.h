@@ -20,8 +20,7 @@ struct workflows;
 /* Loads every *.asl.json in dir. A file that does not parse, fails ASL validation, or names a
  * Resource or Compensate operation no adapter provides stops loading: returns IE_CONFIG with
  * err naming the file and the problem. Also IE_NOMEM, IE_IO (dir unreadable). */
-int workflows_load(const char *dir, struct workflows **out, char *err,
-                   size_t errlen) IE_MUST_CHECK;
+int workflows_load(const char *dir, struct workflows **out, char *err, size_t errlen) IE_MUST_CHECK;
 void workflows_free(struct workflows *w);
 
 /* The workflow of an action type, or NULL. */

@@ -48,6 +48,7 @@ CREATE TABLE intentd.intents (
     expires_at timestamptz NOT NULL,
     created_at timestamptz NOT NULL,
     submitted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at timestamptz, -- first claim: the workflow's TimeoutSeconds runs from here
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     due_at timestamptz NOT NULL DEFAULT now(),
     -- where the workflow stands: the ASL state to run next and its raw input

@@ -76,7 +76,8 @@ CREATE FUNCTION intentd.claim(p_node text, p_limit int, p_lease_s int, p_quarant
 RETURNS TABLE (tenant_id text, action_intent_id text, action_type text, account_id text,
                state text, step_name text, step_input jsonb, step_attempts int,
                wait_until_epoch double precision, fence bigint, version bigint,
-               expires_epoch bigint, parameters jsonb, attempts int)
+               expires_epoch bigint, parameters jsonb, attempts int,
+               started_epoch double precision)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -149,7 +150,7 @@ BEGIN
         UPDATE intentd.intents q SET state = 'EXECUTING', in_hand = true, lease_owner = p_node,
             lease_expires_at = now() + make_interval(secs => p_lease_s), fence = q.fence + 1,
             version = q.version + 1, crash_attempts = x.crash_attempts,
-            updated_at = clock_timestamp()
+            started_at = coalesce(q.started_at, now()), updated_at = clock_timestamp()
             WHERE q.tenant_id = r.t AND q.action_intent_id = r.id
             RETURNING q.* INTO x;
         IF prev_state = 'PENDING' THEN
@@ -170,6 +171,7 @@ BEGIN
         expires_epoch := extract(epoch FROM x.expires_at)::bigint;
         parameters := x.intent -> 'parameters';
         attempts := x.attempts;
+        started_epoch := extract(epoch FROM x.started_at);
         RETURN NEXT;
     END LOOP;
 END $$;

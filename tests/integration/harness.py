@@ -842,12 +842,19 @@ class Intentd:
         try:
             if self.alive():
                 try:
-                    self.stop(timeout=30)
+                    self.stop(timeout=120)
                 except HarnessError:
                     pass
         finally:
             if self.alive():
                 self.kill9()
+        # Under a memory checker (tests/valgrind-intentd, or ASan with an exit code) a graceful
+        # stop that exits non-zero means the checker found something: fail loudly.
+        if os.environ.get("INTENTD_TEST_STRICT_EXIT") == "1":
+            bad = [rc for rc in self.exit_codes if rc not in (0, -signal.SIGKILL)]
+            if bad:
+                raise HarnessError("intentd %s exited with %r (memory checker report in %s)"
+                                   % (self.node_id, bad, self.home))
 
     def remove_home(self):
         """Deletes INTENTD_HOME (logs included) unless INTENTD_TEST_KEEP=1."""

@@ -850,13 +850,10 @@ static void retries_exhausted_without_catch_fail(void **state)
 
 static void states_all_matches_everything_but_runtime_errors(void **state)
 {
-    struct asl_machine
-        *m =
-            load(
-                "{'StartAt':'A','States':{'A':" TASK(
-                    ",'End':true,'Catch':[{'ErrorEquals':['States.ALL'],'Next':'H','ResultPath':"
-                    "null}]") ","
-                              "'H':{'Type':'Succeed'}}}");
+    struct asl_machine *m = load("{'StartAt':'A','States':{'A':" TASK(
+        ",'End':true,'Catch':[{'ErrorEquals':['States.ALL'],'Next':'H','ResultPath':"
+        "null}]") ","
+                  "'H':{'Type':'Succeed'}}}");
     struct asl_error_decision d = decide(m, "States.Timeout", 1, 1.0);
 
     (void)state;
@@ -1024,28 +1021,33 @@ static void follow_up_logs_waits_then_creates_a_task(void **state)
                       sizeof err) != 0)
         fail_msg("%s", err);
     assert_string_equal(asl_name(m), "internal.follow_up");
-    s = advance(m, asl_start_at(m), "{'note':'called','task':{'title':'Call back'}}");
+    s = advance(m, asl_start_at(m), "{'note':'called','title':'Call back'}");
     assert_int_equal(s.kind, ASL_STEP_TASK);
     assert_string_equal(s.resource, "internal.log_note");
     assert_json_eq(s.parameters, "{'body':'called'}");
     assert_int_equal(asl_task_succeeded(m, s.state, s.input, result, &n), 0);
     asl_step_clear(&s);
     assert_int_equal(n.kind, ASL_NEXT_STATE);
-    s = advance(m, n.state, "{'note':'called','task':{'title':'Call back'}}");
+    s = advance(m, n.state, "{'note':'called','title':'Call back'}");
     assert_int_equal(s.kind, ASL_STEP_WAIT);
-    assert_int_equal(s.wait_seconds, 2); /* the default */
+    assert_int_equal(s.wait_seconds, 1); /* the default */
     asl_next_clear(&n);
     assert_int_equal(asl_wait_next(m, s.state, s.input, &n), 0);
     asl_step_clear(&s);
-    s = advance(m, n.state, "{'note':'x','wait_seconds':9,'task':{'title':'T','notes':'n'}}");
+    s = advance(m, n.state, "{'note':'x','wait_seconds':9,'title':'T'}");
     assert_int_equal(s.kind, ASL_STEP_TASK);
     assert_string_equal(s.resource, "internal.create_task");
-    assert_string_equal(s.compensate, "internal.delete_task");
-    assert_json_eq(s.parameters, "{'title':'T','notes':'n'}");
+    assert_string_equal(s.compensate, "internal.void_task");
+    assert_json_eq(s.parameters, "{'title':'T'}");
     asl_step_clear(&s);
     asl_next_clear(&n);
     s = advance(m, "HasDelay", "{'wait_seconds':9}");
     assert_int_equal(s.wait_seconds, 9);
+    asl_step_clear(&s);
+    /* the workflow refuses a wait outside 0..86400 itself, before any Task runs */
+    s = advance(m, asl_start_at(m), "{'note':'x','title':'T','wait_seconds':86401}");
+    assert_int_equal(s.kind, ASL_STEP_FAIL);
+    assert_string_equal(s.error, "Intentd.InvalidParameters");
     asl_step_clear(&s);
     json_decref(result);
     asl_free(m);
