@@ -12,6 +12,7 @@ Phases (see tests/bench/README.md for the meaning of every JSON field):
      separate database), with CPU seconds of intentd / PostgreSQL / the load generator,
      PostgreSQL wait-event samples and (optional) pg_stat_statements top statements
   d  submit -> SUCCEEDED latency (ledger timestamps) at a fixed BENCH_D_RATE for BENCH_D_SECONDS
+     (d_low: the same at BENCH_D_LOW_RATE, to show the unloaded floor)
   drain  a scheduler-on intentd started on the database holding the BENCH_PENDING backlog:
      drain rate and its peak RSS (the "64 MiB with 100,000 pending" figure while working)
 
@@ -19,10 +20,12 @@ Environment (all optional): BENCH_DURATION (a, s, 10), BENCH_CONNECTIONS (32), B
 (2), BENCH_A_REQUESTS (pre-built requests for a, 60000), BENCH_BATCH_SIZE (1000),
 BENCH_BATCHES (b, 40), BENCH_BATCH_CONC (4), BENCH_PENDING (100000), BENCH_E2E (20000),
 BENCH_E2E_CONC (4), BENCH_E2E_TIMEOUT (600), BENCH_D_RATE (1000), BENCH_D_SECONDS (20),
-BENCH_D_CONNECTIONS (32), BENCH_DRAIN (1), BENCH_DRAIN_TIMEOUT (600), BENCH_PGSS
-(all|top|off, default all), BENCH_PHASES (default "a,b,e,c,d,drain"), BENCH_INTENTD_ENV
+BENCH_D_CONNECTIONS (32), BENCH_D_LOW_RATE (200; 0 skips) and BENCH_D_LOW_SECONDS (10): the same
+latency measurement at a rate the engine sustains, BENCH_DRAIN (1), BENCH_DRAIN_TIMEOUT (600), BENCH_PGSS
+(all|top|off, default all), BENCH_PHASES (default "a,b,e,c,d,d_low,drain"), BENCH_INTENTD_ENV
 ("INTENTD_DB_POOL=8,INTENTD_CLAIM_BATCH=512": extra intentd environment), BENCH_KEEP=1 (keep the
-cluster directory), INTENTD_BIN, PG_BIN.
+cluster directory), BENCH_PG_DB_SET ("plan_cache_mode=force_generic_plan": ALTER DATABASE SET
+for experiments), INTENTD_BIN, PG_BIN.
 """
 
 import json
@@ -82,10 +85,12 @@ CFG = {
     "d_rate": env_float("BENCH_D_RATE", 1000.0),
     "d_seconds": env_float("BENCH_D_SECONDS", 20.0),
     "d_connections": env_int("BENCH_D_CONNECTIONS", 32),
+    "d_low_rate": env_float("BENCH_D_LOW_RATE", 200.0),
+    "d_low_seconds": env_float("BENCH_D_LOW_SECONDS", 10.0),
     "drain": env_int("BENCH_DRAIN", 1),
     "drain_timeout": env_float("BENCH_DRAIN_TIMEOUT", 600.0),
     "pgss": os.environ.get("BENCH_PGSS", "all"),
-    "phases": [p.strip() for p in os.environ.get("BENCH_PHASES", "a,b,e,c,d,drain").split(",")
+    "phases": [p.strip() for p in os.environ.get("BENCH_PHASES", "a,b,e,c,d,d_low,drain").split(",")
                if p.strip()],
 }
 TARGETS = {"a_per_s": 10000, "c_per_s": 20000, "d_p50_ms": 5, "d_p99_ms": 25,
@@ -266,7 +271,13 @@ def db_counters(db):
                  "pg_snapshot_xmax(pg_current_snapshot())::text::bigint")[0]
     # wal_bytes and write_xids are exact; the pg_stat_* counters are flushed by each backend
     # at most once a second (idle: within 10 s), so over short phases they lag
-    return {"wal_bytes": int(x[0]), "write_xids": int(x[1]), "xact_commit": r[0],
+    t = db.query("SELECT relname, coalesce(seq_scan, 0), coalesce(seq_tup_read, 0), "
+                 "coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE schemaname = 'intentd' "
+                 "AND relname IN ('intents', 'ledger')")
+    tabs = {}
+    for rel, ss, st, ix in t:
+        tabs.update({rel + "_seq_scan": ss, rel + "_seq_tup_read": st, rel + "_idx_scan": ix})
+    return {"wal_bytes": int(x[0]), "write_xids": int(x[1]), **tabs, "xact_commit": r[0],
             "tup_inserted": r[1], "tup_updated": r[2], "wal_records": w[0], "wal_fpi": w[1],
             "wal_write": w[2], "wal_sync": w[3]}
 
@@ -278,7 +289,17 @@ def counters_diff(a, b, per=None):
     return d
 
 
+def db_settings(db):
+    """BENCH_PG_DB_SET="plan_cache_mode=force_generic_plan,..." -> ALTER DATABASE ... SET, for
+    experiments (applies to intentd's connections, opened after this)."""
+    for part in os.environ.get("BENCH_PG_DB_SET", "").split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            db.query('ALTER DATABASE "%s" SET %s = %s' % (db.name, k.strip(), v.strip()))
+
+
 def pgss_enable(db):
+    db_settings(db)
     if CFG["pgss"] == "off":
         return
     db.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -380,8 +401,19 @@ def post_batches(port, bodies_iter, key, conc):
 
 
 def _paced_worker(port, reqs, rate, start_at, nconn, q):
+    res = {"lat": [], "statuses": {}, "max_lag_s": 0.0, "end": time.time(), "error": None}
+    try:
+        _paced(port, reqs, rate, start_at, nconn, res)
+    except Exception as e:  # noqa: BLE001
+        res["error"] = repr(e)[:300]
+    res["end"] = time.time()
+    q.put(res)
+
+
+def _paced(port, reqs, rate, start_at, nconn, res):
     """Open-loop sender: request k goes out at start_at + k/rate on a free keep-alive
-    connection. Reports per-request (sent, answered) times and status counts."""
+    connection. Records per-request latency (from when it was due) and status counts; gives up
+    (error recorded) if the server goes away."""
     sel = selectors.DefaultSelector()
     conns = []
     for _ in range(nconn):
@@ -392,11 +424,12 @@ def _paced_worker(port, reqs, rate, start_at, nconn, q):
         conns.append(st)
         sel.register(s, selectors.EVENT_READ, st)
     free = list(conns)
-    lat, statuses = [], {}
+    lat, statuses = res["lat"], res["statuses"]
     k, n, done, lag = 0, len(reqs), 0, 0.0
     while time.time() < start_at:
         time.sleep(min(0.01, start_at - time.time()))
     while done < n:
+        res["max_lag_s"] = lag
         now = time.time()
         while k < n and free and start_at + k / rate <= now:
             st = free.pop()
@@ -433,9 +466,9 @@ def _paced_worker(port, reqs, rate, start_at, nconn, q):
                 st["busy"] = None
                 free.append(st)
                 done += 1
+    res["max_lag_s"] = lag
     for st in conns:
         st["sock"].close()
-    q.put({"lat": lat, "statuses": statuses, "max_lag_s": lag, "end": time.time()})
 
 
 def paced_send(port, reqs, rate, nconn, procs=1):
@@ -447,9 +480,18 @@ def paced_send(port, reqs, rate, nconn, procs=1):
           for i in range(procs)]
     for p in ps:
         p.start()
-    res = [q.get() for _ in ps]
+    res = []
+    deadline = time.monotonic() + len(reqs) / rate + 120
+    for _ in ps:
+        try:
+            res.append(q.get(timeout=max(1.0, deadline - time.monotonic())))
+        except Exception:  # noqa: BLE001 - queue.Empty: a worker died without reporting
+            res.append({"lat": [], "statuses": {}, "max_lag_s": 0.0, "end": time.time(),
+                        "error": "worker did not report"})
     for p in ps:
-        p.join()
+        p.join(timeout=10)
+        if p.is_alive():
+            p.terminate()
     lat = sorted(x for r in res for x in r["lat"])
     st = {}
     for r in res:
@@ -461,7 +503,8 @@ def paced_send(port, reqs, rate, nconn, procs=1):
             "statuses": {str(k): v for k, v in st.items()},
             "max_send_lag_ms": round(max(r["max_lag_s"] for r in res) * 1000, 1),
             "http_p50_ms": round(pct(lat, 0.5) * 1000, 2) if lat else None,
-            "http_p99_ms": round(pct(lat, 0.99) * 1000, 2) if lat else None}
+            "http_p99_ms": round(pct(lat, 0.99) * 1000, 2) if lat else None,
+            "errors": [r["error"] for r in res if r.get("error")]}
 
 
 def pct(sorted_vals, p):
@@ -645,26 +688,33 @@ def phase_c(node, db, tenant):
     return out
 
 
-def phase_d(node, db, tenant):
-    rate, secs = CFG["d_rate"], CFG["d_seconds"]
+def phase_d(node, db, tenant, rate=None, secs=None, tag="d"):
+    rate = rate or CFG["d_rate"]
+    secs = secs or CFG["d_seconds"]
     n = int(rate * secs)
     bodies = Bodies(tenant)
-    log("(d) pre-building and signing %d single requests for %.0f/s over %.0f s", n, rate, secs)
+    log("(%s) pre-building and signing %d single requests for %.0f/s over %.0f s", tag, n, rate,
+        secs)
     reqs = [raw_post(node.port, "/v1/intents", bodies.one(iid), tenant.key)
             for iid in ids_for("d_", 0, n)]
     meter = CpuMeter(db.cluster, node.pid)
+    pgss_reset(db)
+    sampler = WaitSampler(db, interval=0.25)
+    sampler.start()
     s0 = meter.snap()
     sent = paced_send(node.port, reqs, rate, CFG["d_connections"])
     s1 = meter.snap()
-    log("(d) sent %d at %.0f/s (max send lag %.1f ms), HTTP p50 %s ms p99 %s ms; waiting for "
-        "SUCCEEDED", n, sent["achieved_rate"] or 0, sent["max_send_lag_ms"], sent["http_p50_ms"],
+    sampler.stop_ev.set()
+    sampler.join()
+    log("(%s) sent %d at %.0f/s (max send lag %.1f ms), HTTP p50 %s ms p99 %s ms; waiting for "
+        "SUCCEEDED", tag, n, sent["achieved_rate"] or 0, sent["max_send_lag_ms"], sent["http_p50_ms"],
         sent["http_p99_ms"])
     try:
         harness.wait_until(lambda: tenant_counts(db, tenant.tenant_id)["succeeded"] +
                            tenant_counts(db, tenant.tenant_id)["other_terminal"] >= n,
                            120, interval=0.2, what="(d) intents to finish")
     except harness.HarnessError as e:
-        log("(d) %s", e)
+        log("(%s) %s", tag, e)
     rows = db.query(
         "WITH s AS (SELECT action_intent_id, min(created_at) t FROM intentd.ledger "
         "  WHERE tenant_id = %s AND event = 'intent.submitted' GROUP BY 1), "
@@ -680,8 +730,10 @@ def phase_d(node, db, tenant):
     r2 = lambda v: round(float(v), 2) if v is not None else None  # noqa: E731
     out = {"rate": rate, "seconds": secs, "measured": cnt, "p50_ms": r2(pcts[0]),
            "p90_ms": r2(pcts[1]), "p99_ms": r2(pcts[2]), "p999_ms": r2(pcts[3]),
-           "max_ms": r2(mx), "mean_ms": r2(avg), "client": sent, "cpu": CpuMeter.diff(s0, s1)}
-    log("(d) submit->SUCCEEDED over %d intents: p50 %s ms, p99 %s ms, max %s ms", cnt,
+           "max_ms": r2(mx), "mean_ms": r2(avg), "client": sent, "cpu": CpuMeter.diff(s0, s1),
+           "saturated": bool(sent["achieved_rate"] and sent["achieved_rate"] < 0.95 * rate),
+           "pg_waits": sampler.report(), "pg_stat_statements_top": pgss_top(db)}
+    log("(%s) submit->SUCCEEDED over %d intents: p50 %s ms, p99 %s ms, max %s ms", tag, cnt,
         out["p50_ms"], out["p99_ms"], out["max_ms"])
     return out
 
@@ -725,21 +777,30 @@ def phase_drain(node, db):
 # --------------------------------------------------------------------------------------------
 
 
-def start_node(db, scheduler, results):
+def start_node(db, scheduler, results, workdir):
     env = {"INTENTD_LOG_LEVEL": "warn", "INTENTD_SCHEDULER": "on" if scheduler else "off"}
     env.update(intentd_extra_env())
-    node = Intentd(db, env=env)
+    home = tempfile.mkdtemp(prefix="home-", dir=workdir)
+    node = Intentd(db, env=env, home=home)
     node.start()
     results.setdefault("intentd_env", env)
     return node
 
 
-def guarded(results, name, fn, *args):
+def guarded(results, name, fn, node, *args):
+    """Runs one phase; a failure is recorded in the JSON, never raised. If intentd died during
+    the phase, its exit status and log tail go in too (and it is started again)."""
     try:
-        results[name] = fn(*args)
+        results[name] = fn(node, *args)
     except Exception as e:  # noqa: BLE001
         log("phase %s failed: %s\n%s", name, e, traceback.format_exc())
         results[name] = {"error": repr(e)[:500]}
+    if not node.alive():
+        rc = node.proc.poll() if node.proc else None
+        tail = node.log_tail(30)
+        log("intentd died during %s (exit %s); log tail:\n%s", name, rc, tail)
+        results[name]["intentd_died"] = {"exit": rc, "log_tail": tail[-3000:]}
+        node.start()
     return results[name]
 
 
@@ -751,6 +812,11 @@ def summary(r):
         "c_e2e_per_s": g("c", "intents_per_s"),
         "d_p50_ms": g("d", "p50_ms"),
         "d_p99_ms": g("d", "p99_ms"),
+        "d_achieved_rate": g("d", "client", "achieved_rate"),
+        "d_saturated": g("d", "saturated"),
+        "d_low_rate": g("d_low", "rate"),
+        "d_low_p50_ms": g("d_low", "p50_ms"),
+        "d_low_p99_ms": g("d_low", "p99_ms"),
         "e_rss_pending_mib": g("e", "vm_rss_mib"),
         "e_hwm_pending_mib": g("e", "vm_hwm_mib"),
         "e_hwm_end_mib": g("end_rss", "vm_hwm_mib"),
@@ -808,7 +874,7 @@ def main():
         db1 = cluster.create_database()
         pgss_enable(db1)
         if any(p in ph for p in ("a", "b", "e")):
-            node_a = start_node(db1, False, results)
+            node_a = start_node(db1, False, results, workdir)
             nodes.append(node_a)
             ta = node_a.create_tenant()
             if "a" in ph:
@@ -821,16 +887,19 @@ def main():
         if any(p in ph for p in ("c", "d")):
             db2 = cluster.create_database()
             pgss_enable(db2)
-            node_b = start_node(db2, True, results)
+            node_b = start_node(db2, True, results, workdir)
             nodes.append(node_b)
             if "c" in ph:
                 guarded(results, "c", phase_c, node_b, db2, node_b.create_tenant())
             if "d" in ph:
                 guarded(results, "d", phase_d, node_b, db2, node_b.create_tenant())
+            if "d_low" in ph and CFG["d_low_rate"] > 0:
+                guarded(results, "d_low", phase_d, node_b, db2, node_b.create_tenant(),
+                        CFG["d_low_rate"], CFG["d_low_seconds"], "d_low")
             results["end_rss"] = dict(proc_mem(node_b.pid), note="scheduler-on node after c+d")
             node_b.stop()
         if "drain" in ph and CFG["drain"]:
-            node_c = start_node(db1, True, results)
+            node_c = start_node(db1, True, results, workdir)
             nodes.append(node_c)
             guarded(results, "drain", phase_drain, node_c, db1)
             node_c.stop()
