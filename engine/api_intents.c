@@ -157,7 +157,7 @@ static json_t *accepted_body(const char *id, const char *tenant, const char *sta
 
 /* --- single submission --- */
 
-static void single_landed(void *arg, int err, PGresult *r)
+static void single_landed(void *arg, int err, const PGresult *r, int first, int n)
 {
     struct api_req *req = arg;
     struct submit_ctx *c = req->svc;
@@ -167,8 +167,12 @@ static void single_landed(void *arg, int err, PGresult *r)
         api_reply_store_error(req, err, NULL, NULL);
         return;
     }
-    int status = atoi(PQgetvalue(r, 0, 1));
-    const char *state = PQgetvalue(r, 0, 2);
+    if (n != 1) {
+        finish_problem(req, 500, "internal", "the store answered for the wrong number of intents");
+        return;
+    }
+    int status = atoi(PQgetvalue(r, first, 2));
+    const char *state = PQgetvalue(r, first, 3);
     const char *id = json_string_value(json_object_get(c->doc, "action_intent_id"));
     if (status == 409) {
         log_ctx(LOG_INFO, req->request_id, id, "resubmission with a different body refused");
@@ -187,17 +191,11 @@ static void single_landed(void *arg, int err, PGresult *r)
     api_reply_json(req, status, body, status == 202 ? headers : NULL);
 }
 
-static void enqueue_items(struct api_req *req, json_t *items, int n, submit_cb cb)
+static void enqueue_items(struct api_req *req, json_t *items, submit_cb cb)
 {
     struct submit_ctx *c = req->svc;
-    char *text = json_dumps(items, JSON_COMPACT);
-    json_decref(items);
-    if (!text) {
-        finish_problem(req, 500, "internal", "out of memory");
-        return;
-    }
-    int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature, text,
-                               n, cb, req);
+    int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature,
+                               items, cb, req);
     if (rc) {
         req->svc = NULL;
         submit_ctx_free(c);
@@ -267,7 +265,7 @@ static void single_keyed(void *arg, int err, const char *key, size_t keylen)
         finish_problem(req, 500, "internal", "out of memory");
         return;
     }
-    enqueue_items(req, items, 1, single_landed);
+    enqueue_items(req, items, single_landed);
 }
 
 /* Parses the body and finds the tenant whose key must have signed it. */
@@ -381,7 +379,7 @@ static void batch_reply(struct api_req *req)
     api_reply_json(req, 200, body, NULL);
 }
 
-static void batch_landed(void *arg, int err, PGresult *r)
+static void batch_landed(void *arg, int err, const PGresult *r, int first, int n)
 {
     struct api_req *req = arg;
     struct submit_ctx *c = req->svc;
@@ -391,9 +389,9 @@ static void batch_landed(void *arg, int err, PGresult *r)
         api_reply_store_error(req, err, NULL, NULL);
         return;
     }
-    for (int i = 0; i < PQntuples(r); i++) {
-        int idx = atoi(PQgetvalue(r, i, 0));
-        int status = atoi(PQgetvalue(r, i, 1));
+    for (int i = first; i < first + n; i++) {
+        int idx = atoi(PQgetvalue(r, i, 1));
+        int status = atoi(PQgetvalue(r, i, 2));
         json_t *res = json_array_get(c->results, (size_t)idx);
         json_object_set_new(res, "status", json_integer(status));
         if (status == 409)
@@ -401,7 +399,7 @@ static void batch_landed(void *arg, int err, PGresult *r)
                                 json_string("an intent with this action_intent_id exists with a "
                                             "different body"));
         else
-            json_object_set_new(res, "state", json_string(PQgetvalue(r, i, 2)));
+            json_object_set_new(res, "state", json_string(PQgetvalue(r, i, 3)));
     }
     batch_reply(req);
 }
@@ -484,7 +482,7 @@ static void batch_keyed(void *arg, int err, const char *key, size_t keylen)
         batch_reply(req);
         return;
     }
-    enqueue_items(req, items, valid, batch_landed);
+    enqueue_items(req, items, batch_landed);
 }
 
 void svc_submit_batch(struct api_req *req)

@@ -10,7 +10,7 @@
 
 #define Q_TENANT_KEY "SELECT approval_key_enc FROM intentd.tenants WHERE tenant_id = $1"
 
-#define Q_SUBMIT "SELECT idx, status, state FROM intentd.submit($1, $2, $3, $4, $5::jsonb)"
+#define Q_SUBMIT "SELECT req, idx, status, state FROM intentd.submit($1, $2::jsonb, $3::jsonb)"
 
 #define Q_CREATE_TENANT "SELECT intentd.create_tenant($1, $2, $3::jsonb, $4, $5)"
 #define Q_CREATE_TOKEN  "SELECT intentd.create_token($1, $2, $3, $4, $5)"

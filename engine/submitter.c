@@ -1,4 +1,5 @@
-/* Submission group commit; see submitter.h. */
+/* Submission group commit; see submitter.h. Requests that queue while a transaction is in
+ * flight are written by the next one, all in a single intentd.submit call. */
 #include "submitter.h"
 
 #include <stdlib.h>
@@ -10,7 +11,8 @@
 
 struct submit_job {
     struct submit_job *next;
-    char *tenant, *body, *signature, *items;
+    json_t *sub;   /* {tenant, body, signature} */
+    json_t *items; /* the request's items */
     int nitems;
     bool solo; /* retried alone after its group failed */
     submit_cb cb;
@@ -27,16 +29,14 @@ struct submitter {
 
 struct flight {
     struct submitter *s;
-    struct submit_job *jobs; /* in statement order */
+    struct submit_job *jobs; /* in request order */
     int n;
 };
 
 static void job_free(struct submit_job *j)
 {
-    free(j->tenant);
-    free(j->body);
-    free(j->signature);
-    free(j->items);
+    json_decref(j->sub);
+    json_decref(j->items);
     free(j);
 }
 
@@ -50,23 +50,24 @@ int submitter_new(struct app *app, struct submitter **out)
     return 0;
 }
 
-static void fail_queued(struct submitter *s, int err)
+static void fail_list(struct submit_job *j, int err)
 {
-    while (s->head) {
-        struct submit_job *j = s->head;
-        s->head = j->next;
-        j->cb(j->arg, err, NULL);
+    while (j) {
+        struct submit_job *next = j->next;
+        j->cb(j->arg, err, NULL, 0, 0);
         job_free(j);
+        j = next;
     }
-    s->tail = NULL;
-    s->queued = 0;
 }
 
 void submitter_free(struct submitter *s)
 {
     if (!s)
         return;
-    fail_queued(s, IE_CANCELED);
+    struct submit_job *q = s->head;
+    s->head = s->tail = NULL;
+    s->queued = 0;
+    fail_list(q, IE_CANCELED);
     if (s->inflight)
         s->closing = true; /* the last flight frees it */
     else
@@ -107,15 +108,21 @@ static void landed(void *arg, int err, const struct store_result *res, const cha
         flush(s);
         return;
     }
-    struct submit_job *j = f->jobs;
-    for (int i = 0; j; i++) {
-        struct submit_job *next = j->next;
-        if (err)
-            j->cb(j->arg, err, NULL);
-        else
-            j->cb(j->arg, 0, res->results[i]);
-        job_free(j);
-        j = next;
+    if (err) {
+        fail_list(f->jobs, err);
+    } else {
+        /* Rows come ordered by (req, idx): each request's rows are one contiguous range. */
+        PGresult *r = res->results[0];
+        int rows = PQntuples(r), row = 0, req = 0;
+        for (struct submit_job *j = f->jobs; j; req++) {
+            struct submit_job *next = j->next;
+            int first = row;
+            while (row < rows && atoi(PQgetvalue(r, row, 0)) == req)
+                row++;
+            j->cb(j->arg, 0, r, first, row - first);
+            job_free(j);
+            j = next;
+        }
     }
     free(f);
     if (s->closing) {
@@ -130,21 +137,23 @@ static void flush(struct submitter *s)
 {
     while (s->head && s->inflight < SUBMITTER_INFLIGHT) {
         struct flight *f = calloc(1, sizeof *f);
-        struct store_stmt *stmts = calloc(SUBMITTER_MAX_REQUESTS, sizeof *stmts);
-        const char **params = calloc(SUBMITTER_MAX_REQUESTS * 5, sizeof *params);
-        if (!f || !stmts || !params) {
+        json_t *subs = json_array(), *items = json_array();
+        if (!f || !subs || !items) {
             free(f);
-            free(stmts);
-            free(params);
-            fail_queued(s, IE_NOMEM);
+            json_decref(subs);
+            json_decref(items);
+            struct submit_job *q = s->head;
+            s->head = s->tail = NULL;
+            s->queued = 0;
+            fail_list(q, IE_NOMEM);
             return;
         }
         f->s = s;
         struct submit_job **tailp = &f->jobs;
-        int items = 0;
+        int nitems = 0;
         while (s->head && f->n < SUBMITTER_MAX_REQUESTS &&
-               (f->n == 0 || (items + s->head->nitems <= SUBMITTER_MAX_ITEMS && !s->head->solo &&
-                              !f->jobs->solo))) {
+               (f->n == 0 || (nitems + s->head->nitems <= SUBMITTER_MAX_ITEMS &&
+                              !s->head->solo && !f->jobs->solo))) {
             struct submit_job *j = s->head;
             s->head = j->next;
             if (!s->head)
@@ -153,29 +162,31 @@ static void flush(struct submitter *s)
             j->next = NULL;
             *tailp = j;
             tailp = &j->next;
-            const char **p = params + f->n * 5;
-            p[0] = j->tenant;
-            p[1] = j->body;
-            p[2] = j->signature;
-            p[3] = s->app->cfg.node_id;
-            p[4] = j->items;
-            stmts[f->n].sql = Q_SUBMIT;
-            stmts[f->n].nparams = 5;
-            stmts[f->n].params = p;
-            f->n++;
-            items += j->nitems;
-        }
-        int rc = store_txn(s->app->store, stmts, f->n, landed, f);
-        free(stmts);
-        free(params);
-        if (rc) {
-            struct submit_job *j = f->jobs;
-            while (j) {
-                struct submit_job *next = j->next;
-                j->cb(j->arg, rc, NULL);
-                job_free(j);
-                j = next;
+            size_t i;
+            json_t *item;
+            json_array_foreach(j->items, i, item)
+            {
+                json_object_set_new(item, "req", json_integer(f->n));
+                json_array_append(items, item);
             }
+            json_array_append(subs, j->sub);
+            f->n++;
+            nitems += j->nitems;
+        }
+        char *subs_text = json_dumps(subs, JSON_COMPACT);
+        char *items_text = json_dumps(items, JSON_COMPACT);
+        json_decref(subs);
+        json_decref(items);
+        int rc = IE_NOMEM;
+        if (subs_text && items_text) {
+            const char *p[3] = {s->app->cfg.node_id, subs_text, items_text};
+            struct store_stmt st = {Q_SUBMIT, 3, p};
+            rc = store_txn(s->app->store, &st, 1, landed, f);
+        }
+        free(subs_text);
+        free(items_text);
+        if (rc) {
+            fail_list(f->jobs, rc);
             free(f);
             continue;
         }
@@ -184,25 +195,23 @@ static void flush(struct submitter *s)
 }
 
 int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
-                      const char *signature, char *items_json, int nitems, submit_cb cb, void *arg)
+                      const char *signature, json_t *items, submit_cb cb, void *arg)
 {
     if (s->closing || s->queued >= SUBMITTER_QUEUE_MAX) {
-        free(items_json);
+        json_decref(items);
         return IE_UNAVAIL;
     }
     struct submit_job *j = calloc(1, sizeof *j);
     if (!j) {
-        free(items_json);
+        json_decref(items);
         return IE_NOMEM;
     }
-    j->tenant = strdup(tenant);
-    j->body = strdup(body);
-    j->signature = strdup(signature);
-    j->items = items_json;
-    j->nitems = nitems;
+    j->sub = json_pack("{s:s, s:s, s:s}", "tenant", tenant, "body", body, "signature", signature);
+    j->items = items;
+    j->nitems = (int)json_array_size(items);
     j->cb = cb;
     j->arg = arg;
-    if (!j->tenant || !j->body || !j->signature) {
+    if (!j->sub) {
         job_free(j);
         return IE_NOMEM;
     }

@@ -4,6 +4,7 @@
 #ifndef INTENTD_SUBMITTER_H
 #define INTENTD_SUBMITTER_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "app.h"
@@ -21,17 +22,18 @@ int submitter_new(struct app *app, struct submitter **out) IE_MUST_CHECK;
  * flight; in-flight transactions still deliver their results. */
 void submitter_free(struct submitter *s);
 
-/* Called once per request with the submit function's rows (idx, status, state) for it; r is
- * valid only during the call. err != 0: nothing of this request is known to have committed
- * (IE_UNAVAIL: maybe it did; the client's identical retry is safe), r is NULL. */
-typedef void (*submit_cb)(void *arg, int err, PGresult *r);
+/* Called once per request with its rows of the submit function's result (columns req, idx,
+ * status, state): rows first .. first + n - 1 of r, in item order; r is valid only during the
+ * call. err != 0: nothing of this request is known to have committed (IE_UNAVAIL: maybe it
+ * did; the client's identical retry is safe), r is NULL. */
+typedef void (*submit_cb)(void *arg, int err, const PGresult *r, int first, int n);
 
 /* Queues a request: its tenant, raw body and signature header (stored for re-verification),
- * and items_json, the JSON array given to intentd.submit (ownership of items_json passes to the
- * submitter; the strings are copied). nitems counts its items. Returns 0 (cb will run once) or
- * IE_UNAVAIL / IE_NOMEM (cb will not run). */
+ * and items, the JSON array of validated items for intentd.submit (the reference is stolen).
+ * All queued requests are written together by one intentd.submit call. Returns 0 (cb will run
+ * once) or IE_UNAVAIL / IE_NOMEM (cb will not run). */
 int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
-                      const char *signature, char *items_json, int nitems, submit_cb cb,
+                      const char *signature, json_t *items, submit_cb cb,
                       void *arg) IE_MUST_CHECK;
 
 #endif

@@ -132,11 +132,17 @@ CREATE FUNCTION intentd.ledger_lock() RETURNS void LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(7242001)
 $$;
 
+-- Rows inserted one at a time (tenant and token events, operator actions) are chained here.
+-- The engine's hot paths use intentd.ledger_append, which chains a whole batch in one pass and
+-- hands the rows over with their hashes already set.
 CREATE FUNCTION intentd.ledger_chain() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     last_seq bigint;
     last_hash bytea;
 BEGIN
+    IF NEW.hash IS NOT NULL THEN
+        RETURN NEW;
+    END IF;
     PERFORM intentd.ledger_lock();
     SELECT seq, hash INTO last_seq, last_hash FROM intentd.ledger ORDER BY seq DESC LIMIT 1;
     IF last_seq IS NULL THEN
@@ -149,6 +155,58 @@ BEGIN
     NEW.hash := sha256(NEW.prev_hash || convert_to(intentd.ledger_canon(NEW), 'UTF8'));
     RETURN NEW;
 END $$;
+
+-- Appends rows ([{tenant_id, action_intent_id, event, from_state, to_state, actor, payload}],
+-- in order) to the chain. It takes the ledger lock, so callers do it as the last thing before
+-- COMMIT: the lock is then held only for this insert and the commit itself.
+CREATE FUNCTION intentd.ledger_append(p_node text, p_rows jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    last_seq bigint;
+    last_hash bytea;
+    ts timestamptz := clock_timestamp();
+    micros bigint;
+    r record;
+    n int := 0;
+    seqs bigint[];
+    prevs bytea[];
+    hashes bytea[];
+BEGIN
+    IF p_rows IS NULL OR jsonb_array_length(p_rows) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM intentd.ledger_lock();
+    SELECT seq, hash INTO last_seq, last_hash FROM intentd.ledger ORDER BY seq DESC LIMIT 1;
+    IF last_seq IS NULL THEN
+        last_seq := 0;
+        last_hash := decode(repeat('00', 32), 'hex');
+    END IF;
+    micros := (extract(epoch FROM ts) * 1000000)::bigint;
+    FOR r IN SELECT x.* FROM jsonb_to_recordset(p_rows) AS x(tenant_id text,
+                 action_intent_id text, event text, from_state text, to_state text, actor text,
+                 payload jsonb)
+    LOOP
+        n := n + 1;
+        last_seq := last_seq + 1;
+        seqs[n] := last_seq;
+        prevs[n] := last_hash;
+        -- the same text intentd.ledger_canon renders for the stored row
+        last_hash := sha256(last_hash || convert_to(jsonb_build_array(last_seq, r.tenant_id,
+            r.action_intent_id, r.event, r.from_state, r.to_state, p_node,
+            coalesce(r.actor, 'engine'), coalesce(r.payload, '{}'::jsonb), micros)::text, 'UTF8'));
+        hashes[n] := last_hash;
+    END LOOP;
+    INSERT INTO intentd.ledger (seq, tenant_id, action_intent_id, event, from_state, to_state,
+                                node_id, actor, payload, created_at, prev_hash, hash)
+    SELECT seqs[x.ord], x.tenant_id, x.action_intent_id, x.event, x.from_state, x.to_state,
+           p_node, coalesce(x.actor, 'engine'), coalesce(x.payload, '{}'::jsonb), ts,
+           prevs[x.ord], hashes[x.ord]
+    FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (tenant_id text, action_intent_id text,
+         event text, from_state text, to_state text, actor text, payload jsonb))
+         WITH ORDINALITY AS x(tenant_id, action_intent_id, event, from_state, to_state, actor,
+                              payload, ord);
+END $$;
+
 CREATE TRIGGER ledger_chain BEFORE INSERT ON intentd.ledger
     FOR EACH ROW EXECUTE FUNCTION intentd.ledger_chain();
 

@@ -2,62 +2,84 @@
 -- 001_core.sql), applies its changes only where the caller still holds the right to make them
 -- (fence and version checks), and writes the matching ledger rows in the same transaction.
 
--- Accepts the validated items of one submission request. p_items is an array of
--- {idx, id, account_id, action_type, priority, expires_epoch, created_at, hash (hex), intent}.
--- Answers one row per item: 202 new, 200 identical to what is stored, 409 same id, other body.
-CREATE FUNCTION intentd.submit(p_tenant text, p_body text, p_signature text, p_node text,
-                               p_items jsonb)
-RETURNS TABLE (idx int, status int, state text)
+-- Accepts the validated items of a group of submission requests in one call. p_subs is
+-- [{tenant, body, signature}] (one per request, stored for re-verification); p_items is
+-- [{req, idx, id, account_id, action_type, priority, expires_epoch, created_at, hash, intent}]
+-- where req indexes p_subs. Answers one row per item, ordered by (req, idx): 202 new, 200
+-- identical to what is stored, 409 same id with another body.
+CREATE FUNCTION intentd.submit(p_node text, p_subs jsonb, p_items jsonb)
+RETURNS TABLE (req int, idx int, status int, state text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    sub_id bigint;
+    sids bigint[];
+    fresh text[];
+    led jsonb;
 BEGIN
-    PERFORM intentd.ledger_lock();
-    INSERT INTO intentd.submissions (tenant_id, body, signature)
-        VALUES (p_tenant, p_body, p_signature) RETURNING submission_id INTO sub_id;
-    RETURN QUERY
+    SELECT array_agg(nextval('intentd.submissions_submission_id_seq'::regclass))
+        INTO sids FROM generate_series(1, jsonb_array_length(p_subs));
+    INSERT INTO intentd.submissions (submission_id, tenant_id, body, signature)
+    SELECT sids[x.ord], x.tenant, x.body, x.signature
+    FROM ROWS FROM (jsonb_to_recordset(p_subs) AS (tenant text, body text, signature text))
+         WITH ORDINALITY AS x(tenant, body, signature, ord);
+
     WITH items AS (
-        SELECT x.* FROM jsonb_to_recordset(p_items) AS x(idx int, id text, account_id text,
-            action_type text, priority int, expires_epoch bigint, created_at timestamptz,
-            hash text, intent jsonb)
+        SELECT x.*, (p_subs -> x.req ->> 'tenant') AS tenant
+        FROM jsonb_to_recordset(p_items) AS x(req int, idx int, id text, account_id text,
+             action_type text, priority int, expires_epoch bigint, created_at timestamptz,
+             hash text, intent jsonb)
     ), firsts AS (
-        SELECT DISTINCT ON (i.id) i.* FROM items i ORDER BY i.id, i.idx
+        SELECT DISTINCT ON (i.tenant, i.id) i.* FROM items i ORDER BY i.tenant, i.id, i.req, i.idx
     ), ins AS (
         INSERT INTO intentd.intents AS t (tenant_id, action_intent_id, account_id, action_type,
             priority, intent_hash, intent, submission_id, expires_at, created_at)
-        SELECT p_tenant, f.id, f.account_id, f.action_type, f.priority, decode(f.hash, 'hex'),
-               f.intent, sub_id, to_timestamp(f.expires_epoch), f.created_at
-        FROM firsts f ORDER BY f.idx
+        SELECT f.tenant, f.id, f.account_id, f.action_type, f.priority, decode(f.hash, 'hex'),
+               f.intent, sids[f.req + 1], to_timestamp(f.expires_epoch), f.created_at
+        FROM firsts f ORDER BY f.req, f.idx
         ON CONFLICT (tenant_id, action_intent_id) DO NOTHING
-        RETURNING t.action_intent_id, t.intent
-    ), led AS (
-        INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, from_state, to_state,
-                                    node_id, actor, payload)
-        SELECT p_tenant, n.action_intent_id, 'intent.submitted', NULL, 'PENDING', p_node,
-               'approval:' || coalesce(n.intent -> 'approval' ->> 'approved_by', 'unknown'),
-               jsonb_build_object('submission_id', sub_id,
-                                  'action_type', n.intent ->> 'action_type',
-                                  'account_id', n.intent ->> 'account_id',
-                                  'decision', n.intent -> 'decision',
-                                  'approval', n.intent -> 'approval',
-                                  'expires_at_epoch', n.intent -> 'expires_at_epoch')
-        FROM ins n ORDER BY n.action_intent_id
-        RETURNING 1
+        RETURNING t.tenant_id, t.action_intent_id, t.intent, t.submission_id
     )
-    SELECT it.idx,
-           CASE WHEN n.action_intent_id IS NOT NULL AND f.idx = it.idx THEN 202
-                WHEN ex.intent_hash IS NOT NULL THEN
-                    CASE WHEN ex.intent_hash = decode(it.hash, 'hex') THEN 200 ELSE 409 END
-                WHEN f.hash = it.hash THEN 200
+    SELECT array_agg(n.tenant_id || chr(31) || n.action_intent_id),
+           jsonb_agg(jsonb_build_object(
+               'tenant_id', n.tenant_id, 'action_intent_id', n.action_intent_id,
+               'event', 'intent.submitted', 'to_state', 'PENDING',
+               'actor', 'approval:' || coalesce(n.intent -> 'approval' ->> 'approved_by',
+                                                'unknown'),
+               'payload', jsonb_build_object(
+                   'submission_id', n.submission_id,
+                   'action_type', n.intent ->> 'action_type',
+                   'account_id', n.intent ->> 'account_id',
+                   'decision', n.intent -> 'decision',
+                   'approval', n.intent -> 'approval',
+                   'expires_at_epoch', n.intent -> 'expires_at_epoch'))
+               ORDER BY n.submission_id, n.action_intent_id)
+        INTO fresh, led FROM ins n;
+
+    -- A new statement sees the rows just inserted: an item is new only if it was inserted and
+    -- is the first of its id; any other compares its hash with what is stored now.
+    RETURN QUERY
+    WITH items AS (
+        SELECT x.req, x.idx, x.id, x.hash, (p_subs -> x.req ->> 'tenant') AS tenant
+        FROM jsonb_to_recordset(p_items) AS x(req int, idx int, id text, hash text)
+    ), firsts AS (
+        SELECT DISTINCT ON (i.tenant, i.id) i.tenant, i.id, i.req, i.idx
+        FROM items i ORDER BY i.tenant, i.id, i.req, i.idx
+    )
+    SELECT it.req, it.idx,
+           CASE WHEN (it.tenant || chr(31) || it.id) = ANY (coalesce(fresh, '{}'))
+                     AND f.req = it.req AND f.idx = it.idx THEN 202
+                WHEN ex.intent_hash = decode(it.hash, 'hex') THEN 200
                 ELSE 409 END,
-           coalesce(ex.state, 'PENDING')
+           ex.state
     FROM items it
-    JOIN firsts f ON f.id = it.id
-    LEFT JOIN ins n ON n.action_intent_id = it.id
-    LEFT JOIN intentd.intents ex ON ex.tenant_id = p_tenant AND ex.action_intent_id = it.id
-    ORDER BY it.idx;
-    PERFORM pg_notify('intentd_work', '');
+    JOIN firsts f ON f.tenant = it.tenant AND f.id = it.id
+    LEFT JOIN intentd.intents ex ON ex.tenant_id = it.tenant AND ex.action_intent_id = it.id
+    ORDER BY it.req, it.idx;
+
+    IF led IS NOT NULL THEN
+        PERFORM pg_notify('intentd_work', '');
+        PERFORM intentd.ledger_append(p_node, led);
+    END IF;
 END $$;
 
 CREATE FUNCTION intentd.transition_row(p_tenant text, p_id text, p_from text, p_to text,
@@ -71,7 +93,8 @@ $$;
 -- Claims up to p_limit due intents for p_node: highest priority first, then oldest, taking
 -- turns across tenants so one tenant's backlog cannot starve another. Intents found past their
 -- TTL or with a cancel request end here; an intent whose previous holder's lease lapsed while it
--- was in hand counts one crash attempt, and p_quarantine of them fail it as quarantined.
+-- was in hand counts one crash attempt, and p_quarantine of them fail it as quarantined. All of
+-- it is set-based; the ledger rows are appended last, so the ledger lock is held only briefly.
 CREATE FUNCTION intentd.claim(p_node text, p_limit int, p_lease_s int, p_quarantine int)
 RETURNS TABLE (tenant_id text, action_intent_id text, action_type text, account_id text,
                state text, step_name text, step_input jsonb, step_attempts int,
@@ -81,14 +104,11 @@ RETURNS TABLE (tenant_id text, action_intent_id text, action_type text, account_
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    r record;
-    x intentd.intents%ROWTYPE;
-    prev_state text;
-    fin text;
+    res jsonb;
+    led jsonb;
 BEGIN
-    PERFORM intentd.ledger_lock();
-    FOR r IN
-        SELECT c.tenant_id AS t, c.action_intent_id AS id FROM (
+    WITH pick AS (
+        SELECT c.tenant_id, c.action_intent_id FROM (
             SELECT i.tenant_id, i.action_intent_id, i.priority, i.due_at,
                    row_number() OVER (PARTITION BY i.tenant_id
                                       ORDER BY i.priority DESC, i.due_at) AS rn
@@ -103,77 +123,84 @@ BEGIN
                 LIMIT p_limit
                 FOR UPDATE SKIP LOCKED) i
         ) c ORDER BY c.rn, c.priority DESC, c.due_at LIMIT p_limit
-    LOOP
-        SELECT * INTO x FROM intentd.intents q
-            WHERE q.tenant_id = r.t AND q.action_intent_id = r.id;
-        prev_state := x.state;
-        IF x.in_hand THEN
-            x.crash_attempts := x.crash_attempts + 1;
-            INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, from_state, to_state,
-                                        node_id, actor, payload)
-            VALUES (r.t, r.id, 'attempt.interrupted', x.state, x.state, p_node, 'engine',
-                    jsonb_build_object('previous_owner', x.lease_owner,
-                                       'crash_attempts', x.crash_attempts,
-                                       'step', x.step_name));
-        END IF;
-        fin := NULL;
-        IF x.crash_attempts >= p_quarantine THEN
-            fin := 'FAILED';
-            UPDATE intentd.intents q SET state = 'FAILED', terminal_reason = 'quarantined',
-                last_error = jsonb_build_object('error', 'Intentd.Quarantined', 'cause',
-                    format('%s attempts were cut short by node crashes', x.crash_attempts))
-                WHERE q.tenant_id = r.t AND q.action_intent_id = r.id;
-        ELSIF x.cancel_requested THEN
-            fin := 'CANCELLED';
-            UPDATE intentd.intents q SET state = 'CANCELLED',
-                terminal_reason = 'cancelled: ' || coalesce(x.cancel_reason, '')
-                WHERE q.tenant_id = r.t AND q.action_intent_id = r.id;
-        ELSIF now() >= x.expires_at THEN
-            fin := 'EXPIRED';
-            UPDATE intentd.intents q SET state = 'EXPIRED',
-                terminal_reason = CASE WHEN x.state = 'PENDING'
-                    THEN 'expired before it started'
-                    ELSE format('expired before step %s', x.step_name) END
-                WHERE q.tenant_id = r.t AND q.action_intent_id = r.id;
-        END IF;
-        IF fin IS NOT NULL THEN
-            UPDATE intentd.intents q SET crash_attempts = x.crash_attempts, in_hand = false,
-                lease_owner = NULL, lease_expires_at = NULL, fence = q.fence + 1,
-                version = q.version + 1, finished_at = clock_timestamp(),
-                updated_at = clock_timestamp()
-                WHERE q.tenant_id = r.t AND q.action_intent_id = r.id;
-            PERFORM intentd.transition_row(r.t, r.id, prev_state, fin, p_node, 'engine',
-                jsonb_build_object('reason', (SELECT q.terminal_reason FROM intentd.intents q
-                    WHERE q.tenant_id = r.t AND q.action_intent_id = r.id)));
-            CONTINUE;
-        END IF;
-        UPDATE intentd.intents q SET state = 'EXECUTING', in_hand = true, lease_owner = p_node,
-            lease_expires_at = now() + make_interval(secs => p_lease_s), fence = q.fence + 1,
-            version = q.version + 1, crash_attempts = x.crash_attempts,
-            started_at = coalesce(q.started_at, now()), updated_at = clock_timestamp()
-            WHERE q.tenant_id = r.t AND q.action_intent_id = r.id
-            RETURNING q.* INTO x;
-        IF prev_state = 'PENDING' THEN
-            PERFORM intentd.transition_row(r.t, r.id, 'PENDING', 'EXECUTING', p_node, 'engine',
-                                           jsonb_build_object('reason', 'claimed'));
-        END IF;
-        tenant_id := x.tenant_id;
-        action_intent_id := x.action_intent_id;
-        action_type := x.action_type;
-        account_id := x.account_id;
-        state := x.state;
-        step_name := x.step_name;
-        step_input := x.step_input;
-        step_attempts := x.step_attempts;
-        wait_until_epoch := extract(epoch FROM x.wait_until);
-        fence := x.fence;
-        version := x.version;
-        expires_epoch := extract(epoch FROM x.expires_at)::bigint;
-        parameters := x.intent -> 'parameters';
-        attempts := x.attempts;
-        started_epoch := extract(epoch FROM x.started_at);
-        RETURN NEXT;
-    END LOOP;
+    ), cur AS (
+        SELECT q.tenant_id, q.action_intent_id, q.state AS old_state, q.in_hand,
+               q.lease_owner AS prev_owner, q.step_name AS old_step, q.cancel_reason,
+               q.crash_attempts + q.in_hand::int AS crashes,
+               CASE WHEN q.crash_attempts + q.in_hand::int >= p_quarantine THEN 'FAILED'
+                    WHEN q.cancel_requested THEN 'CANCELLED'
+                    WHEN now() >= q.expires_at THEN 'EXPIRED'
+                    ELSE 'EXECUTING' END AS new_state
+        FROM intentd.intents q JOIN pick USING (tenant_id, action_intent_id)
+    ), upd AS (
+        UPDATE intentd.intents q SET
+            state = d.new_state,
+            crash_attempts = d.crashes,
+            in_hand = d.new_state = 'EXECUTING',
+            lease_owner = CASE WHEN d.new_state = 'EXECUTING' THEN p_node END,
+            lease_expires_at = CASE WHEN d.new_state = 'EXECUTING'
+                                    THEN now() + make_interval(secs => p_lease_s) END,
+            fence = q.fence + 1,
+            version = q.version + 1,
+            started_at = CASE WHEN d.new_state = 'EXECUTING' THEN coalesce(q.started_at, now())
+                              ELSE q.started_at END,
+            terminal_reason = CASE d.new_state
+                WHEN 'FAILED' THEN 'quarantined'
+                WHEN 'CANCELLED' THEN 'cancelled: ' || coalesce(d.cancel_reason, '')
+                WHEN 'EXPIRED' THEN CASE WHEN d.old_state = 'PENDING'
+                                         THEN 'expired before it started'
+                                         ELSE format('expired before step %s', d.old_step) END
+                ELSE q.terminal_reason END,
+            last_error = CASE WHEN d.new_state = 'FAILED' THEN jsonb_build_object(
+                    'error', 'Intentd.Quarantined', 'cause',
+                    format('%s attempts were cut short by node crashes', d.crashes))
+                ELSE q.last_error END,
+            finished_at = CASE WHEN d.new_state <> 'EXECUTING' THEN clock_timestamp() END,
+            updated_at = clock_timestamp()
+        FROM cur d
+        WHERE q.tenant_id = d.tenant_id AND q.action_intent_id = d.action_intent_id
+        RETURNING q.*, d.old_state, d.in_hand AS was_in_hand, d.prev_owner, d.old_step
+    )
+    SELECT jsonb_agg(to_jsonb(u)) INTO res FROM upd u;
+    IF res IS NULL THEN
+        RETURN;
+    END IF;
+
+    SELECT jsonb_agg(l ORDER BY k, j) INTO led FROM (
+        SELECT u.ord AS k, 1 AS j, jsonb_build_object(
+                   'tenant_id', u.r ->> 'tenant_id', 'action_intent_id',
+                   u.r ->> 'action_intent_id', 'event', 'attempt.interrupted',
+                   'from_state', u.r ->> 'old_state', 'to_state', u.r ->> 'old_state',
+                   'payload', jsonb_build_object('previous_owner', u.r -> 'prev_owner',
+                                                 'crash_attempts', u.r -> 'crash_attempts',
+                                                 'step', u.r -> 'old_step')) AS l
+        FROM jsonb_array_elements(res) WITH ORDINALITY AS u(r, ord)
+        WHERE (u.r ->> 'was_in_hand')::boolean
+        UNION ALL
+        SELECT u.ord, 2, jsonb_build_object(
+                   'tenant_id', u.r ->> 'tenant_id', 'action_intent_id',
+                   u.r ->> 'action_intent_id', 'event', 'intent.transition',
+                   'from_state', u.r ->> 'old_state', 'to_state', u.r ->> 'state',
+                   'payload', jsonb_build_object('reason', CASE WHEN u.r ->> 'state' = 'EXECUTING'
+                                                 THEN 'claimed'
+                                                 ELSE u.r ->> 'terminal_reason' END))
+        FROM jsonb_array_elements(res) WITH ORDINALITY AS u(r, ord)
+        WHERE u.r ->> 'old_state' <> u.r ->> 'state'
+    ) z;
+    PERFORM intentd.ledger_append(p_node, led);
+
+    RETURN QUERY
+    SELECT u.r ->> 'tenant_id', u.r ->> 'action_intent_id', u.r ->> 'action_type',
+           u.r ->> 'account_id', u.r ->> 'state', u.r ->> 'step_name',
+           nullif(u.r -> 'step_input', 'null'::jsonb),
+           (u.r ->> 'step_attempts')::int,
+           extract(epoch FROM (u.r ->> 'wait_until')::timestamptz)::float8,
+           (u.r ->> 'fence')::bigint, (u.r ->> 'version')::bigint,
+           extract(epoch FROM (u.r ->> 'expires_at')::timestamptz)::bigint,
+           u.r -> 'intent' -> 'parameters', (u.r ->> 'attempts')::int,
+           extract(epoch FROM (u.r ->> 'started_at')::timestamptz)::float8
+    FROM jsonb_array_elements(res) AS u(r)
+    WHERE u.r ->> 'state' = 'EXECUTING';
 END $$;
 
 -- Applies a batch of step outcomes for intents p_node holds. Each op:
@@ -183,122 +210,135 @@ END $$;
 -- An op applies only while p_node's lease is live with the same fence and the row is at the
 -- version the engine last saw. Result per op: 'ok' (applied; version is the new one), 'dup' (a
 -- retry of an op that had already committed) or 'fenced' (the lease is gone: drop the work).
+-- Set-based: one UPDATE for all ops, one INSERT per effect table, one ledger append at the end.
 CREATE FUNCTION intentd.apply(p_node text, p_ops jsonb)
 RETURNS TABLE (idx int, result text, version bigint, cancel_requested boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    op jsonb;
-    i int := -1;
-    eff jsonb;
-    t text;
-    id text;
-    v bigint;
-    c boolean;
-    cur record;
+    done jsonb;
+    led jsonb;
+    effects bigint;
 BEGIN
-    PERFORM intentd.ledger_lock();
-    FOR op IN SELECT e FROM jsonb_array_elements(p_ops) AS e LOOP
-        i := i + 1;
-        t := op ->> 'tenant_id';
-        id := op ->> 'action_intent_id';
+    WITH ops AS (
+        SELECT (e.ord - 1)::int AS i, e.op, e.op ->> 'tenant_id' AS t,
+               e.op ->> 'action_intent_id' AS id,
+               coalesce((e.op ->> 'release')::boolean, false) AS rel
+        FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
+    ), upd AS (
         UPDATE intentd.intents q SET
-            state = coalesce(op ->> 'state', q.state),
-            step_name = CASE WHEN op ? 'step_name' THEN op ->> 'step_name' ELSE q.step_name END,
-            step_input = CASE WHEN op ? 'step_input' THEN op -> 'step_input'
+            state = coalesce(o.op ->> 'state', q.state),
+            step_name = CASE WHEN o.op ? 'step_name' THEN o.op ->> 'step_name'
+                             ELSE q.step_name END,
+            step_input = CASE WHEN o.op ? 'step_input' THEN o.op -> 'step_input'
                               ELSE q.step_input END,
-            step_attempts = coalesce((op ->> 'step_attempts')::int, q.step_attempts),
-            attempts = q.attempts + coalesce((op ->> 'attempts_inc')::int, 0),
-            wait_until = CASE WHEN op ? 'wait_until'
-                              THEN to_timestamp((op ->> 'wait_until')::float8)
+            step_attempts = coalesce((o.op ->> 'step_attempts')::int, q.step_attempts),
+            attempts = q.attempts + coalesce((o.op ->> 'attempts_inc')::int, 0),
+            wait_until = CASE WHEN o.op ? 'wait_until'
+                              THEN to_timestamp((o.op ->> 'wait_until')::float8)
                               ELSE q.wait_until END,
-            due_at = CASE WHEN op ? 'due_epoch' THEN to_timestamp((op ->> 'due_epoch')::float8)
-                          ELSE q.due_at END,
-            output = CASE WHEN op ? 'output' THEN op -> 'output' ELSE q.output END,
-            last_error = CASE WHEN op ? 'last_error' THEN op -> 'last_error'
+            due_at = CASE WHEN o.op ? 'due_epoch'
+                          THEN to_timestamp((o.op ->> 'due_epoch')::float8) ELSE q.due_at END,
+            output = CASE WHEN o.op ? 'output' THEN o.op -> 'output' ELSE q.output END,
+            last_error = CASE WHEN o.op ? 'last_error' THEN o.op -> 'last_error'
                               ELSE q.last_error END,
-            terminal_reason = coalesce(op ->> 'terminal_reason', q.terminal_reason),
-            finished_at = CASE WHEN (op ->> 'state') IN ('SUCCEEDED', 'FAILED', 'EXPIRED',
-                                                         'CANCELLED')
+            terminal_reason = coalesce(o.op ->> 'terminal_reason', q.terminal_reason),
+            finished_at = CASE WHEN (o.op ->> 'state') IN ('SUCCEEDED', 'FAILED', 'EXPIRED',
+                                                           'CANCELLED')
                                THEN clock_timestamp() ELSE q.finished_at END,
-            in_hand = CASE WHEN coalesce((op ->> 'release')::boolean, false) THEN false
-                           ELSE q.in_hand END,
-            lease_owner = CASE WHEN coalesce((op ->> 'release')::boolean, false) THEN NULL
-                               ELSE q.lease_owner END,
-            lease_expires_at = CASE WHEN coalesce((op ->> 'release')::boolean, false) THEN NULL
-                                    ELSE q.lease_expires_at END,
+            in_hand = CASE WHEN o.rel THEN false ELSE q.in_hand END,
+            lease_owner = CASE WHEN o.rel THEN NULL ELSE q.lease_owner END,
+            lease_expires_at = CASE WHEN o.rel THEN NULL ELSE q.lease_expires_at END,
             version = q.version + 1,
             updated_at = clock_timestamp()
-        WHERE q.tenant_id = t AND q.action_intent_id = id
-          AND q.fence = (op ->> 'fence')::bigint
-          AND q.version = (op ->> 'version')::bigint
+        FROM ops o
+        WHERE q.tenant_id = o.t AND q.action_intent_id = o.id
+          AND q.fence = (o.op ->> 'fence')::bigint
+          AND q.version = (o.op ->> 'version')::bigint
           AND q.lease_owner = p_node AND q.lease_expires_at > now()
-        RETURNING q.version, q.cancel_requested INTO v, c;
-        IF NOT FOUND THEN
-            SELECT q.version, q.fence, q.lease_owner, q.cancel_requested INTO cur
-                FROM intentd.intents q WHERE q.tenant_id = t AND q.action_intent_id = id;
-            idx := i;
-            IF FOUND AND cur.fence = (op ->> 'fence')::bigint
-                    AND cur.version = (op ->> 'version')::bigint + 1
-                    AND (cur.lease_owner = p_node OR (op ->> 'release')::boolean) THEN
-                result := 'dup';
-                version := cur.version;
-                cancel_requested := cur.cancel_requested;
-            ELSE
-                result := 'fenced';
-                version := NULL;
-                cancel_requested := NULL;
-            END IF;
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        eff := op -> 'effect';
-        IF eff IS NOT NULL AND jsonb_typeof(eff) = 'object' THEN
-            CASE eff ->> 'kind'
-            WHEN 'task' THEN
-                INSERT INTO intentd.internal_tasks (record_id, tenant_id, action_intent_id, step,
-                    account_id, title, due_at, assignee, notes)
-                VALUES (eff ->> 'record_id', t, id, eff ->> 'step', eff ->> 'account_id',
-                        eff ->> 'title', (eff ->> 'due_at')::timestamptz, eff ->> 'assignee',
-                        eff ->> 'notes')
-                ON CONFLICT DO NOTHING;
-            WHEN 'note' THEN
-                INSERT INTO intentd.internal_notes (record_id, tenant_id, action_intent_id, step,
-                    account_id, body)
-                VALUES (eff ->> 'record_id', t, id, eff ->> 'step', eff ->> 'account_id',
-                        eff ->> 'body')
-                ON CONFLICT DO NOTHING;
-            WHEN 'brief' THEN
-                INSERT INTO intentd.internal_briefs (record_id, tenant_id, action_intent_id, step,
-                    account_id, title, url, content)
-                VALUES (eff ->> 'record_id', t, id, eff ->> 'step', eff ->> 'account_id',
-                        eff ->> 'title', eff ->> 'url', eff ->> 'content')
-                ON CONFLICT DO NOTHING;
-            WHEN 'void' THEN
-                CASE eff ->> 'table'
-                WHEN 'task' THEN UPDATE intentd.internal_tasks SET voided_at = clock_timestamp()
-                    WHERE record_id = eff ->> 'record_id' AND voided_at IS NULL;
-                WHEN 'note' THEN UPDATE intentd.internal_notes SET voided_at = clock_timestamp()
-                    WHERE record_id = eff ->> 'record_id' AND voided_at IS NULL;
-                WHEN 'brief' THEN UPDATE intentd.internal_briefs SET voided_at = clock_timestamp()
-                    WHERE record_id = eff ->> 'record_id' AND voided_at IS NULL;
-                ELSE RAISE EXCEPTION 'unknown internal table %', eff ->> 'table';
-                END CASE;
-            ELSE
-                RAISE EXCEPTION 'unknown internal effect kind %', eff ->> 'kind';
-            END CASE;
-        END IF;
-        INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, from_state, to_state,
-                                    node_id, actor, payload)
-        SELECT t, id, l ->> 'event', l ->> 'from_state', l ->> 'to_state', p_node,
-               coalesce(l ->> 'actor', 'engine'), coalesce(l -> 'payload', '{}'::jsonb)
-        FROM jsonb_array_elements(coalesce(op -> 'ledger', '[]'::jsonb)) AS l;
-        idx := i;
-        result := 'ok';
-        version := v;
-        cancel_requested := c;
-        RETURN NEXT;
-    END LOOP;
+        RETURNING o.i, q.version, q.cancel_requested
+    )
+    SELECT jsonb_agg(jsonb_build_object('i', u.i, 'v', u.version, 'c', u.cancel_requested))
+        INTO done FROM upd u;
+
+    IF done IS NOT NULL THEN
+        WITH ok AS (
+            SELECT e.op, e.op -> 'effect' AS eff, e.op ->> 'tenant_id' AS t,
+                   e.op ->> 'action_intent_id' AS id
+            FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
+            JOIN jsonb_array_elements(done) AS d(r) ON (d.r ->> 'i')::int = e.ord - 1
+            WHERE jsonb_typeof(e.op -> 'effect') = 'object'
+        ), tasks AS (
+            INSERT INTO intentd.internal_tasks (record_id, tenant_id, action_intent_id, step,
+                account_id, title, due_at, assignee, notes)
+            SELECT eff ->> 'record_id', t, id, eff ->> 'step', eff ->> 'account_id',
+                   eff ->> 'title', (eff ->> 'due_at')::timestamptz, eff ->> 'assignee',
+                   eff ->> 'notes'
+            FROM ok WHERE eff ->> 'kind' = 'task'
+            ON CONFLICT DO NOTHING RETURNING 1
+        ), notes AS (
+            INSERT INTO intentd.internal_notes (record_id, tenant_id, action_intent_id, step,
+                account_id, body)
+            SELECT eff ->> 'record_id', t, id, eff ->> 'step', eff ->> 'account_id',
+                   eff ->> 'body'
+            FROM ok WHERE eff ->> 'kind' = 'note'
+            ON CONFLICT DO NOTHING RETURNING 1
+        ), briefs AS (
+            INSERT INTO intentd.internal_briefs (record_id, tenant_id, action_intent_id, step,
+                account_id, title, url, content)
+            SELECT eff ->> 'record_id', t, id, eff ->> 'step', eff ->> 'account_id',
+                   eff ->> 'title', eff ->> 'url', eff ->> 'content'
+            FROM ok WHERE eff ->> 'kind' = 'brief'
+            ON CONFLICT DO NOTHING RETURNING 1
+        ), void_tasks AS (
+            UPDATE intentd.internal_tasks x SET voided_at = clock_timestamp()
+            FROM ok WHERE ok.eff ->> 'kind' = 'void' AND ok.eff ->> 'table' = 'task'
+              AND x.record_id = ok.eff ->> 'record_id' AND x.voided_at IS NULL
+            RETURNING 1
+        ), void_notes AS (
+            UPDATE intentd.internal_notes x SET voided_at = clock_timestamp()
+            FROM ok WHERE ok.eff ->> 'kind' = 'void' AND ok.eff ->> 'table' = 'note'
+              AND x.record_id = ok.eff ->> 'record_id' AND x.voided_at IS NULL
+            RETURNING 1
+        ), void_briefs AS (
+            UPDATE intentd.internal_briefs x SET voided_at = clock_timestamp()
+            FROM ok WHERE ok.eff ->> 'kind' = 'void' AND ok.eff ->> 'table' = 'brief'
+              AND x.record_id = ok.eff ->> 'record_id' AND x.voided_at IS NULL
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM tasks) + (SELECT count(*) FROM notes) +
+               (SELECT count(*) FROM briefs) + (SELECT count(*) FROM void_tasks) +
+               (SELECT count(*) FROM void_notes) + (SELECT count(*) FROM void_briefs)
+            INTO effects; -- referencing every CTE makes each of them run
+
+        SELECT jsonb_agg(l.row || jsonb_build_object(
+                   'tenant_id', e.op ->> 'tenant_id',
+                   'action_intent_id', e.op ->> 'action_intent_id')
+               ORDER BY e.ord, l.k) INTO led
+        FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
+        JOIN jsonb_array_elements(done) AS d(r) ON (d.r ->> 'i')::int = e.ord - 1
+        CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.op -> 'ledger', '[]'::jsonb))
+            WITH ORDINALITY AS l(row, k);
+        PERFORM intentd.ledger_append(p_node, led);
+    END IF;
+
+    RETURN QUERY
+    SELECT (e.ord - 1)::int,
+           CASE WHEN d.r IS NOT NULL THEN 'ok'
+                WHEN q.fence = (e.op ->> 'fence')::bigint
+                     AND q.version = (e.op ->> 'version')::bigint + 1
+                     AND (q.lease_owner = p_node
+                          OR coalesce((e.op ->> 'release')::boolean, false)) THEN 'dup'
+                ELSE 'fenced' END,
+           CASE WHEN d.r IS NOT NULL THEN (d.r ->> 'v')::bigint
+                WHEN q.fence = (e.op ->> 'fence')::bigint
+                     AND q.version = (e.op ->> 'version')::bigint + 1 THEN q.version END,
+           CASE WHEN d.r IS NOT NULL THEN (d.r ->> 'c')::boolean ELSE q.cancel_requested END
+    FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
+    LEFT JOIN jsonb_array_elements(done) AS d(r) ON (d.r ->> 'i')::int = e.ord - 1
+    LEFT JOIN intentd.intents q ON q.tenant_id = e.op ->> 'tenant_id'
+                               AND q.action_intent_id = e.op ->> 'action_intent_id'
+    ORDER BY e.ord;
 END $$;
 
 -- Keeps p_node's leases alive; returns how many it still holds.
@@ -325,6 +365,9 @@ LANGUAGE sql AS $$
     SELECT n.c FROM n, LATERAL (SELECT pg_notify('intentd_work', '') WHERE n.c > 0) z
 $$;
 
+-- Lock order everywhere: intent rows first, the ledger lock (taken by the ledger insert) last,
+-- so no two transactions can wait on each other.
+
 -- Operator cancel. PENDING ends at once; EXECUTING (running or waiting) is marked and ends at
 -- its next state boundary. Answers 'cancelled', 'requested', 'terminal' or 'notfound'.
 CREATE FUNCTION intentd.cancel(p_tenant text, p_id text, p_reason text, p_actor text,
@@ -335,7 +378,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     x intentd.intents%ROWTYPE;
 BEGIN
-    PERFORM intentd.ledger_lock();
     SELECT * INTO x FROM intentd.intents q
         WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -373,7 +415,6 @@ CREATE FUNCTION intentd.create_tenant(p_tenant text, p_key_enc text, p_tokens js
                                       p_actor text, p_node text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM intentd.ledger_lock();
     INSERT INTO intentd.tenants (tenant_id, approval_key_enc) VALUES (p_tenant, p_key_enc)
         ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
@@ -394,7 +435,6 @@ CREATE FUNCTION intentd.create_token(p_tenant text, p_hash text, p_role text, p_
                                      p_node text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM intentd.ledger_lock();
     PERFORM 1 FROM intentd.tenants WHERE tenant_id = p_tenant;
     IF NOT FOUND THEN
         RETURN false;
