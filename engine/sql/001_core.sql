@@ -79,6 +79,9 @@ CREATE INDEX intents_by_time ON intentd.intents (tenant_id, submitted_at DESC, a
 CREATE INDEX intents_by_account
     ON intentd.intents (tenant_id, account_id, submitted_at DESC, action_intent_id DESC);
 CREATE INDEX intents_by_lease ON intentd.intents (lease_owner) WHERE lease_owner IS NOT NULL;
+-- The scheduler's "when is the next thing due" probe walks this in due order.
+CREATE INDEX intents_next_due ON intentd.intents (due_at)
+    WHERE state IN ('PENDING', 'EXECUTING', 'COMPENSATING');
 
 CREATE FUNCTION intentd.intents_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -164,7 +167,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     last_seq bigint;
     last_hash bytea;
-    ts timestamptz := clock_timestamp();
+    ts timestamptz;
     micros bigint;
     r record;
     n int := 0;
@@ -176,6 +179,8 @@ BEGIN
         RETURN;
     END IF;
     PERFORM intentd.ledger_lock();
+    -- stamped once the lock is held, so created_at never runs backwards along seq
+    ts := clock_timestamp();
     SELECT seq, hash INTO last_seq, last_hash FROM intentd.ledger ORDER BY seq DESC LIMIT 1;
     IF last_seq IS NULL THEN
         last_seq := 0;

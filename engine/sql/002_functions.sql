@@ -66,13 +66,13 @@ BEGIN
         FROM items i ORDER BY i.tenant, i.id, i.req, i.idx
     )
     SELECT it.req, it.idx,
-           CASE WHEN (it.tenant || chr(31) || it.id) = ANY (coalesce(fresh, '{}'))
-                     AND f.req = it.req AND f.idx = it.idx THEN 202
+           CASE WHEN fr.k IS NOT NULL AND f.req = it.req AND f.idx = it.idx THEN 202
                 WHEN ex.intent_hash = decode(it.hash, 'hex') THEN 200
                 ELSE 409 END,
            ex.state
     FROM items it
     JOIN firsts f ON f.tenant = it.tenant AND f.id = it.id
+    LEFT JOIN unnest(fresh) AS fr(k) ON fr.k = it.tenant || chr(31) || it.id
     LEFT JOIN intentd.intents ex ON ex.tenant_id = it.tenant AND ex.action_intent_id = it.id
     ORDER BY it.req, it.idx;
 
