@@ -262,6 +262,18 @@ void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, c
                           "the database is unavailable (%s); retry later", ie_name(err));
 }
 
+bool api_valid_tenant_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
 bool api_tenant_visible(const struct api_req *req, const char *tenant)
 {
     return (req->role == ROLE_ADMIN && req->tenant[0] == '\0') || !strcmp(req->tenant, tenant);

@@ -50,6 +50,9 @@ void api_reply_raw(struct api_req *req, int status, const char *content_type, co
  * called). */
 void api_authenticate(struct api_req *req, enum api_role min, void (*next)(struct api_req *req));
 
+/* True when s is a valid tenant id: 1-64 of [A-Za-z0-9._-]. s may be NULL (false). */
+bool api_valid_tenant_id(const char *s);
+
 /* True when req may see tenant's data: its own tenant, or a global admin. */
 bool api_tenant_visible(const struct api_req *req, const char *tenant);
 

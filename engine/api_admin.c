@@ -36,18 +36,6 @@ static json_t *object_body(struct api_req *req)
     return doc;
 }
 
-static bool valid_tenant(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '.' || *s == '_' || *s == '-'))
-            return false;
-    return true;
-}
-
 /* --- tenants --- */
 
 struct tenant_ctx {
@@ -94,7 +82,7 @@ void svc_create_tenant(struct api_req *req)
     if (!doc)
         return;
     const char *tenant = json_string_value(json_object_get(doc, "tenant_id"));
-    if (!valid_tenant(tenant) || json_object_size(doc) != 1) {
+    if (!api_valid_tenant_id(tenant) || json_object_size(doc) != 1) {
         json_decref(doc);
         api_reply_problem_errors(req, 400, "invalid-request",
                                  json_pack("[{s:s, s:s}]", "pointer", "/tenant_id", "message",
@@ -197,7 +185,7 @@ void svc_create_token(struct api_req *req)
                                  "the role is not valid");
         return;
     }
-    if (!valid_tenant(req->params[0])) {
+    if (!api_valid_tenant_id(req->params[0])) {
         json_decref(doc);
         api_reply_problem(req, 404, "not-found", "no such tenant");
         return;

@@ -62,18 +62,6 @@ static json_t *adapter_errors_json(const struct adapter_errors *errs)
     return a;
 }
 
-static bool valid_tenant_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '.' || *s == '_' || *s == '-'))
-            return false;
-    return true;
-}
-
 static bool json_content_type(const struct api_req *req)
 {
     const char *ct = http_header_get(req->http, "content-type");
@@ -194,8 +182,8 @@ static void single_landed(void *arg, int err, const PGresult *r, int first, int 
 static void enqueue_items(struct api_req *req, json_t *items, submit_cb cb)
 {
     struct submit_ctx *c = req->svc;
-    int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature,
-                               items, cb, req);
+    int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature, items,
+                               cb, req);
     if (rc) {
         req->svc = NULL;
         submit_ctx_free(c);
@@ -203,13 +191,15 @@ static void enqueue_items(struct api_req *req, json_t *items, submit_cb cb)
     }
 }
 
-static void single_keyed(void *arg, int err, const char *key, size_t keylen)
+/* Checks the request's Intent-Signature with the tenant's approval key (err is the key
+ * look-up's outcome). Returns true when it verifies; otherwise it has replied (401, or 500/503
+ * when the key could not be had) and freed the service state. */
+static bool signature_ok(struct api_req *req, int err, const char *key, size_t keylen)
 {
-    struct api_req *req = arg;
     struct submit_ctx *c = req->svc;
     if (err == IE_NOTFOUND) {
         finish_problem(req, 401, "unauthorized", "unknown tenant or invalid signature");
-        return;
+        return false;
     }
     if (err == IE_CRYPTO) {
         log_ctx(LOG_ERROR, req->request_id, NULL,
@@ -218,21 +208,31 @@ static void single_keyed(void *arg, int err, const char *key, size_t keylen)
                 c->tenant);
         finish_problem(req, 500, "master-key-mismatch",
                        "this node cannot open the tenant's approval key; see its log");
-        return;
+        return false;
     }
     if (err) {
         req->svc = NULL;
         submit_ctx_free(c);
         api_reply_store_error(req, err, NULL, NULL);
-        return;
+        return false;
     }
     const char *why = NULL;
     if (sig_verify(c->signature, key, keylen, req->http->body, req->http->body_len,
                    (long long)time(NULL), SIG_TOLERANCE_S, &why)) {
         log_ctx(LOG_INFO, req->request_id, NULL, "submission refused: %s", why);
         finish_problem(req, 401, "unauthorized", why ? why : "invalid signature");
-        return;
+        return false;
     }
+    return true;
+}
+
+static void single_keyed(void *arg, int err, const char *key, size_t keylen)
+{
+    struct api_req *req = arg;
+    struct submit_ctx *c = req->svc;
+    if (!signature_ok(req, err, key, keylen))
+        return;
+    const char *why = NULL;
     struct schema_errors *errs = malloc(sizeof *errs);
     if (!errs) {
         finish_problem(req, 500, "internal", "out of memory");
@@ -323,7 +323,7 @@ static int begin_submission(struct api_req *req, bool batch)
         for (size_t i = 0; i < n; i++) {
             const char *t =
                 json_string_value(json_object_get(json_array_get(list, i), "tenant_id"));
-            if (!t || !valid_tenant_id(t) || (first && strcmp(first, t))) {
+            if (!t || !api_valid_tenant_id(t) || (first && strcmp(first, t))) {
                 free(errs);
                 char d[160];
                 snprintf(d, sizeof d,
@@ -338,7 +338,7 @@ static int begin_submission(struct api_req *req, bool batch)
         tenant_holder = json_array_get(list, 0);
     }
     const char *tenant = json_string_value(json_object_get(tenant_holder, "tenant_id"));
-    if (!tenant || !valid_tenant_id(tenant)) {
+    if (!tenant || !api_valid_tenant_id(tenant)) {
         int vrc = intent_schema_validate(c->doc, errs);
         (void)vrc; /* only its error list is wanted here */
         if (errs->count == 0) {
@@ -408,31 +408,9 @@ static void batch_keyed(void *arg, int err, const char *key, size_t keylen)
 {
     struct api_req *req = arg;
     struct submit_ctx *c = req->svc;
-    if (err == IE_NOTFOUND) {
-        finish_problem(req, 401, "unauthorized", "unknown tenant or invalid signature");
+    if (!signature_ok(req, err, key, keylen))
         return;
-    }
-    if (err == IE_CRYPTO) {
-        log_ctx(LOG_ERROR, req->request_id, NULL,
-                "tenant %s: its approval key does not open with this node's master key "
-                "(do all nodes share INTENTD_MASTER_KEY_FILE?)",
-                c->tenant);
-        finish_problem(req, 500, "master-key-mismatch",
-                       "this node cannot open the tenant's approval key; see its log");
-        return;
-    }
-    if (err) {
-        req->svc = NULL;
-        submit_ctx_free(c);
-        api_reply_store_error(req, err, NULL, NULL);
-        return;
-    }
     const char *why = NULL;
-    if (sig_verify(c->signature, key, keylen, req->http->body, req->http->body_len,
-                   (long long)time(NULL), SIG_TOLERANCE_S, &why)) {
-        finish_problem(req, 401, "unauthorized", why ? why : "invalid signature");
-        return;
-    }
     json_t *list = json_object_get(c->doc, "intents");
     size_t n = json_array_size(list);
     c->results = json_array();

@@ -152,8 +152,8 @@ static void flush(struct submitter *s)
         struct submit_job **tailp = &f->jobs;
         int nitems = 0;
         while (s->head && f->n < SUBMITTER_MAX_REQUESTS &&
-               (f->n == 0 || (nitems + s->head->nitems <= SUBMITTER_MAX_ITEMS &&
-                              !s->head->solo && !f->jobs->solo))) {
+               (f->n == 0 || (nitems + s->head->nitems <= SUBMITTER_MAX_ITEMS && !s->head->solo &&
+                              !f->jobs->solo))) {
             struct submit_job *j = s->head;
             s->head = j->next;
             if (!s->head)

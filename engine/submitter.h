@@ -33,7 +33,6 @@ typedef void (*submit_cb)(void *arg, int err, const PGresult *r, int first, int 
  * All queued requests are written together by one intentd.submit call. Returns 0 (cb will run
  * once) or IE_UNAVAIL / IE_NOMEM (cb will not run). */
 int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
-                      const char *signature, json_t *items, submit_cb cb,
-                      void *arg) IE_MUST_CHECK;
+                      const char *signature, json_t *items, submit_cb cb, void *arg) IE_MUST_CHECK;
 
 #endif
