@@ -62,6 +62,7 @@ struct executor {
     bool closing;
     void (*notify)(void *arg);
     void *notify_arg;
+    double next_due; /* earliest wake-up released since the scheduler last asked; 0: none */
 };
 
 static void flush(struct executor *e);
@@ -142,6 +143,31 @@ int executor_in_hand(const struct executor *e)
 int executor_pending(const struct executor *e)
 {
     return e->queued + e->inflight;
+}
+
+char *executor_held_keys(const struct executor *e)
+{
+    if (!e->items)
+        return NULL;
+    json_t *keys = json_array();
+    for (struct item *it = e->items; keys && it; it = it->next)
+        json_array_append_new(keys, json_pack("{s:s, s:s}", "t", it->tenant, "id", it->id));
+    char *text = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
+    json_decref(keys);
+    return text;
+}
+
+double executor_take_next_due(struct executor *e)
+{
+    double d = e->next_due;
+    e->next_due = 0;
+    return d;
+}
+
+static void note_due(struct executor *e, double due)
+{
+    if (e->next_due == 0 || due < e->next_due)
+        e->next_due = due;
 }
 
 void executor_set_notify(struct executor *e, void (*cb)(void *arg), void *arg)
@@ -273,6 +299,7 @@ static bool task_failed(struct item *it, const struct asl_step *st, const char *
         json_object_set_new(op, "due_epoch", json_real(due));
         json_object_set_new(op, "release", json_true());
         asl_decision_clear(&d);
+        note_due(it->e, due);
         submit_op(it, op, true);
         return false;
     }
@@ -496,6 +523,7 @@ static void run(struct item *it)
                                      json_pack("{s:s, s:s, s:f}", "step", st.state, "type", "Wait",
                                                "wait_until_epoch", until)));
             asl_step_clear(&st);
+            note_due(it->e, due);
             submit_op(it, op, true);
             return;
         }

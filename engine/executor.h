@@ -26,6 +26,13 @@ void executor_take(struct executor *e, const PGresult *r, int row);
 int executor_in_hand(const struct executor *e);
 /* Step outcomes waiting for or in an apply call; 0 means nothing is left to commit. */
 int executor_pending(const struct executor *e);
+/* The keys of the intents in hand as a JSON array [{"t": tenant, "id": id}] for lease
+ * renewal; a new string the caller frees, or NULL when nothing is in hand (or out of memory). */
+char *executor_held_keys(const struct executor *e);
+/* The earliest time (epoch seconds) this node released an intent to wake at (a durable Wait or
+ * a retry's backoff) since the last call, or 0 when none; the call clears it. Later ones are
+ * found by the scheduler's slow poll. */
+double executor_take_next_due(struct executor *e);
 /* Called whenever the executor drops intents from memory (so the scheduler may claim more) or
  * has no more work pending. */
 void executor_set_notify(struct executor *e, void (*cb)(void *arg), void *arg);

@@ -25,13 +25,8 @@
 
 #define Q_APPLY "SELECT idx, result, version, cancel_requested FROM intentd.apply($1, $2::jsonb)"
 
-#define Q_RENEW   "SELECT intentd.renew($1, $2::int)"
+#define Q_RENEW   "SELECT intentd.renew($1, $2::int, $3::jsonb)"
 #define Q_RELEASE "SELECT intentd.release($1)"
-
-/* The next time anything becomes due, so the scheduler can set one timer for it. */
-#define Q_NEXT_DUE                                                                                 \
-    "SELECT extract(epoch FROM min(due_at) - now())::float8 FROM intentd.intents "                 \
-    "WHERE state IN ('PENDING', 'EXECUTING', 'COMPENSATING') AND lease_owner IS NULL"
 
 #define INTENT_COLUMNS                                                                             \
     "tenant_id, action_intent_id, account_id, action_type, state, step_name, attempts, "           \

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "executor.h"
 #include "log.h"
@@ -24,8 +25,7 @@ struct scheduler {
     uv_timer_t stop_timer;  /* bounds a graceful stop when the database is gone */
     int handles_open;
     bool claiming;
-    bool again;   /* a wake-up arrived during a claim */
-    bool probing; /* a next-due query is in flight */
+    bool again; /* a wake-up arrived during a claim */
     enum sched_phase phase;
     void (*stop_cb)(void *arg);
     void *stop_arg;
@@ -58,22 +58,6 @@ void scheduler_wake(struct scheduler *s)
         arm_claim(s, 0);
 }
 
-static void next_due(void *arg, int err, const struct store_result *res, const char *sqlstate,
-                     const char *msg)
-{
-    struct scheduler *s = arg;
-    s->probing = false;
-    if (s->phase != SCHED_RUNNING) {
-        drain_check(s);
-        return;
-    }
-    if (err || PQgetisnull(res->results[0], 0, 0))
-        return;
-    double secs = atof(PQgetvalue(res->results[0], 0, 0));
-    uint64_t ms = secs <= 0 ? 0 : (uint64_t)(secs * 1000.0) + 5;
-    arm_claim(s, ms);
-}
-
 static void claimed(void *arg, int err, const struct store_result *res, const char *sqlstate,
                     const char *msg)
 {
@@ -103,10 +87,16 @@ static void claimed(void *arg, int err, const struct store_result *res, const ch
         arm_claim(s, 0);
         return;
     }
-    /* Idle: sleep until the slow poll or the earliest due item, whichever is first. */
-    arm_claim(s, (uint64_t)s->app->cfg.poll_ms);
-    if (!s->probing && store_query(s->app->store, Q_NEXT_DUE, 0, NULL, next_due, s) == 0)
-        s->probing = true;
+    /* Idle: sleep until the slow poll or the earliest wake-up this node released (a Wait or a
+     * retry), whichever is first; other nodes' wake-ups are found by the poll. */
+    uint64_t ms = (uint64_t)s->app->cfg.poll_ms;
+    double due = executor_take_next_due(s->exec);
+    if (due > 0) {
+        double in = (due - (double)time(NULL)) * 1000.0 + 5;
+        if (in < (double)ms)
+            ms = in <= 0 ? 0 : (uint64_t)in;
+    }
+    arm_claim(s, ms);
 }
 
 static void claim(struct scheduler *s)
@@ -147,9 +137,13 @@ static void renew_fire(uv_timer_t *t)
         return;
     char lease[16];
     snprintf(lease, sizeof lease, "%d", s->app->cfg.lease_seconds);
-    const char *p[2] = {s->app->cfg.node_id, lease};
-    if (store_query(s->app->store, Q_RENEW, 2, p, renewed, NULL))
+    char *keys = executor_held_keys(s->exec);
+    if (!keys)
+        return;
+    const char *p[3] = {s->app->cfg.node_id, lease, keys};
+    if (store_query(s->app->store, Q_RENEW, 3, p, renewed, NULL))
         log_warn("cannot queue lease renewal");
+    free(keys);
 }
 
 /* The listener lives as long as the store, longer than the scheduler: it reaches the
@@ -253,7 +247,7 @@ static void release_now(struct scheduler *s)
 
 static void drain_check(struct scheduler *s)
 {
-    if (s->phase == SCHED_DRAINING && !s->claiming && !s->probing && executor_pending(s->exec) == 0)
+    if (s->phase == SCHED_DRAINING && !s->claiming && executor_pending(s->exec) == 0)
         release_now(s);
 }
 

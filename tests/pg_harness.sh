@@ -127,9 +127,23 @@ do_start() {
         print_url
         return 0
     fi
-    as_owner "$BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/postgres.log" -w -t 60 start >/dev/null ||
-        { tail -n 20 "$DIR/postgres.log" >&2 || true; die "pg_ctl start failed (log: $DIR/postgres.log)"; }
-    print_url
+    local try port
+    for try in 1 2 3 4 5; do
+        if as_owner "$BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/postgres.log" -w -t 60 start \
+            >/dev/null; then
+            print_url
+            return 0
+        fi
+        # The port was free when picked but something took it since: pick another and retry
+        # (the last "port =" line of postgresql.conf wins).
+        grep -q 'could not bind\|Address already in use' "$DIR/postgres.log" 2>/dev/null || break
+        port=$(pick_port)
+        echo "port = $port" | as_owner tee -a "$DIR/data/postgresql.conf" >/dev/null
+        echo "$port" | as_owner tee "$DIR/port" >/dev/null
+        echo "pg_harness: port taken, retrying on $port (attempt $((try + 1)))" >&2
+    done
+    tail -n 20 "$DIR/postgres.log" >&2 || true
+    die "pg_ctl start failed (log: $DIR/postgres.log)"
 }
 
 do_stop() {

@@ -78,10 +78,9 @@ CREATE INDEX intents_due ON intentd.intents (tenant_id, priority DESC, due_at)
 CREATE INDEX intents_by_time ON intentd.intents (tenant_id, submitted_at DESC, action_intent_id DESC);
 CREATE INDEX intents_by_account
     ON intentd.intents (tenant_id, account_id, submitted_at DESC, action_intent_id DESC);
-CREATE INDEX intents_by_lease ON intentd.intents (lease_owner) WHERE lease_owner IS NOT NULL;
--- The scheduler's "when is the next thing due" probe walks this in due order.
-CREATE INDEX intents_next_due ON intentd.intents (due_at)
-    WHERE state IN ('PENDING', 'EXECUTING', 'COMPENSATING');
+-- Deliberately no index on lease_owner or due_at alone: every claim and every step outcome
+-- rewrites the row outside HOT (state and lease change), so each index costs an insertion per
+-- write. Renewal names the rows it holds by key; release at shutdown filters the due index.
 
 CREATE FUNCTION intentd.intents_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

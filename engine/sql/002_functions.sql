@@ -341,12 +341,15 @@ BEGIN
     ORDER BY e.ord;
 END $$;
 
--- Keeps p_node's leases alive; returns how many it still holds.
-CREATE FUNCTION intentd.renew(p_node text, p_lease_s int) RETURNS bigint
+-- Keeps p_node's leases alive on the intents it names (p_keys: [{"t": tenant, "id": id}]);
+-- returns how many it still holds.
+CREATE FUNCTION intentd.renew(p_node text, p_lease_s int, p_keys jsonb) RETURNS bigint
 LANGUAGE sql AS $$
     WITH u AS (
         UPDATE intentd.intents q SET lease_expires_at = now() + make_interval(secs => p_lease_s)
-        WHERE q.lease_owner = p_node AND q.lease_expires_at > now()
+        FROM jsonb_to_recordset(p_keys) AS k(t text, id text)
+        WHERE q.tenant_id = k.t AND q.action_intent_id = k.id
+          AND q.lease_owner = p_node AND q.lease_expires_at > now()
         RETURNING 1)
     SELECT count(*) FROM u
 $$;
@@ -359,7 +362,7 @@ LANGUAGE sql AS $$
         UPDATE intentd.intents q SET lease_owner = NULL, lease_expires_at = NULL,
             in_hand = false, fence = q.fence + 1, due_at = least(q.due_at, now()),
             updated_at = clock_timestamp()
-        WHERE q.lease_owner = p_node
+        WHERE q.state IN ('PENDING', 'EXECUTING', 'COMPENSATING') AND q.lease_owner = p_node
         RETURNING 1),
     n AS (SELECT count(*) AS c FROM u)
     SELECT n.c FROM n, LATERAL (SELECT pg_notify('intentd_work', '') WHERE n.c > 0) z
