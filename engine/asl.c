@@ -1,6 +1,6 @@
 /* Loading an ASL workflow: parses the JSON, checks every state against the supported subset
  * with a precise message (file, state, what is wrong), and builds the read-only struct
- * asl_machine that asl_run.c interprets. */
+ * asl_machine that asl_run.c interprets. Choice states are parsed in asl_choice.c. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "asl.h"
+#include "asl_internal.h"
 #include "jsonpath.h"
 
 struct asl_machine {
@@ -24,23 +25,12 @@ struct asl_machine {
     size_t nowned;
 };
 
-struct ctx {
-    struct asl_machine *m;
-    const char *label; /* file or machine name, first in every message */
-    char *err;
-    size_t errlen;
-};
-
 static const char *const known_errors[] = {
     "States.ALL",          "States.Timeout",        "States.TaskFailed",      "Connector.Transient",
     "Connector.Permanent", "Connector.RateLimited", "Connector.Unauthorized",
 };
 
-/* Writes "<label>: state "<st>": <message>" (or "<label>: <message>" without a state) and
- * returns IE_PARSE, so that callers can `return fail(...)`. */
-static int fail(const struct ctx *c, const char *st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(const struct ctx *c, const char *st, const char *fmt, ...)
+int asl_fail(const struct asl_ctx *c, const char *st, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -57,7 +47,7 @@ static int fail(const struct ctx *c, const char *st, const char *fmt, ...)
     return IE_PARSE;
 }
 
-static int nomem(const struct ctx *c)
+int asl_nomem(const struct asl_ctx *c)
 {
     if (c->err != NULL && c->errlen > 0)
         snprintf(c->err, c->errlen, "%s: out of memory", c->label);
@@ -161,8 +151,8 @@ static bool in_list(const char *key, const char *const *list)
     return false;
 }
 
-static int check_fields(const struct ctx *c, const char *st, json_t *obj, const char *what,
-                        const char *const *allowed)
+int asl_check_fields(const struct asl_ctx *c, const char *st, json_t *obj, const char *what,
+                     const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -170,29 +160,30 @@ static int check_fields(const struct ctx *c, const char *st, json_t *obj, const 
     json_object_foreach(obj, key, v)
     {
         if (!in_list(key, allowed))
-            return fail(c, st, "field \"%s\" is not allowed in %s", key, what);
+            return asl_fail(c, st, "field \"%s\" is not allowed in %s", key, what);
     }
     return 0;
 }
 
-static int path_ok(const struct ctx *c, const char *st, const char *field, const char *path)
+int asl_path_ok(const struct asl_ctx *c, const char *st, const char *field, const char *path)
 {
     int rc;
 
     if (strncmp(path, "$$", 2) == 0)
-        return fail(c, st, "%s \"%s\": context paths ($$) are not supported", field, path);
+        return asl_fail(c, st, "%s \"%s\": context paths ($$) are not supported", field, path);
     rc = jsonpath_check(path);
     if (rc == IE_TOOBIG)
-        return fail(c, st, "%s: path longer than %d bytes or deeper than %d segments", field,
-                    JSONPATH_MAX_LEN, JSONPATH_MAX_DEPTH);
+        return asl_fail(c, st, "%s: path longer than %d bytes or deeper than %d segments", field,
+                        JSONPATH_MAX_LEN, JSONPATH_MAX_DEPTH);
     if (rc != 0)
-        return fail(c, st, "%s \"%s\" is not a supported JSONPath (use $, .name, ['name'], [n])",
-                    field, path);
+        return asl_fail(c, st,
+                        "%s \"%s\" is not a supported JSONPath (use $, .name, ['name'], [n])",
+                        field, path);
     return 0;
 }
 
 /* Reads an optional path field; null sets *discard when nullable. */
-static int get_path(const struct ctx *c, const char *st, json_t *obj, const char *key,
+static int get_path(const struct asl_ctx *c, const char *st, json_t *obj, const char *key,
                     bool nullable, const char **out, bool *discard)
 {
     json_t *v = json_object_get(obj, key);
@@ -207,28 +198,28 @@ static int get_path(const struct ctx *c, const char *st, json_t *obj, const char
         return 0;
     }
     if (!json_is_string(v))
-        return fail(c, st, "%s must be a JSONPath string%s", key, nullable ? " or null" : "");
+        return asl_fail(c, st, "%s must be a JSONPath string%s", key, nullable ? " or null" : "");
     *out = json_string_value(v);
-    return path_ok(c, st, key, *out);
+    return asl_path_ok(c, st, key, *out);
 }
 
-static int get_string(const struct ctx *c, const char *st, json_t *obj, const char *key,
-                      bool required, const char **out)
+int asl_get_string(const struct asl_ctx *c, const char *st, json_t *obj, const char *key,
+                   bool required, const char **out)
 {
     json_t *v = json_object_get(obj, key);
 
     *out = NULL;
     if (v == NULL)
-        return required ? fail(c, st, "missing required field \"%s\"", key) : 0;
+        return required ? asl_fail(c, st, "missing required field \"%s\"", key) : 0;
     if (!json_is_string(v))
-        return fail(c, st, "%s must be a string", key);
+        return asl_fail(c, st, "%s must be a string", key);
     *out = json_string_value(v);
     return 0;
 }
 
 /* Reads an optional integer field >= min, at most max. */
-static int get_int(const struct ctx *c, const char *st, json_t *obj, const char *key, long long min,
-                   long long max, long long *out, bool *present)
+static int get_int(const struct asl_ctx *c, const char *st, json_t *obj, const char *key,
+                   long long min, long long max, long long *out, bool *present)
 {
     json_t *v = json_object_get(obj, key);
 
@@ -236,7 +227,7 @@ static int get_int(const struct ctx *c, const char *st, json_t *obj, const char 
     if (v == NULL)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return fail(c, st, "%s must be an integer from %lld to %lld", key, min, max);
+        return asl_fail(c, st, "%s must be an integer from %lld to %lld", key, min, max);
     *out = (long long)json_integer_value(v);
     return 0;
 }
@@ -266,14 +257,14 @@ static bool has_key(json_t *obj, const char *key, size_t n)
 }
 
 /* Checks a payload template (Parameters): keys ending in ".$" hold reference paths. */
-static int check_template(const struct ctx *c, const char *st, json_t *t, int depth)
+static int check_template(const struct asl_ctx *c, const char *st, json_t *t, int depth)
 {
     const char *key;
     json_t *v;
     size_t i;
 
     if (depth > JSONPATH_MAX_DEPTH)
-        return fail(c, st, "Parameters nested deeper than %d levels", JSONPATH_MAX_DEPTH);
+        return asl_fail(c, st, "Parameters nested deeper than %d levels", JSONPATH_MAX_DEPTH);
     if (json_is_array(t)) {
         json_array_foreach(t, i, v)
         {
@@ -294,19 +285,19 @@ static int check_template(const struct ctx *c, const char *st, json_t *t, int de
             char field[300];
 
             if (n == 2)
-                return fail(c, st, "Parameters: field name \".$\" has no name before \".$\"");
+                return asl_fail(c, st, "Parameters: field name \".$\" has no name before \".$\"");
             if (has_key(t, key, n - 2))
-                return fail(c, st, "Parameters: both \"%s\" and \"%.*s\" are present", key,
-                            (int)(n - 2), key);
+                return asl_fail(c, st, "Parameters: both \"%s\" and \"%.*s\" are present", key,
+                                (int)(n - 2), key);
             if (!json_is_string(v))
-                return fail(c, st, "Parameters: \"%s\" must be a JSONPath string", key);
+                return asl_fail(c, st, "Parameters: \"%s\" must be a JSONPath string", key);
             if (json_string_value(v)[0] != '$')
-                return fail(c, st,
-                            "Parameters: \"%s\": intrinsic functions are not supported, "
-                            "only JSONPath",
-                            key);
+                return asl_fail(c, st,
+                                "Parameters: \"%s\": intrinsic functions are not supported, "
+                                "only JSONPath",
+                                key);
             snprintf(field, sizeof field, "Parameters \"%s\"", key);
-            rc = path_ok(c, st, field, json_string_value(v));
+            rc = asl_path_ok(c, st, field, json_string_value(v));
         } else {
             rc = check_template(c, st, v, depth + 1);
         }
@@ -318,7 +309,7 @@ static int check_template(const struct ctx *c, const char *st, json_t *t, int de
 
 /* ---- Retry and Catch ---- */
 
-static int get_error_list(const struct ctx *c, const char *st, const char *what, json_t *entry,
+static int get_error_list(const struct asl_ctx *c, const char *st, const char *what, json_t *entry,
                           const char ***out, size_t *n, bool *has_all)
 {
     json_t *arr = json_object_get(entry, "ErrorEquals"), *v;
@@ -326,10 +317,10 @@ static int get_error_list(const struct ctx *c, const char *st, const char *what,
 
     *has_all = false;
     if (!json_is_array(arr) || json_array_size(arr) == 0)
-        return fail(c, st, "%s: ErrorEquals must be a non-empty array of error names", what);
+        return asl_fail(c, st, "%s: ErrorEquals must be a non-empty array of error names", what);
     *out = calloc(json_array_size(arr), sizeof **out);
     if (*out == NULL)
-        return nomem(c);
+        return asl_nomem(c);
     *n = json_array_size(arr);
     json_array_foreach(arr, i, v)
     {
@@ -337,19 +328,19 @@ static int get_error_list(const struct ctx *c, const char *st, const char *what,
         size_t k;
 
         if (name == NULL)
-            return fail(c, st, "%s: ErrorEquals[%zu] must be a string", what, i);
+            return asl_fail(c, st, "%s: ErrorEquals[%zu] must be a string", what, i);
         for (k = 0; k < sizeof known_errors / sizeof known_errors[0]; k++)
             if (strcmp(name, known_errors[k]) == 0)
                 break;
         if (k == sizeof known_errors / sizeof known_errors[0])
-            return fail(c, st,
-                        "%s: unknown error name \"%s\" (known: States.ALL, States.Timeout, "
-                        "States.TaskFailed, Connector.Transient, Connector.Permanent, "
-                        "Connector.RateLimited, Connector.Unauthorized)",
-                        what, name);
+            return asl_fail(c, st,
+                            "%s: unknown error name \"%s\" (known: States.ALL, States.Timeout, "
+                            "States.TaskFailed, Connector.Transient, Connector.Permanent, "
+                            "Connector.RateLimited, Connector.Unauthorized)",
+                            what, name);
         if (strcmp(name, "States.ALL") == 0) {
             if (json_array_size(arr) != 1)
-                return fail(c, st, "%s: States.ALL must appear alone in ErrorEquals", what);
+                return asl_fail(c, st, "%s: States.ALL must appear alone in ErrorEquals", what);
             *has_all = true;
         }
         (*out)[i] = name;
@@ -357,7 +348,7 @@ static int get_error_list(const struct ctx *c, const char *st, const char *what,
     return 0;
 }
 
-static int parse_retry(const struct ctx *c, struct asl_state *s, json_t *arr)
+static int parse_retry(const struct asl_ctx *c, struct asl_state *s, json_t *arr)
 {
     static const char *const fields[] = {
         "ErrorEquals",     "IntervalSeconds", "BackoffRate", "MaxAttempts",
@@ -366,10 +357,10 @@ static int parse_retry(const struct ctx *c, struct asl_state *s, json_t *arr)
     size_t i;
 
     if (!json_is_array(arr))
-        return fail(c, s->name, "Retry must be an array");
+        return asl_fail(c, s->name, "Retry must be an array");
     s->retry = calloc(json_array_size(arr) + 1, sizeof *s->retry);
     if (s->retry == NULL)
-        return nomem(c);
+        return asl_nomem(c);
     json_array_foreach(arr, i, r)
     {
         struct asl_retrier *rt = &s->retry[i];
@@ -381,16 +372,16 @@ static int parse_retry(const struct ctx *c, struct asl_state *s, json_t *arr)
 
         snprintf(what, sizeof what, "Retry[%zu]", i);
         if (!json_is_object(r))
-            return fail(c, s->name, "%s must be an object", what);
+            return asl_fail(c, s->name, "%s must be an object", what);
         s->nretry = i + 1;
         rt->interval_seconds = 1;
         rt->backoff_rate = 2.0;
         rt->max_attempts = 3;
-        if ((rc = check_fields(c, s->name, r, what, fields)) ||
+        if ((rc = asl_check_fields(c, s->name, r, what, fields)) ||
             (rc = get_error_list(c, s->name, what, r, &rt->errors, &rt->nerrors, &all)))
             return rc;
         if (all && i + 1 != json_array_size(arr))
-            return fail(c, s->name, "%s: a Retrier with States.ALL must be the last", what);
+            return asl_fail(c, s->name, "%s: a Retrier with States.ALL must be the last", what);
         if ((rc = get_int(c, s->name, r, "IntervalSeconds", 1, 99999999, &v, &has)))
             return rc;
         if (has)
@@ -406,7 +397,8 @@ static int parse_retry(const struct ctx *c, struct asl_state *s, json_t *arr)
         x = json_object_get(r, "BackoffRate");
         if (x != NULL) {
             if (!json_is_number(x) || json_number_value(x) < 1.0 || json_number_value(x) > 1000.0)
-                return fail(c, s->name, "%s: BackoffRate must be a number from 1.0 to 1000", what);
+                return asl_fail(c, s->name, "%s: BackoffRate must be a number from 1.0 to 1000",
+                                what);
             rt->backoff_rate = json_number_value(x);
         }
         x = json_object_get(r, "JitterStrategy");
@@ -414,24 +406,25 @@ static int parse_retry(const struct ctx *c, struct asl_state *s, json_t *arr)
             const char *js = json_string_value(x);
 
             if (js == NULL || (strcmp(js, "FULL") != 0 && strcmp(js, "NONE") != 0))
-                return fail(c, s->name, "%s: JitterStrategy must be \"FULL\" or \"NONE\"", what);
+                return asl_fail(c, s->name, "%s: JitterStrategy must be \"FULL\" or \"NONE\"",
+                                what);
             rt->jitter_full = strcmp(js, "FULL") == 0;
         }
     }
     return 0;
 }
 
-static int parse_catch(const struct ctx *c, struct asl_state *s, json_t *arr)
+static int parse_catch(const struct asl_ctx *c, struct asl_state *s, json_t *arr)
 {
     static const char *const fields[] = {"ErrorEquals", "Next", "ResultPath", "Comment", NULL};
     json_t *r;
     size_t i;
 
     if (!json_is_array(arr))
-        return fail(c, s->name, "Catch must be an array");
+        return asl_fail(c, s->name, "Catch must be an array");
     s->catchers = calloc(json_array_size(arr) + 1, sizeof *s->catchers);
     if (s->catchers == NULL)
-        return nomem(c);
+        return asl_nomem(c);
     json_array_foreach(arr, i, r)
     {
         struct asl_catcher *ct = &s->catchers[i];
@@ -441,17 +434,17 @@ static int parse_catch(const struct ctx *c, struct asl_state *s, json_t *arr)
 
         snprintf(what, sizeof what, "Catch[%zu]", i);
         if (!json_is_object(r))
-            return fail(c, s->name, "%s must be an object", what);
+            return asl_fail(c, s->name, "%s must be an object", what);
         s->ncatch = i + 1;
-        if ((rc = check_fields(c, s->name, r, what, fields)) ||
+        if ((rc = asl_check_fields(c, s->name, r, what, fields)) ||
             (rc = get_error_list(c, s->name, what, r, &ct->errors, &ct->nerrors, &all)))
             return rc;
         if (all && i + 1 != json_array_size(arr))
-            return fail(c, s->name, "%s: a Catcher with States.ALL must be the last", what);
-        if ((rc = get_string(c, s->name, r, "Next", false, &ct->next)))
+            return asl_fail(c, s->name, "%s: a Catcher with States.ALL must be the last", what);
+        if ((rc = asl_get_string(c, s->name, r, "Next", false, &ct->next)))
             return rc;
         if (ct->next == NULL)
-            return fail(c, s->name, "%s: missing Next", what);
+            return asl_fail(c, s->name, "%s: missing Next", what);
         if ((rc = get_path(c, s->name, r, "ResultPath", true, &ct->result_path,
                            &ct->result_discard)))
             return rc;
@@ -459,214 +452,26 @@ static int parse_catch(const struct ctx *c, struct asl_state *s, json_t *arr)
     return 0;
 }
 
-/* ---- Choice rules ---- */
-
-/* Recognises a comparator key such as "NumericLessThanEqualsPath". */
-static bool parse_comparator(const char *key, struct asl_rule *r, bool *is_path)
-{
-    static const struct {
-        const char *name;
-        enum asl_cmp_type type;
-    } types[] = {{"String", ASL_CMP_STRING},
-                 {"Numeric", ASL_CMP_NUMERIC},
-                 {"Boolean", ASL_CMP_BOOLEAN},
-                 {"Timestamp", ASL_CMP_TIMESTAMP}};
-    static const struct {
-        const char *name;
-        enum asl_cmp_rel rel;
-    } rels[] = {{"Equals", ASL_REL_EQ},
-                {"LessThan", ASL_REL_LT},
-                {"GreaterThan", ASL_REL_GT},
-                {"LessThanEquals", ASL_REL_LE},
-                {"GreaterThanEquals", ASL_REL_GE}};
-    static const struct {
-        const char *name;
-        enum asl_rule_op op;
-    } tests[] = {{"StringMatches", ASL_OP_STRING_MATCHES},
-                 {"IsPresent", ASL_OP_IS_PRESENT},
-                 {"IsNull", ASL_OP_IS_NULL},
-                 {"IsString", ASL_OP_IS_STRING},
-                 {"IsNumeric", ASL_OP_IS_NUMERIC},
-                 {"IsBoolean", ASL_OP_IS_BOOLEAN},
-                 {"IsTimestamp", ASL_OP_IS_TIMESTAMP}};
-
-    *is_path = false;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (strcmp(key, tests[i].name) == 0) {
-            r->op = tests[i].op;
-            return true;
-        }
-    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
-        size_t tl = strlen(types[t].name);
-
-        if (strncmp(key, types[t].name, tl) != 0)
-            continue;
-        for (size_t k = 0; k < sizeof rels / sizeof rels[0]; k++) {
-            size_t rl = strlen(rels[k].name);
-            const char *rest = key + tl;
-
-            if (types[t].type == ASL_CMP_BOOLEAN && rels[k].rel != ASL_REL_EQ)
-                continue;
-            if (strncmp(rest, rels[k].name, rl) != 0)
-                continue;
-            if (strcmp(rest + rl, "") != 0 && strcmp(rest + rl, "Path") != 0)
-                continue;
-            r->op = ASL_OP_CMP;
-            r->type = types[t].type;
-            r->rel = rels[k].rel;
-            *is_path = rest[rl] != '\0';
-            return true;
-        }
-    }
-    return false;
-}
-
-static int parse_rule(const struct ctx *c, const char *st, json_t *obj, struct asl_rule *r,
-                      int depth, bool top);
-
-static int parse_rule_list(const struct ctx *c, const char *st, json_t *arr, struct asl_rule *r,
-                           const char *key, int depth)
-{
-    json_t *v;
-    size_t i;
-
-    if (!json_is_array(arr) || json_array_size(arr) == 0)
-        return fail(c, st, "%s must be a non-empty array of rules", key);
-    r->children = calloc(json_array_size(arr), sizeof *r->children);
-    if (r->children == NULL)
-        return nomem(c);
-    json_array_foreach(arr, i, v)
-    {
-        int rc = parse_rule(c, st, v, &r->children[i], depth + 1, false);
-
-        r->nchildren = i + 1;
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int parse_rule(const struct ctx *c, const char *st, json_t *obj, struct asl_rule *r,
-                      int depth, bool top)
-{
-    const char *key, *cmp_key = NULL;
-    json_t *v, *operand = NULL;
-    bool is_path = false;
-    int rc;
-
-    if (depth > ASL_MAX_RULE_DEPTH)
-        return fail(c, st, "Choice rules nested deeper than %d levels", ASL_MAX_RULE_DEPTH);
-    if (!json_is_object(obj))
-        return fail(c, st, "a Choice rule must be an object");
-    json_object_foreach(obj, key, v)
-    {
-        struct asl_rule probe = {0};
-        bool probe_path;
-
-        if (strcmp(key, "Variable") == 0 || strcmp(key, "Next") == 0 || strcmp(key, "Comment") == 0)
-            continue;
-        if (strcmp(key, "And") == 0 || strcmp(key, "Or") == 0 || strcmp(key, "Not") == 0) {
-            probe.op = key[0] == 'A' ? ASL_OP_AND : key[0] == 'O' ? ASL_OP_OR : ASL_OP_NOT;
-            probe_path = false;
-        } else if (!parse_comparator(key, &probe, &probe_path)) {
-            return fail(c, st, "Choice rule: unknown field \"%s\"", key);
-        }
-        if (cmp_key != NULL)
-            return fail(c, st, "Choice rule has two operators, \"%s\" and \"%s\"", cmp_key, key);
-        cmp_key = key;
-        operand = v;
-        *r = probe;
-        is_path = probe_path;
-    }
-    if (cmp_key == NULL)
-        return fail(c, st, "Choice rule has no comparison operator");
-    if ((rc = get_string(c, st, obj, "Next", false, &r->next)))
-        return rc;
-    if (top && r->next == NULL)
-        return fail(c, st, "Choice rule (%s) is missing Next", cmp_key);
-    if (!top && r->next != NULL)
-        return fail(c, st, "nested Choice rule (%s) must not have Next", cmp_key);
-    if (r->op == ASL_OP_AND || r->op == ASL_OP_OR || r->op == ASL_OP_NOT) {
-        if (json_object_get(obj, "Variable") != NULL)
-            return fail(c, st, "Choice rule with %s must not have Variable", cmp_key);
-        if (r->op != ASL_OP_NOT)
-            return parse_rule_list(c, st, operand, r, cmp_key, depth);
-        r->children = calloc(1, sizeof *r->children);
-        if (r->children == NULL)
-            return nomem(c);
-        r->nchildren = 1;
-        return parse_rule(c, st, operand, r->children, depth + 1, false);
-    }
-    if ((rc = get_string(c, st, obj, "Variable", false, &r->variable)))
-        return rc;
-    if (r->variable == NULL)
-        return fail(c, st, "Choice rule (%s) is missing Variable", cmp_key);
-    if ((rc = path_ok(c, st, "Variable", r->variable)))
-        return rc;
-    if (is_path) {
-        if (!json_is_string(operand))
-            return fail(c, st, "%s must be a JSONPath string", cmp_key);
-        r->operand_path = json_string_value(operand);
-        return path_ok(c, st, cmp_key, r->operand_path);
-    }
-    r->operand = operand;
-    if (r->op == ASL_OP_CMP) {
-        double ignored;
-
-        switch (r->type) {
-        case ASL_CMP_STRING:
-            if (!json_is_string(operand))
-                return fail(c, st, "%s must be a string", cmp_key);
-            break;
-        case ASL_CMP_NUMERIC:
-            if (!json_is_number(operand))
-                return fail(c, st, "%s must be a number", cmp_key);
-            break;
-        case ASL_CMP_BOOLEAN:
-            if (!json_is_boolean(operand))
-                return fail(c, st, "%s must be true or false", cmp_key);
-            break;
-        case ASL_CMP_TIMESTAMP:
-            if (asl_parse_timestamp(json_string_value(operand), &ignored) != 0)
-                return fail(c, st, "%s must be an RFC 3339 timestamp", cmp_key);
-            break;
-        }
-    } else if (r->op == ASL_OP_STRING_MATCHES) {
-        if (!json_is_string(operand))
-            return fail(c, st, "%s must be a string", cmp_key);
-    } else if (!json_is_boolean(operand)) {
-        return fail(c, st, "%s must be true or false", cmp_key);
-    }
-    return 0;
-}
-
-static void free_rule(struct asl_rule *r)
-{
-    for (size_t i = 0; i < r->nchildren; i++)
-        free_rule(&r->children[i]);
-    free(r->children);
-}
-
 /* ---- states ---- */
 
-static int parse_transition(const struct ctx *c, struct asl_state *s, json_t *obj)
+static int parse_transition(const struct asl_ctx *c, struct asl_state *s, json_t *obj)
 {
     json_t *end = json_object_get(obj, "End");
     int rc;
 
-    if ((rc = get_string(c, s->name, obj, "Next", false, &s->next)))
+    if ((rc = asl_get_string(c, s->name, obj, "Next", false, &s->next)))
         return rc;
     if (end != NULL && !json_is_true(end))
-        return fail(c, s->name, "End must be true when present");
+        return asl_fail(c, s->name, "End must be true when present");
     s->end = end != NULL;
     if (s->next != NULL && s->end)
-        return fail(c, s->name, "has both Next and End");
+        return asl_fail(c, s->name, "has both Next and End");
     if (s->next == NULL && !s->end)
-        return fail(c, s->name, "needs Next or \"End\": true");
+        return asl_fail(c, s->name, "needs Next or \"End\": true");
     return 0;
 }
 
-static int parse_io(const struct ctx *c, struct asl_state *s, json_t *obj, bool result)
+int asl_parse_io(const struct asl_ctx *c, struct asl_state *s, json_t *obj, bool result)
 {
     int rc;
 
@@ -679,7 +484,7 @@ static int parse_io(const struct ctx *c, struct asl_state *s, json_t *obj, bool 
     return 0;
 }
 
-static int parse_task(const struct ctx *c, struct asl_state *s, json_t *obj)
+static int parse_task(const struct asl_ctx *c, struct asl_state *s, json_t *obj)
 {
     static const char *const fields[] = {
         "Type",       "Comment",    "Next",  "End",   "Resource",       "Parameters", "InputPath",
@@ -690,9 +495,9 @@ static int parse_task(const struct ctx *c, struct asl_state *s, json_t *obj)
     json_t *x;
     int rc;
 
-    if ((rc = check_fields(c, s->name, obj, "a Task state", fields)) ||
-        (rc = parse_transition(c, s, obj)) || (rc = parse_io(c, s, obj, true)) ||
-        (rc = get_string(c, s->name, obj, "Resource", true, &s->resource)))
+    if ((rc = asl_check_fields(c, s->name, obj, "a Task state", fields)) ||
+        (rc = parse_transition(c, s, obj)) || (rc = asl_parse_io(c, s, obj, true)) ||
+        (rc = asl_get_string(c, s->name, obj, "Resource", true, &s->resource)))
         return rc;
     bool prefixed = strncmp(s->resource, ASL_RESOURCE_PREFIX, strlen(ASL_RESOURCE_PREFIX)) == 0;
 
@@ -700,29 +505,29 @@ static int parse_task(const struct ctx *c, struct asl_state *s, json_t *obj)
     dot = strchr(op, '.');
     if (!prefixed || dot == NULL || !is_ident(op, (size_t)(dot - op)) ||
         !is_ident(dot + 1, strlen(dot + 1)))
-        return fail(c, s->name,
-                    "Resource \"%s\" must look like \"" ASL_RESOURCE_PREFIX
-                    "<connector>.<operation>\" ([a-z0-9_])",
-                    s->resource);
+        return asl_fail(c, s->name,
+                        "Resource \"%s\" must look like \"" ASL_RESOURCE_PREFIX
+                        "<connector>.<operation>\" ([a-z0-9_])",
+                        s->resource);
     s->operation = op;
     s->connector = own(c->m, strndup(op, (size_t)(dot - op)));
     if (s->connector == NULL)
-        return nomem(c);
-    if ((rc = get_string(c, s->name, obj, "Compensate", false, &comp)))
+        return asl_nomem(c);
+    if ((rc = asl_get_string(c, s->name, obj, "Compensate", false, &comp)))
         return rc;
     if (comp != NULL) {
         char *full;
 
         if (!is_ident(comp, strlen(comp)))
-            return fail(c, s->name,
-                        "Compensate \"%s\" must name an operation of connector \"%s\" "
-                        "([a-z0-9_])",
-                        comp, s->connector);
+            return asl_fail(c, s->name,
+                            "Compensate \"%s\" must name an operation of connector \"%s\" "
+                            "([a-z0-9_])",
+                            comp, s->connector);
         if (asprintf(&full, "%s.%s", s->connector, comp) < 0)
-            return nomem(c);
+            return asl_nomem(c);
         s->compensate = own(c->m, full);
         if (s->compensate == NULL)
-            return nomem(c);
+            return asl_nomem(c);
     }
     if ((rc = get_int(c, s->name, obj, "TimeoutSeconds", 1, 99999999, &v, &has)))
         return rc;
@@ -730,7 +535,7 @@ static int parse_task(const struct ctx *c, struct asl_state *s, json_t *obj)
     s->parameters = json_object_get(obj, "Parameters");
     if (s->parameters != NULL) {
         if (!json_is_object(s->parameters))
-            return fail(c, s->name, "Parameters must be an object");
+            return asl_fail(c, s->name, "Parameters must be an object");
         if ((rc = check_template(c, s->name, s->parameters, 0)))
             return rc;
     }
@@ -741,55 +546,27 @@ static int parse_task(const struct ctx *c, struct asl_state *s, json_t *obj)
     return 0;
 }
 
-static int parse_pass(const struct ctx *c, struct asl_state *s, json_t *obj)
+static int parse_pass(const struct asl_ctx *c, struct asl_state *s, json_t *obj)
 {
     static const char *const fields[] = {"Type",       "Comment",    "Next",      "End",
                                          "Result",     "Parameters", "InputPath", "OutputPath",
                                          "ResultPath", NULL};
     int rc;
 
-    if ((rc = check_fields(c, s->name, obj, "a Pass state", fields)) ||
-        (rc = parse_transition(c, s, obj)) || (rc = parse_io(c, s, obj, true)))
+    if ((rc = asl_check_fields(c, s->name, obj, "a Pass state", fields)) ||
+        (rc = parse_transition(c, s, obj)) || (rc = asl_parse_io(c, s, obj, true)))
         return rc;
     s->result = json_object_get(obj, "Result");
     s->parameters = json_object_get(obj, "Parameters");
     if (s->parameters != NULL) {
         if (!json_is_object(s->parameters))
-            return fail(c, s->name, "Parameters must be an object");
+            return asl_fail(c, s->name, "Parameters must be an object");
         return check_template(c, s->name, s->parameters, 0);
     }
     return 0;
 }
 
-static int parse_choice(const struct ctx *c, struct asl_state *s, json_t *obj)
-{
-    static const char *const fields[] = {"Type",      "Comment",    "Choices", "Default",
-                                         "InputPath", "OutputPath", NULL};
-    json_t *arr = json_object_get(obj, "Choices"), *v;
-    size_t i;
-    int rc;
-
-    if (json_object_get(obj, "Next") != NULL || json_object_get(obj, "End") != NULL)
-        return fail(c, s->name, "a Choice state must not have Next or End (use Choices/Default)");
-    if ((rc = check_fields(c, s->name, obj, "a Choice state", fields)) ||
-        (rc = parse_io(c, s, obj, false)) ||
-        (rc = get_string(c, s->name, obj, "Default", false, &s->default_next)))
-        return rc;
-    if (!json_is_array(arr) || json_array_size(arr) == 0)
-        return fail(c, s->name, "Choices must be a non-empty array");
-    s->choices = calloc(json_array_size(arr), sizeof *s->choices);
-    if (s->choices == NULL)
-        return nomem(c);
-    json_array_foreach(arr, i, v)
-    {
-        s->nchoices = i + 1;
-        if ((rc = parse_rule(c, s->name, v, &s->choices[i], 0, true)))
-            return rc;
-    }
-    return 0;
-}
-
-static int parse_wait(const struct ctx *c, struct asl_state *s, json_t *obj)
+static int parse_wait(const struct asl_ctx *c, struct asl_state *s, json_t *obj)
 {
     static const char *const fields[] = {"Type",      "Comment",    "Next",        "End",
                                          "Seconds",   "Timestamp",  "SecondsPath", "TimestampPath",
@@ -798,8 +575,8 @@ static int parse_wait(const struct ctx *c, struct asl_state *s, json_t *obj)
     int rc, n = 0;
     bool has;
 
-    if ((rc = check_fields(c, s->name, obj, "a Wait state", fields)) ||
-        (rc = parse_transition(c, s, obj)) || (rc = parse_io(c, s, obj, false)))
+    if ((rc = asl_check_fields(c, s->name, obj, "a Wait state", fields)) ||
+        (rc = parse_transition(c, s, obj)) || (rc = asl_parse_io(c, s, obj, false)))
         return rc;
     for (int k = 0; k < 4; k++)
         if (json_object_get(obj, kinds[k]) != NULL) {
@@ -807,16 +584,16 @@ static int parse_wait(const struct ctx *c, struct asl_state *s, json_t *obj)
             n++;
         }
     if (n != 1)
-        return fail(c, s->name,
-                    "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, "
-                    "TimestampPath");
+        return asl_fail(c, s->name,
+                        "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, "
+                        "TimestampPath");
     switch (s->wait_kind) {
     case ASL_WAIT_SECONDS:
         return get_int(c, s->name, obj, "Seconds", 0, 99999999, &s->wait_seconds, &has);
     case ASL_WAIT_TIMESTAMP:
         if (asl_parse_timestamp(json_string_value(json_object_get(obj, "Timestamp")),
                                 &s->wait_timestamp) != 0)
-            return fail(c, s->name, "Timestamp must be an RFC 3339 timestamp");
+            return asl_fail(c, s->name, "Timestamp must be an RFC 3339 timestamp");
         return 0;
     case ASL_WAIT_SECONDS_PATH:
     case ASL_WAIT_TIMESTAMP_PATH:
@@ -825,7 +602,7 @@ static int parse_wait(const struct ctx *c, struct asl_state *s, json_t *obj)
     return 0;
 }
 
-static int parse_state(const struct ctx *c, struct asl_state *s, json_t *obj)
+static int parse_state(const struct asl_ctx *c, struct asl_state *s, json_t *obj)
 {
     static const char *const succeed_fields[] = {"Type", "Comment", "InputPath", "OutputPath",
                                                  NULL};
@@ -834,9 +611,9 @@ static int parse_state(const struct ctx *c, struct asl_state *s, json_t *obj)
     int rc;
 
     if (!json_is_object(obj))
-        return fail(c, s->name, "must be an object");
-    if ((rc = get_string(c, s->name, obj, "Type", true, &type)) ||
-        (rc = get_string(c, s->name, obj, "Comment", false, &s->comment)))
+        return asl_fail(c, s->name, "must be an object");
+    if ((rc = asl_get_string(c, s->name, obj, "Type", true, &type)) ||
+        (rc = asl_get_string(c, s->name, obj, "Comment", false, &s->comment)))
         return rc;
     if (strcmp(type, "Task") == 0) {
         s->type = ASL_TASK;
@@ -848,7 +625,7 @@ static int parse_state(const struct ctx *c, struct asl_state *s, json_t *obj)
     }
     if (strcmp(type, "Choice") == 0) {
         s->type = ASL_CHOICE;
-        return parse_choice(c, s, obj);
+        return asl_parse_choice(c, s, obj);
     }
     if (strcmp(type, "Wait") == 0) {
         s->type = ASL_WAIT;
@@ -856,20 +633,20 @@ static int parse_state(const struct ctx *c, struct asl_state *s, json_t *obj)
     }
     if (strcmp(type, "Succeed") == 0) {
         s->type = ASL_SUCCEED;
-        if ((rc = check_fields(c, s->name, obj, "a Succeed state", succeed_fields)))
+        if ((rc = asl_check_fields(c, s->name, obj, "a Succeed state", succeed_fields)))
             return rc;
-        return parse_io(c, s, obj, false);
+        return asl_parse_io(c, s, obj, false);
     }
     if (strcmp(type, "Fail") == 0) {
         s->type = ASL_FAIL;
-        if ((rc = check_fields(c, s->name, obj, "a Fail state", fail_fields)) ||
-            (rc = get_string(c, s->name, obj, "Error", false, &s->error)))
+        if ((rc = asl_check_fields(c, s->name, obj, "a Fail state", fail_fields)) ||
+            (rc = asl_get_string(c, s->name, obj, "Error", false, &s->error)))
             return rc;
-        return get_string(c, s->name, obj, "Cause", false, &s->cause);
+        return asl_get_string(c, s->name, obj, "Cause", false, &s->cause);
     }
-    return fail(c, s->name,
-                "unknown state type \"%s\" (supported: Task, Pass, Choice, Wait, Succeed, Fail)",
-                type);
+    return asl_fail(
+        c, s->name,
+        "unknown state type \"%s\" (supported: Task, Pass, Choice, Wait, Succeed, Fail)", type);
 }
 
 /* ---- the graph ---- */
@@ -883,13 +660,13 @@ static long find_index(const struct asl_machine *m, const char *name)
 }
 
 /* Checks that target names a state, and marks it reached (pushing it on the work stack). */
-static int visit(const struct ctx *c, const char *from, const char *field, const char *target,
+static int visit(const struct asl_ctx *c, const char *from, const char *field, const char *target,
                  bool *seen, size_t *stack, size_t *top)
 {
     long i = find_index(c->m, target);
 
     if (i < 0)
-        return fail(c, from, "%s \"%s\" names no state", field, target);
+        return asl_fail(c, from, "%s \"%s\" names no state", field, target);
     if (!seen[i]) {
         seen[i] = true;
         stack[(*top)++] = (size_t)i;
@@ -897,7 +674,7 @@ static int visit(const struct ctx *c, const char *from, const char *field, const
     return 0;
 }
 
-static int check_graph(const struct ctx *c)
+static int check_graph(const struct asl_ctx *c)
 {
     struct asl_machine *m = c->m;
     bool *seen = calloc(m->nstates, sizeof *seen);
@@ -905,11 +682,11 @@ static int check_graph(const struct ctx *c)
     int rc = 0;
 
     if (seen == NULL || stack == NULL) {
-        rc = nomem(c);
+        rc = asl_nomem(c);
         goto out;
     }
     if (find_index(m, m->start_at) < 0) {
-        rc = fail(c, NULL, "StartAt \"%s\" names no state", m->start_at);
+        rc = asl_fail(c, NULL, "StartAt \"%s\" names no state", m->start_at);
         goto out;
     }
     /* Every state's targets are checked, reachable or not, so a dangling Next is reported as
@@ -918,17 +695,17 @@ static int check_graph(const struct ctx *c)
         const struct asl_state *s = &m->states[i];
 
         if (s->next != NULL && find_index(m, s->next) < 0)
-            rc = fail(c, s->name, "Next \"%s\" names no state", s->next);
+            rc = asl_fail(c, s->name, "Next \"%s\" names no state", s->next);
         for (size_t k = 0; k < s->ncatch && rc == 0; k++)
             if (find_index(m, s->catchers[k].next) < 0)
-                rc = fail(c, s->name, "Catch[%zu].Next \"%s\" names no state", k,
-                          s->catchers[k].next);
+                rc = asl_fail(c, s->name, "Catch[%zu].Next \"%s\" names no state", k,
+                              s->catchers[k].next);
         for (size_t k = 0; k < s->nchoices && rc == 0; k++)
             if (find_index(m, s->choices[k].next) < 0)
-                rc = fail(c, s->name, "Choices[%zu].Next \"%s\" names no state", k,
-                          s->choices[k].next);
+                rc = asl_fail(c, s->name, "Choices[%zu].Next \"%s\" names no state", k,
+                              s->choices[k].next);
         if (rc == 0 && s->default_next != NULL && find_index(m, s->default_next) < 0)
-            rc = fail(c, s->name, "Default \"%s\" names no state", s->default_next);
+            rc = asl_fail(c, s->name, "Default \"%s\" names no state", s->default_next);
     }
     if (rc != 0)
         goto out;
@@ -947,14 +724,14 @@ static int check_graph(const struct ctx *c)
     }
     for (size_t i = 0; i < m->nstates && rc == 0; i++)
         if (!seen[i])
-            rc = fail(c, m->states[i].name, "is unreachable from StartAt \"%s\"", m->start_at);
+            rc = asl_fail(c, m->states[i].name, "is unreachable from StartAt \"%s\"", m->start_at);
 out:
     free(seen);
     free(stack);
     return rc;
 }
 
-static int build(const struct ctx *c)
+static int build(const struct asl_ctx *c)
 {
     static const char *const top_fields[] = {"StartAt", "States",         "Comment",
                                              "Version", "TimeoutSeconds", NULL};
@@ -967,27 +744,27 @@ static int build(const struct ctx *c)
     int rc;
 
     if (!json_is_object(m->doc))
-        return fail(c, NULL, "the workflow must be a JSON object");
-    if ((rc = check_fields(c, NULL, m->doc, "the top level", top_fields)) ||
-        (rc = get_string(c, NULL, m->doc, "StartAt", true, &m->start_at)) ||
-        (rc = get_string(c, NULL, m->doc, "Comment", false, &m->comment)) ||
+        return asl_fail(c, NULL, "the workflow must be a JSON object");
+    if ((rc = asl_check_fields(c, NULL, m->doc, "the top level", top_fields)) ||
+        (rc = asl_get_string(c, NULL, m->doc, "StartAt", true, &m->start_at)) ||
+        (rc = asl_get_string(c, NULL, m->doc, "Comment", false, &m->comment)) ||
         (rc = get_int(c, NULL, m->doc, "TimeoutSeconds", 1, 99999999, &timeout, &has)))
         return rc;
     m->timeout_seconds = has ? (int)timeout : 0;
     states = json_object_get(m->doc, "States");
     if (!json_is_object(states) || json_object_size(states) == 0)
-        return fail(c, NULL, "States must be a non-empty object");
+        return asl_fail(c, NULL, "States must be a non-empty object");
     if (json_object_size(states) > ASL_MAX_STATES)
-        return fail(c, NULL, "more than %d states", ASL_MAX_STATES);
+        return asl_fail(c, NULL, "more than %d states", ASL_MAX_STATES);
     m->states = calloc(json_object_size(states), sizeof *m->states);
     m->tasks = calloc(json_object_size(states), sizeof *m->tasks);
     if (m->states == NULL || m->tasks == NULL)
-        return nomem(c);
+        return asl_nomem(c);
     /* All names first, so the graph check can resolve forward references. */
     json_object_foreach(states, key, v)
     {
         if (strlen(key) == 0 || strlen(key) > ASL_MAX_NAME_LEN)
-            return fail(c, key, "state names must be 1 to %d characters", ASL_MAX_NAME_LEN);
+            return asl_fail(c, key, "state names must be 1 to %d characters", ASL_MAX_NAME_LEN);
         m->states[i++].name = key;
     }
     m->nstates = i;
@@ -1005,17 +782,17 @@ static int load(const char *name, const char *label, json_t *doc, struct asl_mac
                 char *err, size_t errlen)
 {
     struct asl_machine *m = calloc(1, sizeof *m);
-    struct ctx c = {.m = m, .label = label, .err = err, .errlen = errlen};
+    struct asl_ctx c = {.m = m, .label = label, .err = err, .errlen = errlen};
     int rc;
 
     *out = NULL;
     if (m == NULL)
-        return nomem(&c);
+        return asl_nomem(&c);
     m->name = strdup(name);
     /* jansson keeps object insertion order, so states stay in file order. */
     m->doc = json_deep_copy(doc);
     if (m->name == NULL || m->doc == NULL) {
-        rc = nomem(&c);
+        rc = asl_nomem(&c);
         goto out;
     }
     rc = build(&c);
@@ -1100,7 +877,7 @@ void asl_free(struct asl_machine *m)
             free(s->catchers[k].errors);
         free(s->catchers);
         for (size_t k = 0; k < s->nchoices; k++)
-            free_rule(&s->choices[k]);
+            asl_free_rule(&s->choices[k]);
         free(s->choices);
     }
     for (size_t i = 0; i < m->nowned; i++)

@@ -1,9 +1,8 @@
 /* HTTP/1.1 server on libuv with http_parser; see http_server.h. Each connection is a small state
- * machine (enum conn_state, moved only by change_state()) that reads into one bounded input
- * buffer, parses one request at a time and writes one response at a time, so pipelined requests
- * are answered in order and a client that does not read cannot make us buffer without bound.
- * It is longer than most files because framing, limits and connection lifetime are one state
- * machine; the parser callbacks share its private structs and would not stand alone. */
+ * machine (enum conn_state, moved only by http_conn_change_state()) that reads into one bounded
+ * input buffer, parses one request at a time and writes one response at a time, so pipelined
+ * requests are answered in order and a client that does not read cannot make us buffer without
+ * bound. This file accepts, reads and parses; http_response.c writes the answers. */
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -17,29 +16,19 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "http_internal.h"
 #include "log.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-#define READ_SIZE                 65536 /* one read from a socket */
 #define IN_MAX                    65536 /* unparsed input kept per connection (pipelined requests) */
-#define OUT_HEAD_MAX              65536 /* status line + headers of one response */
 #define LINGER_MS                 2000 /* after a closing response: read and discard until EOF or this */
 #define DEFAULT_MAX_CONNECTIONS   1024
 #define DEFAULT_HEADER_TIMEOUT_MS 10000
 #define DEFAULT_IDLE_TIMEOUT_MS   60000
 #define DEFAULT_BODY_TIMEOUT_MS   30000
 #define RID_MAX                   64
-
-/* IDLE: between requests. HEAD: request line and headers arriving. BODY: body arriving.
- * HANDLER: the handler has the exchange. WRITING: a response is being written. LINGER: the last
- * response is written and our side shut down; input is discarded until EOF. CLOSING: uv_close()
- * called, memory released in the close callback. */
-enum conn_state { CS_IDLE, CS_HEAD, CS_BODY, CS_HANDLER, CS_WRITING, CS_LINGER, CS_CLOSING };
 
 static const char *const state_names[] = {"IDLE",    "HEAD",   "BODY",   "HANDLER",
                                           "WRITING", "LINGER", "CLOSING"};
@@ -57,122 +46,10 @@ static const unsigned allowed[] = {
 };
 #undef B
 
-struct http_server {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    http_handler_fn handler;
-    void *arg;
-    int max_connections;
-    unsigned header_timeout_ms, idle_timeout_ms, body_timeout_ms;
-    int port;
-    struct conn *conns; /* every live connection, doubly linked */
-    int nconns;         /* live connections, including rejected and closing ones */
-    int nactive;        /* live connections not rejected for the connection limit */
-    int inflight;       /* exchanges handed to the handler and not yet responded */
-    int stopping, listener_closed;
-    void (*stop_cb)(void *arg);
-    void *stop_arg;
-    uint64_t rng; /* fallback when getrandom() would block */
-    time_t date_sec;
-    char date[40];
-    char rbuf[READ_SIZE]; /* shared: libuv calls alloc_cb and read_cb back to back */
-};
-
-struct conn {
-    struct http_server *srv;
-    struct conn *prev, *next;
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_shutdown_t shut;
-    enum conn_state state;
-    int pending_closes;
-    int reading, peer_eof, close_after, rejected, msg_ready;
-    int err_status; /* set by a parser callback that fails the request */
-    const char *err_detail;
-    http_parser parser;
-    struct buf in;            /* received, not yet parsed */
-    size_t head_fed;          /* bytes given to the parser since the current request began */
-    struct http_exchange *ex; /* request being read or handled; NULL between requests */
-    char peer[64];
-};
-
-enum last_cb { LAST_NONE, LAST_URL, LAST_FIELD, LAST_VALUE };
-
-struct http_exchange {
-    struct http_server *srv;
-    struct conn *conn; /* NULL once the client is gone */
-    struct http_request req;
-    int dispatched, keep_alive, http10, head_only;
-    uint64_t start_ns;
-    struct buf head; /* url and header strings, NUL-separated */
-    struct buf body;
-    enum last_cb last;
-    size_t url_off;
-    int nh;
-    size_t hname[HTTP_MAX_HEADERS], hval[HTTP_MAX_HEADERS];
-    char nul[1];
-    char peer[64];
-};
-
-struct wreq {
-    uv_write_t req;
-    struct conn *conn;
-    int final; /* the response (not an interim 100 Continue) */
-    size_t len;
-    char data[];
-};
-
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
-static void process(struct conn *c);
 static void on_timer(uv_timer_t *t);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static const struct {
-    int status;
-    const char *text;
-} reasons[] = {
-    {100, "Continue"},
-    {200, "OK"},
-    {201, "Created"},
-    {202, "Accepted"},
-    {204, "No Content"},
-    {301, "Moved Permanently"},
-    {302, "Found"},
-    {304, "Not Modified"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {408, "Request Timeout"},
-    {409, "Conflict"},
-    {410, "Gone"},
-    {411, "Length Required"},
-    {412, "Precondition Failed"},
-    {413, "Content Too Large"},
-    {415, "Unsupported Media Type"},
-    {417, "Expectation Failed"},
-    {422, "Unprocessable Content"},
-    {429, "Too Many Requests"},
-    {431, "Request Header Fields Too Large"},
-    {500, "Internal Server Error"},
-    {501, "Not Implemented"},
-    {502, "Bad Gateway"},
-    {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},
-};
-
-static const char *reason(int status)
-{
-    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
-        if (reasons[i].status == status)
-            return reasons[i].text;
-    return status < 200   ? "Informational"
-           : status < 400 ? "OK"
-           : status < 500 ? "Client Error"
-                          : "Server Error";
-}
 
 static int rid_sane(const char *s)
 {
@@ -197,7 +74,7 @@ static uint64_t splitmix64(uint64_t *s)
 }
 
 /* 32 hex digits of fresh randomness; never blocks (GRND_NONBLOCK, else the seeded PRNG). */
-static void gen_rid(struct http_server *srv, char *out)
+void http_gen_rid(struct http_server *srv, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char r[16];
@@ -213,21 +90,9 @@ static void gen_rid(struct http_server *srv, char *out)
     out[32] = '\0';
 }
 
-static const char *http_date(struct http_server *srv)
-{
-    time_t now = time(NULL);
-    if (now != srv->date_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(srv->date, sizeof srv->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        srv->date_sec = now;
-    }
-    return srv->date;
-}
-
 /* ---- connection state ------------------------------------------------------------------- */
 
-static void change_state(struct conn *c, enum conn_state to)
+void http_conn_change_state(struct conn *c, enum conn_state to)
 {
     struct http_server *srv = c->srv;
     if (!(allowed[c->state] & (1u << to))) {
@@ -264,7 +129,7 @@ static void change_state(struct conn *c, enum conn_state to)
         uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
-static void free_exchange(struct http_exchange *ex)
+void http_exchange_free(struct http_exchange *ex)
 {
     buf_free(&ex->head);
     buf_free(&ex->body);
@@ -272,7 +137,7 @@ static void free_exchange(struct http_exchange *ex)
     free(ex);
 }
 
-static void maybe_finish(struct http_server *srv)
+void http_maybe_finish(struct http_server *srv)
 {
     if (!srv->stopping || !srv->listener_closed || srv->nconns || srv->inflight)
         return;
@@ -293,7 +158,7 @@ static void on_conn_close(uv_handle_t *h)
         if (c->ex->dispatched)
             c->ex->conn = NULL; /* http_respond() will discard and free it */
         else
-            free_exchange(c->ex);
+            http_exchange_free(c->ex);
     }
     buf_free(&c->in);
     if (c->prev)
@@ -306,14 +171,14 @@ static void on_conn_close(uv_handle_t *h)
     if (!c->rejected)
         srv->nactive--;
     free(c);
-    maybe_finish(srv);
+    http_maybe_finish(srv);
 }
 
-static void close_now(struct conn *c)
+void http_conn_close_now(struct conn *c)
 {
     if (c->state == CS_CLOSING)
         return;
-    change_state(c, CS_CLOSING);
+    http_conn_change_state(c, CS_CLOSING);
     c->pending_closes = 2;
     uv_close((uv_handle_t *)&c->tcp, on_conn_close);
     uv_close((uv_handle_t *)&c->timer, on_conn_close);
@@ -338,154 +203,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->srv->rbuf, (unsigned)n);
 }
 
-static void start_reading(struct conn *c)
+void http_conn_start_reading(struct conn *c)
 {
     if (c->reading || c->peer_eof || c->state == CS_CLOSING)
         return;
     int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (r) {
-        close_now(c);
+        http_conn_close_now(c);
         return;
     }
     c->reading = 1;
-}
-
-/* ---- writing ---------------------------------------------------------------------------- */
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    struct conn *c = container_of(req, struct conn, shut);
-    if (status < 0)
-        close_now(c);
-}
-
-/* After a closing response: half-close our side, then discard input until the client closes,
- * so unread request bytes do not turn our close into a reset that destroys the response. */
-static void linger(struct conn *c)
-{
-    if (c->peer_eof) {
-        close_now(c);
-        return;
-    }
-    change_state(c, CS_LINGER);
-    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown)) {
-        close_now(c);
-        return;
-    }
-    start_reading(c);
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-    struct wreq *w = container_of(req, struct wreq, req);
-    struct conn *c = w->conn;
-    int final = w->final;
-    free(w);
-    if (c->state == CS_CLOSING)
-        return;
-    if (status < 0) {
-        close_now(c);
-        return;
-    }
-    if (!final)
-        return;
-    if (c->close_after) {
-        linger(c);
-        return;
-    }
-    change_state(c, CS_IDLE);
-    c->head_fed = 0;
-    process(c);
-}
-
-/* Queues len bytes (copied). On failure the connection is closed. */
-static void queue_write(struct conn *c, const char *a, size_t alen, const char *b, size_t blen,
-                        int final)
-{
-    struct wreq *w = malloc(sizeof *w + alen + blen);
-    if (!w) {
-        close_now(c);
-        return;
-    }
-    w->conn = c;
-    w->final = final;
-    w->len = alen + blen;
-    memcpy(w->data, a, alen);
-    if (blen)
-        memcpy(w->data + alen, b, blen);
-    uv_buf_t ub = uv_buf_init(w->data, (unsigned)w->len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, on_write)) {
-        free(w);
-        close_now(c);
-    }
-}
-
-/* Status line and headers into out. */
-static int build_head(struct http_server *srv, struct buf *out, int status, const char *ctype,
-                      size_t len, const char *rid, int closing, int http10_keep,
-                      const char *const *extra)
-{
-    int r =
-        buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason(status), http_date(srv));
-    if (!r && ctype)
-        r = buf_printf(out, "Content-Type: %s\r\n", ctype);
-    if (!r && status != 204 && status >= 200)
-        r = buf_printf(out, "Content-Length: %zu\r\n", len);
-    if (!r)
-        r = buf_printf(out, "X-Request-ID: %s\r\n", rid);
-    for (size_t i = 0; !r && extra && extra[i]; i++) {
-        if (strpbrk(extra[i], "\r\n") || !strchr(extra[i], ':')) {
-            log_ctx(LOG_WARN, rid, NULL, "http: dropped malformed response header");
-            continue;
-        }
-        r = buf_printf(out, "%s\r\n", extra[i]);
-    }
-    if (!r && closing)
-        r = buf_puts(out, "Connection: close\r\n");
-    else if (!r && http10_keep)
-        r = buf_puts(out, "Connection: keep-alive\r\n");
-    if (!r)
-        r = buf_puts(out, "\r\n");
-    return r;
-}
-
-/* Answers a request the server itself rejects (problem+json) and closes after it. detail is a
- * constant of ours or of http_parser, with nothing that needs JSON escaping. */
-static void send_error(struct conn *c, int status, const char *detail)
-{
-    struct http_server *srv = c->srv;
-    struct http_exchange *ex = c->ex;
-    char rid[sizeof ex->req.request_id], body[512];
-    if (c->state == CS_CLOSING)
-        return; /* the exchange, if any, is released in the close callback */
-    if (ex && ex->req.request_id[0])
-        memcpy(rid, ex->req.request_id, sizeof rid);
-    else
-        gen_rid(srv, rid);
-    int n = snprintf(body, sizeof body,
-                     "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
-                     reason(status), status, detail);
-    size_t blen = n < 0 ? 0 : (size_t)n >= sizeof body ? sizeof body - 1 : (size_t)n;
-    struct buf head;
-    buf_init(&head, OUT_HEAD_MAX);
-    c->close_after = 1;
-    change_state(c, CS_WRITING);
-    if (build_head(srv, &head, status, "application/problem+json", blen, rid, 1, 0, NULL)) {
-        buf_free(&head);
-        close_now(c);
-        goto out;
-    }
-    queue_write(c, head.data, head.len, body, blen, 1);
-    buf_free(&head);
-out:
-    log_ctx(LOG_INFO, rid, NULL,
-            "http request method=%s path=%.256s status=%d duration_ms=%.3f peer=%s detail=%s",
-            ex && ex->req.method[0] ? ex->req.method : "-", ex && ex->req.path ? ex->req.path : "-",
-            status, ex ? (double)(uv_hrtime() - ex->start_ns) / 1e6 : 0.0, c->peer, detail);
-    if (ex) {
-        c->ex = NULL;
-        free_exchange(ex);
-    }
 }
 
 /* ---- parsing ---------------------------------------------------------------------------- */
@@ -510,7 +237,7 @@ static int on_message_begin(http_parser *p)
     buf_init(&ex->body, HTTP_MAX_BODY);
     memcpy(ex->peer, c->peer, sizeof ex->peer);
     c->ex = ex;
-    change_state(c, CS_HEAD);
+    http_conn_change_state(c, CS_HEAD);
     return 0;
 }
 
@@ -615,7 +342,7 @@ static int finish_head(struct conn *c)
     if (rid && rid_sane(rid))
         snprintf(req->request_id, sizeof req->request_id, "%s", rid);
     else
-        gen_rid(c->srv, req->request_id);
+        http_gen_rid(c->srv, req->request_id);
     req->peer = ex->peer;
     ex->http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
     ex->head_only = c->parser.method == HTTP_HEAD;
@@ -639,12 +366,12 @@ static int on_headers_complete(http_parser *p)
         if (p->http_major == 1 && p->http_minor >= 1 &&
             (chunked || (has_len && p->content_length > 0))) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            queue_write(c, cont, sizeof cont - 1, NULL, 0, 0);
+            http_queue_write(c, cont, sizeof cont - 1, NULL, 0, 0);
             if (c->state == CS_CLOSING)
                 return -1;
         }
     }
-    change_state(c, CS_BODY);
+    http_conn_change_state(c, CS_BODY);
     return 0;
 }
 
@@ -684,20 +411,20 @@ static void dispatch(struct conn *c)
     struct http_exchange *ex = c->ex;
     c->msg_ready = 0;
     if (srv->stopping) { /* the handler is never called after http_server_stop() */
-        close_now(c);
+        http_conn_close_now(c);
         return;
     }
     ex->req.body = ex->body.data ? ex->body.data : ex->nul;
     ex->req.body_len = ex->body.len;
     ex->dispatched = 1;
     srv->inflight++;
-    change_state(c, CS_HANDLER);
+    http_conn_change_state(c, CS_HANDLER);
     srv->handler(srv->arg, ex, &ex->req);
 }
 
 /* Feeds buffered input to the parser until a request is complete, input runs out, or the
  * request fails; then dispatches, answers the failure, or waits for more. */
-static void process(struct conn *c)
+void http_conn_process(struct conn *c)
 {
     struct buf *in = &c->in;
     size_t off = 0;
@@ -718,12 +445,12 @@ static void process(struct conn *c)
             http_parser_pause(&c->parser, 0);
         } else if (e != HPE_OK) {
             int st = c->err_status ? c->err_status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
-            send_error(c, st, c->err_status ? c->err_detail : http_errno_description(e));
+            http_send_error(c, st, c->err_status ? c->err_detail : http_errno_description(e));
             in->len = 0;
             return;
         } else if (!c->msg_ready && (c->state == CS_IDLE || c->state == CS_HEAD) &&
                    c->head_fed >= HTTP_MAX_HEAD) {
-            send_error(c, 431, "request head exceeds 16384 bytes");
+            http_send_error(c, 431, "request head exceeds 16384 bytes");
             in->len = 0;
             return;
         } else if (!c->msg_ready && n < feed) {
@@ -738,10 +465,10 @@ static void process(struct conn *c)
     if (c->msg_ready) {
         dispatch(c);
     } else if (c->peer_eof && c->state != CS_CLOSING) {
-        close_now(c); /* no complete request left and none can arrive */
+        http_conn_close_now(c); /* no complete request left and none can arrive */
     }
     if (c->state != CS_CLOSING && in->len < IN_MAX)
-        start_reading(c);
+        http_conn_start_reading(c);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -750,7 +477,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (nread == 0 || c->state == CS_CLOSING)
         return;
     if (nread < 0 && nread != UV_EOF && nread != UV_ENOBUFS) {
-        close_now(c); /* reset or error: a pending exchange is detached in the close callback */
+        http_conn_close_now(
+            c); /* reset or error: a pending exchange is detached in the close callback */
         return;
     }
     if (nread == UV_ENOBUFS) {
@@ -762,13 +490,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         stop_reading(c);
         if (c->state == CS_IDLE || c->state == CS_HEAD || c->state == CS_BODY ||
             c->state == CS_LINGER)
-            close_now(c);
+            http_conn_close_now(c);
         return; /* HANDLER/WRITING: answer, then close (half-closed client) */
     }
     if (c->state == CS_LINGER || (c->state == CS_WRITING && c->close_after))
         return; /* discarded */
     if (buf_append(&c->in, b->base, (size_t)nread)) {
-        close_now(c); /* cannot happen: on_alloc never hands out more than fits */
+        http_conn_close_now(c); /* cannot happen: on_alloc never hands out more than fits */
         return;
     }
     if (c->in.len >= IN_MAX) {
@@ -776,7 +504,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         stop_reading(c);
     }
     if (c->state == CS_IDLE || c->state == CS_HEAD || c->state == CS_BODY)
-        process(c);
+        http_conn_process(c);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -784,15 +512,15 @@ static void on_timer(uv_timer_t *t)
     struct conn *c = container_of(t, struct conn, timer);
     switch (c->state) {
     case CS_HEAD:
-        send_error(c, 408, "request head not received in time");
+        http_send_error(c, 408, "request head not received in time");
         break;
     case CS_BODY:
-        send_error(c, 408, "request body not received in time");
+        http_send_error(c, 408, "request body not received in time");
         break;
     case CS_IDLE:    /* keep-alive idle: close silently */
     case CS_WRITING: /* the client is not reading its response */
     case CS_LINGER:
-        close_now(c);
+        http_conn_close_now(c);
         break;
     case CS_HANDLER:
     case CS_CLOSING:
@@ -833,7 +561,7 @@ static void on_connection(uv_stream_t *l, int status)
     c->parser.data = c;
     uv_timer_start(&c->timer, on_timer, srv->idle_timeout_ms, 0); /* born IDLE */
     if (uv_accept(l, (uv_stream_t *)&c->tcp)) {
-        close_now(c);
+        http_conn_close_now(c);
         return;
     }
     struct sockaddr_storage ss;
@@ -855,13 +583,13 @@ static void on_connection(uv_stream_t *l, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     if (c->rejected) {
         if (srv->nconns - srv->nactive > srv->max_connections) {
-            close_now(c); /* a flood: do not spend more on answering it */
+            http_conn_close_now(c); /* a flood: do not spend more on answering it */
             return;
         }
-        send_error(c, 503, "too many connections");
+        http_send_error(c, 503, "too many connections");
         return;
     }
-    start_reading(c);
+    http_conn_start_reading(c);
 }
 
 /* Parses "host:port" or "[v6]:port". */
@@ -897,7 +625,7 @@ static void on_listener_close(uv_handle_t *h)
 {
     struct http_server *srv = container_of(h, struct http_server, listener);
     srv->listener_closed = 1;
-    maybe_finish(srv);
+    http_maybe_finish(srv);
 }
 
 /* ---- public ----------------------------------------------------------------------------- */
@@ -1007,7 +735,7 @@ void http_server_stop(struct http_server *srv, void (*cb)(void *arg), void *arg)
         case CS_IDLE:
         case CS_HEAD:
         case CS_BODY:
-            close_now(c);
+            http_conn_close_now(c);
             break; /* nothing promised yet */
         case CS_HANDLER:
         case CS_WRITING:
@@ -1031,52 +759,4 @@ const char *http_header_get(const struct http_request *req, const char *name)
 const char *http_exchange_request_id(const struct http_exchange *ex)
 {
     return ex->req.request_id;
-}
-
-void http_respond(struct http_exchange *ex, int status, const char *content_type, const char *body,
-                  size_t len, const char *const *extra_headers)
-{
-    struct http_server *srv = ex->srv;
-    struct conn *c = ex->conn;
-    struct buf head;
-    buf_init(&head, OUT_HEAD_MAX);
-    double ms = (double)(uv_hrtime() - ex->start_ns) / 1e6;
-    if (status < 100 || status > 999 || len > UINT32_MAX - OUT_HEAD_MAX) {
-        log_ctx(LOG_ERROR, ex->req.request_id, NULL, "http: bad response (status %d, %zu bytes)",
-                status, len);
-        status = 500;
-        len = 0;
-    }
-    srv->inflight--;
-    if (!c || c->state == CS_CLOSING) {
-        log_ctx(LOG_INFO, ex->req.request_id, NULL,
-                "http request method=%s path=%.256s status=%d duration_ms=%.3f peer=%s "
-                "client gone, response discarded",
-                ex->req.method, ex->req.path, status, ms, ex->peer);
-        if (c)
-            c->ex = NULL;
-        free_exchange(ex);
-        if (!c)
-            maybe_finish(srv);
-        return;
-    }
-    int closing =
-        !ex->keep_alive || srv->stopping || c->close_after || (c->peer_eof && c->in.len == 0);
-    c->close_after = closing;
-    int nobody = ex->head_only || status == 204 || status == 304 || status < 200;
-    if (build_head(srv, &head, status, content_type, len, ex->req.request_id, closing,
-                   ex->http10 && !closing, extra_headers)) {
-        log_ctx(LOG_ERROR, ex->req.request_id, NULL, "http: response head too large");
-        change_state(c, CS_WRITING);
-        close_now(c);
-    } else {
-        change_state(c, CS_WRITING);
-        queue_write(c, head.data, head.len, body, nobody ? 0 : len, 1);
-    }
-    log_ctx(LOG_INFO, ex->req.request_id, NULL,
-            "http request method=%s path=%.256s status=%d duration_ms=%.3f peer=%s", ex->req.method,
-            ex->req.path, status, ms, ex->peer);
-    buf_free(&head);
-    c->ex = NULL;
-    free_exchange(ex);
 }
