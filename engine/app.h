@@ -29,7 +29,6 @@ struct app {
     struct scheduler *scheduler;
     struct tenant_keys *keys;
     char conninfo[1024];
-    bool ready;    /* migrations applied and the store connected at least once */
     bool stopping; /* graceful shutdown has begun */
 };
 

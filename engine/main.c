@@ -194,7 +194,6 @@ int main(int argc, char **argv)
     d.sigterm.data = d.sigint.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
-    app->ready = true;
     log_info("intentd %s node %s listening on %s (port %d)", INTENTD_VERSION, app->cfg.node_id,
              app->cfg.listen, http_server_port(app->http));
     uv_run(app->loop, UV_RUN_DEFAULT);

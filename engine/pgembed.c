@@ -3,6 +3,8 @@
  * function here blocks. Commands are run with fork/exec and no shell. */
 #include "pgembed.h"
 
+#include "fnv.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -262,16 +264,6 @@ static int make_dir(const struct pgembed *pg, const char *path, mode_t mode, boo
     return 0;
 }
 
-static uint64_t fnv1a(const char *p)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *p; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* Decides where the cluster lives (see pgembed.h) and creates the directories. */
 static int choose_dirs(struct pgembed *pg, const char *home, char *err, size_t errlen)
 {
@@ -290,7 +282,7 @@ static int choose_dirs(struct pgembed *pg, const char *home, char *err, size_t e
             (rc = make_dir(pg, PGEMBED_FALLBACK_ROOT "/clusters", 0755, false, err, errlen)))
             return rc;
         rc = fmt_path(pg->base, sizeof(pg->base), PGEMBED_FALLBACK_ROOT "/clusters/%016llx",
-                      (unsigned long long)fnv1a(real));
+                      (unsigned long long)fnv1a64(real));
         if (rc == 0 && (rc = make_dir(pg, pg->base, 0700, true, err, errlen)))
             return rc;
         log_info("pgembed: user %s cannot reach %s; the cluster for it lives in %s", pg->user, real,

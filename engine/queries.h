@@ -37,8 +37,7 @@
     "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
     "extract(epoch FROM expires_at)::bigint, lease_owner, wait_until IS NOT NULL, "                \
     "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "               \
-    "to_char(wait_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
-    "extract(epoch FROM submitted_at)::float8"
+    "to_char(wait_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* Columns of INTENT_COLUMNS by position. */
 enum intent_col {
@@ -63,7 +62,6 @@ enum intent_col {
     IC_WAITING,
     IC_FINISHED,
     IC_WAIT_UNTIL,
-    IC_SUBMITTED_EPOCH,
     IC__COUNT
 };
 
@@ -98,9 +96,6 @@ enum intent_col {
     "AND ($7::timestamptz IS NULL OR (submitted_at, tenant_id, action_intent_id) < "               \
     "($7::timestamptz, $8::text, $9::text)) "                                                      \
     "ORDER BY submitted_at DESC, tenant_id DESC, action_intent_id DESC LIMIT $10::int"
-
-#define Q_CURSOR_TS                                                                                \
-    "to_char(to_timestamp($1::float8) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* Ledger verification reads the chain in pages and recomputes every hash in C. */
 #define Q_LEDGER_PAGE                                                                              \

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "fnv.h"
 #include "store_internal.h"
 
 #define STORE_BACKOFF_MIN_MS     100
@@ -42,16 +43,6 @@ static void conn_on_poll(uv_poll_t *h, int status, int events);
 static void timer_cb(uv_timer_t *t);
 
 /* ---- small helpers ---- */
-
-static uint64_t hash_str(const char *p)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *p; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 void store_copy_str(char *dst, size_t dstlen, const char *src)
 {
@@ -175,7 +166,6 @@ static struct stmt_entry *cache_add(struct conn *c, const char *sql, uint64_t h)
     memcpy(e->sql, sql, len + 1);
     e->hash = h;
     e->no = c->next_stmt_no++;
-    e->ready = false;
     e->next = c->cache[h % STORE_STMT_BUCKETS];
     c->cache[h % STORE_STMT_BUCKETS] = e;
     c->ncached++;
@@ -184,7 +174,7 @@ static struct stmt_entry *cache_add(struct conn *c, const char *sql, uint64_t h)
 
 static void cache_remove(struct conn *c, const char *sql)
 {
-    uint64_t h = hash_str(sql);
+    uint64_t h = fnv1a64(sql);
     struct stmt_entry **pp = &c->cache[h % STORE_STMT_BUCKETS];
     for (; *pp; pp = &(*pp)->next) {
         if ((*pp)->hash == h && strcmp((*pp)->sql, sql) == 0) {
@@ -231,7 +221,7 @@ static int send_job(struct conn *c, struct job *j, bool *past_commit_point)
     for (int i = 0; i < j->n; i++) {
         const struct job_stmt *st = &j->stmts[i];
         const char *const *params = (const char *const *)st->params;
-        uint64_t h = hash_str(st->sql);
+        uint64_t h = fnv1a64(st->sql);
         struct stmt_entry *e = c->s->no_prepared ? NULL : cache_find(c, st->sql, h);
         char name[16];
         if (!e && !c->s->no_prepared) {
@@ -306,12 +296,7 @@ static void take_result(struct conn *c, struct job *j, PGresult *r)
     it->got = true;
     switch (it->kind) {
     case ITEM_PREPARE:
-        if (ok) {
-            struct stmt_entry *e =
-                cache_find(c, j->stmts[it->stmt].sql, hash_str(j->stmts[it->stmt].sql));
-            if (e)
-                e->ready = true;
-        } else {
+        if (!ok) {
             /* Not prepared on the server (a syntax error, or aborted by an earlier failure):
              * forget it so the next job prepares it again. */
             cache_remove(c, j->stmts[it->stmt].sql);

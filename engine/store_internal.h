@@ -65,7 +65,6 @@ struct stmt_entry {
     struct stmt_entry *next;
     uint64_t hash;
     unsigned no; /* server-side name is "s<no>" */
-    bool ready;  /* PREPARE succeeded; until then only this job's items may use it */
     char sql[];
 };
 

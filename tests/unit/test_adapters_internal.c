@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "test_json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,32 +15,6 @@
 #include "adapter.h"
 
 /* ---- helpers ---- */
-
-static json_t *doc_of(const char *text)
-{
-    json_error_t e;
-    json_t *d = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-
-    if (!d)
-        print_error("cannot parse %s: %s\n", text, e.text);
-    assert_non_null(d);
-    return d;
-}
-
-static void assert_json_eq(json_t *got, const char *want_text)
-{
-    json_t *want = doc_of(want_text);
-
-    if (!json_equal(got, want)) {
-        char *s = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-
-        print_error("got %s, want %s\n", s, want_text);
-        free(s);
-        json_decref(want);
-        fail();
-    }
-    json_decref(want);
-}
 
 static const struct adapter_op *op_of(const char *name)
 {

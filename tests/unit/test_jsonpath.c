@@ -5,34 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "test_json.h"
 #include <stdlib.h>
 #include <string.h>
 
 #include "jsonpath.h"
-
-static json_t *doc_of(const char *text)
-{
-    json_error_t e;
-    json_t *d = json_loads(text, 0, &e);
-
-    assert_non_null(d);
-    return d;
-}
-
-static void assert_json_eq(json_t *got, const char *want_text)
-{
-    json_t *want = doc_of(want_text);
-
-    if (!json_equal(got, want)) {
-        char *s = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-
-        print_error("got %s, want %s\n", s, want_text);
-        free(s);
-        json_decref(want);
-        fail();
-    }
-    json_decref(want);
-}
 
 static void dollar_yields_the_document(void **state)
 {
