@@ -1,0 +1,131 @@
+"""Error paths that the other suites do not reach: transport-level refusals, a node whose master
+key differs from the one that sealed the tenant keys, crash-cut attempts up to quarantine, and a
+workflow's own TimeoutSeconds."""
+
+import json
+import os
+import shutil
+import tempfile
+
+from fixtures import unchanged
+from harness import REPO, TERMINAL_STATES, assert_problem
+
+
+def test_non_json_content_type_is_415_and_changes_nothing(client, tenant, shared_db):
+    intent = tenant.intent()
+    with unchanged(shared_db):
+        r = client.submit(intent, key=tenant.key, headers={"Content-Type": "text/plain"})
+        assert_problem(r, 415)
+
+
+def test_wrong_method_on_a_known_path_is_405(client):
+    assert_problem(client.request("DELETE", "/v1/intents"), 405)
+
+
+def test_unknown_path_is_404(client):
+    assert_problem(client.get("/v1/no-such-thing"), 404)
+
+
+def test_malformed_percent_encoding_in_the_path_is_400(client, tenant):
+    assert_problem(client.get("/v1/intents/ai_%zz", token=tenant.operator), 400)
+
+
+def test_node_with_another_master_key_refuses_clearly_and_stores_nothing(intentd_factory):
+    first = intentd_factory()
+    db = first.database
+    t = first.create_tenant()
+    keydir = tempfile.mkdtemp(prefix="intentd-otherkey-", dir="/tmp")
+    try:
+        # the second node generates its own, different key in an empty directory
+        other = intentd_factory(db=db, env={
+            "INTENTD_MASTER_KEY_FILE": os.path.join(keydir, "master.key")})
+        intent = t.intent()
+        before = db.scalar("SELECT count(*) FROM intentd.intents")
+        b = assert_problem(other.client().submit(intent, key=t.key), 500)
+        assert b["type"].endswith("/master-key-mismatch"), b
+        assert db.scalar("SELECT count(*) FROM intentd.intents") == before
+        assert "INTENTD_MASTER_KEY_FILE" in other.log_tail()
+        # the node holding the right key still accepts it
+        assert first.client().submit(intent, key=t.key).status == 202
+    finally:
+        shutil.rmtree(keydir, ignore_errors=True)
+
+
+def _leave_in_hand(db, iid, crashes):
+    """Leaves the intent as a node that claimed it and died leaves it: EXECUTING, in hand, the
+    lease lapsed."""
+    db.query("UPDATE intentd.intents SET state = 'EXECUTING', in_hand = true, "
+             "lease_owner = 'dead-node', "
+             "lease_expires_at = now() - interval '1 second', crash_attempts = %s "
+             "WHERE action_intent_id = %s", (crashes, iid))
+
+
+def test_an_interrupted_attempt_is_counted_and_the_intent_still_finishes(intentd_factory):
+    held = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
+    db = held.database
+    t = held.create_tenant()
+    intent = t.intent()
+    iid = intent["action_intent_id"]
+    assert held.client().submit(intent, key=t.key).status == 202
+    _leave_in_hand(db, iid, crashes=0)
+    runner = intentd_factory(db=db, env={"INTENTD_QUARANTINE_AFTER": "3"})
+    final = runner.client(token=t.operator).wait_for_state(iid, TERMINAL_STATES)
+    assert final["state"] == "SUCCEEDED", final
+    assert final["crash_attempts"] == 1, final
+    events = [r["event"] for r in db.ledger_rows(iid)]
+    assert events.count("attempt.interrupted") == 1, events
+    assert db.effect_count("internal_tasks", iid) == 1
+
+
+def test_the_last_allowed_crash_quarantines_the_intent_without_running_it(intentd_factory):
+    held = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
+    db = held.database
+    t = held.create_tenant()
+    intent = t.intent()
+    iid = intent["action_intent_id"]
+    assert held.client().submit(intent, key=t.key).status == 202
+    _leave_in_hand(db, iid, crashes=2)
+    runner = intentd_factory(db=db, env={"INTENTD_QUARANTINE_AFTER": "3"})
+    final = runner.client(token=t.operator).wait_for_state(iid, TERMINAL_STATES)
+    assert final["state"] == "FAILED", final
+    assert final["terminal_reason"] == "quarantined", final
+    assert final["last_error"]["error"] == "Intentd.Quarantined", final
+    assert "quarantined" in final["explanation"].lower(), final
+    assert db.effect_count("internal_tasks", iid) == 0
+    rows = db.ledger_rows(iid)
+    assert any(r["event"] == "attempt.interrupted" for r in rows)
+    assert rows[-1]["to_state"] == "FAILED", rows[-1]
+
+
+def test_a_workflow_past_its_timeout_seconds_fails_with_states_timeout(intentd_factory):
+    machines = tempfile.mkdtemp(prefix="intentd-sm-", dir="/tmp")
+    try:
+        src = os.path.join(REPO, "statemachines")
+        for name in os.listdir(src):
+            if name.endswith(".json"):
+                shutil.copy(os.path.join(src, name), machines)
+        with open(os.path.join(machines, "testing.times_out.asl.json"), "w") as f:
+            json.dump({
+                "Comment": "Waits longer than its own TimeoutSeconds, then would create a task.",
+                "StartAt": "Pause",
+                "TimeoutSeconds": 1,
+                "States": {
+                    "Pause": {"Type": "Wait", "Seconds": 3, "Next": "Make"},
+                    "Make": {"Type": "Task",
+                             "Resource": "arn:aws:intentd:::internal.create_task",
+                             "Compensate": "void_task", "End": True},
+                },
+            }, f)
+        os.chmod(machines, 0o755)
+        inst = intentd_factory(env={"INTENTD_STATEMACHINES": machines})
+        db = inst.database
+        t = inst.create_tenant()
+        intent = t.intent(action_type="testing.times_out", parameters={"title": "never made"})
+        iid = intent["action_intent_id"]
+        assert inst.client().submit(intent, key=t.key).status == 202
+        final = inst.client(token=t.operator).wait_for_state(iid, TERMINAL_STATES)
+        assert final["state"] == "FAILED", final
+        assert final["last_error"]["error"] == "States.Timeout", final
+        assert db.effect_count("internal_tasks", iid) == 0
+    finally:
+        shutil.rmtree(machines, ignore_errors=True)
