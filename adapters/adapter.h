@@ -12,6 +12,8 @@
  *    "headers": {"Content-Type": "..."},       optional; never Authorization
  *    "body": <any JSON value>                  optional; sent compact as application/json
  *    "body_text": "..."}                       optional instead of body; sent as is
+ * or {"skip": "why"}: nothing to send, and the step counts as done with that note (a
+ * compensation with no undo configured).
  *
  * A Task's operation runs as: [prepare] → call → (unknown outcome → reconcile) → classify. The
  * ASL "Compensate" field names another operation of the same connector (e.g. "archive_task");
