@@ -90,6 +90,13 @@ RETURNS void LANGUAGE sql AS $$
     VALUES (p_tenant, p_id, 'intent.transition', p_from, p_to, p_node, p_actor, p_payload)
 $$;
 
+-- True when a Task that succeeded names a Compensate operation that has not run yet.
+CREATE FUNCTION intentd.has_compensable(p_completed jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM jsonb_array_elements(p_completed) AS e(s)
+                   WHERE e.s ->> 'compensate' IS NOT NULL AND e.s -> 'comp' IS NULL)
+$$;
+
 -- Claims up to p_limit due intents for p_node: highest priority first, then oldest, taking
 -- turns across tenants so one tenant's backlog cannot starve another. Intents found past their
 -- TTL or with a cancel request end here; an intent whose previous holder's lease lapsed while it
@@ -100,7 +107,9 @@ RETURNS TABLE (tenant_id text, action_intent_id text, action_type text, account_
                state text, step_name text, step_input jsonb, step_attempts int,
                wait_until_epoch double precision, fence bigint, version bigint,
                expires_epoch bigint, parameters jsonb, attempts int,
-               started_epoch double precision)
+               started_epoch double precision, cancel_requested boolean, completed jsonb,
+               call_inflight jsonb, step_prior jsonb, compensate_to text,
+               terminal_reason text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -127,7 +136,12 @@ BEGIN
         SELECT q.tenant_id, q.action_intent_id, q.state AS old_state, q.in_hand,
                q.lease_owner AS prev_owner, q.step_name AS old_step, q.cancel_reason,
                q.crash_attempts + q.in_hand::int AS crashes,
+               -- an intent with succeeded Tasks to undo ends through the engine, which
+               -- compensates them first; COMPENSATING runs on whatever the deadline or a
+               -- cancel say, since undoing is never late
                CASE WHEN q.crash_attempts + q.in_hand::int >= p_quarantine THEN 'FAILED'
+                    WHEN q.state = 'COMPENSATING' THEN 'COMPENSATING'
+                    WHEN intentd.has_compensable(q.completed) THEN 'EXECUTING'
                     WHEN q.cancel_requested THEN 'CANCELLED'
                     WHEN now() >= q.expires_at THEN 'EXPIRED'
                     ELSE 'EXECUTING' END AS new_state
@@ -136,9 +150,9 @@ BEGIN
         UPDATE intentd.intents q SET
             state = d.new_state,
             crash_attempts = d.crashes,
-            in_hand = d.new_state = 'EXECUTING',
-            lease_owner = CASE WHEN d.new_state = 'EXECUTING' THEN p_node END,
-            lease_expires_at = CASE WHEN d.new_state = 'EXECUTING'
+            in_hand = d.new_state IN ('EXECUTING', 'COMPENSATING'),
+            lease_owner = CASE WHEN d.new_state IN ('EXECUTING', 'COMPENSATING') THEN p_node END,
+            lease_expires_at = CASE WHEN d.new_state IN ('EXECUTING', 'COMPENSATING')
                                     THEN now() + make_interval(secs => p_lease_s) END,
             fence = q.fence + 1,
             version = q.version + 1,
@@ -155,7 +169,8 @@ BEGIN
                     'error', 'Intentd.Quarantined', 'cause',
                     format('%s attempts were cut short by node crashes', d.crashes))
                 ELSE q.last_error END,
-            finished_at = CASE WHEN d.new_state <> 'EXECUTING' THEN clock_timestamp() END,
+            finished_at = CASE WHEN d.new_state NOT IN ('EXECUTING', 'COMPENSATING')
+                               THEN clock_timestamp() END,
             updated_at = clock_timestamp()
         FROM cur d
         WHERE q.tenant_id = d.tenant_id AND q.action_intent_id = d.action_intent_id
@@ -198,15 +213,21 @@ BEGIN
            (u.r ->> 'fence')::bigint, (u.r ->> 'version')::bigint,
            extract(epoch FROM (u.r ->> 'expires_at')::timestamptz)::bigint,
            u.r -> 'intent' -> 'parameters', (u.r ->> 'attempts')::int,
-           extract(epoch FROM (u.r ->> 'started_at')::timestamptz)::float8
+           extract(epoch FROM (u.r ->> 'started_at')::timestamptz)::float8,
+           (u.r ->> 'cancel_requested')::boolean, u.r -> 'completed',
+           nullif(u.r -> 'call_inflight', 'null'::jsonb),
+           nullif(u.r -> 'step_prior', 'null'::jsonb), u.r ->> 'compensate_to',
+           u.r ->> 'terminal_reason'
     FROM jsonb_array_elements(res) AS u(r)
-    WHERE u.r ->> 'state' = 'EXECUTING';
+    WHERE u.r ->> 'state' IN ('EXECUTING', 'COMPENSATING');
 END $$;
 
 -- Applies a batch of step outcomes for intents p_node holds. Each op:
 -- {tenant_id, action_intent_id, fence, version, state?, step_name?, step_input?, step_attempts?,
 --  attempts_inc?, wait_until?, due_epoch?, output?, last_error?, terminal_reason?, release?,
---  effect?, ledger: [{event, from_state?, to_state?, actor?, payload?}]}
+--  effect?, inflight? (write-ahead marker, null clears), prior?, completed_add? (a succeeded
+--  Task), comp_set? ({index, value}: a compensation's outcome), compensate_to?, held_by?,
+--  ledger: [{event, from_state?, to_state?, actor?, payload?}]}
 -- An op applies only while p_node's lease is live with the same fence and the row is at the
 -- version the engine last saw. Result per op: 'ok' (applied; version is the new one), 'dup' (a
 -- retry of an op that had already committed) or 'fenced' (the lease is gone: drop the work).
@@ -243,6 +264,19 @@ BEGIN
             last_error = CASE WHEN o.op ? 'last_error' THEN o.op -> 'last_error'
                               ELSE q.last_error END,
             terminal_reason = coalesce(o.op ->> 'terminal_reason', q.terminal_reason),
+            call_inflight = CASE WHEN o.op ? 'inflight' THEN nullif(o.op -> 'inflight', 'null')
+                                 ELSE q.call_inflight END,
+            step_prior = CASE WHEN o.op ? 'prior' THEN nullif(o.op -> 'prior', 'null')
+                              ELSE q.step_prior END,
+            completed = CASE WHEN o.op ? 'completed_add'
+                                 THEN q.completed || jsonb_build_array(o.op -> 'completed_add')
+                             WHEN o.op ? 'comp_set'
+                                 THEN jsonb_set(q.completed,
+                                                ARRAY[o.op -> 'comp_set' ->> 'index', 'comp'],
+                                                o.op -> 'comp_set' -> 'value')
+                             ELSE q.completed END,
+            compensate_to = coalesce(o.op ->> 'compensate_to', q.compensate_to),
+            held_by = CASE WHEN o.op ? 'held_by' THEN o.op ->> 'held_by' ELSE NULL END,
             finished_at = CASE WHEN (o.op ->> 'state') IN ('SUCCEEDED', 'FAILED', 'EXPIRED',
                                                            'CANCELLED')
                                THEN clock_timestamp() ELSE q.finished_at END,
