@@ -15,8 +15,8 @@ struct connector_limits {
     double retry_budget;      /* retries may be at most this fraction of calls over the last
                                  minute (default 0.2, 0..1); the first attempts of
                                  calls are never refused by it */
-    int timeout_seconds;      /* per attempt when the Task sets no TimeoutSeconds (default 30,
-                                 1..300) */
+    int timeout_seconds;      /* per attempt: caps the Task's TimeoutSeconds, and applies alone
+                                 when the Task sets none (default 30, 1..300) */
 };
 
 #endif

@@ -289,8 +289,8 @@ void exec_task_failed(struct item *it, const struct asl_step *st, const char *er
     }
     exec_op_ledger(op, exec_ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
                                        json_pack("{s:s, s:i, s:s, s:s, s:s}", "step", st->state,
-                                                 "attempt", attempts, "outcome", "failed",
-                                                 "error", error, "cause", cause)));
+                                                 "attempt", attempts, "outcome", "failed", "error",
+                                                 error, "cause", cause)));
     json_object_set_new(op, "attempts_inc", json_integer(1));
     json_object_set_new(op, "last_error", json_pack("{s:s, s:s}", "error", error, "cause", cause));
     if (d.kind == ASL_DECIDE_RETRY) {
@@ -376,12 +376,12 @@ void exec_task_succeeded(struct item *it, const struct asl_step *st, const char 
     json_object_set_new(op, "attempts_inc", json_integer(1));
     json_object_set_new(op, "inflight", json_null());
     json_object_set_new(op, "prior", json_null());
-    exec_op_ledger(op, exec_ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
-                                       json_pack("{s:s, s:i, s:s, s:s?, s:O}", "step", st->state,
-                                                 "attempt", attempt, "outcome", "succeeded",
-                                                 "external_id",
-                                                 external_id && *external_id ? external_id : NULL,
-                                                 "result", result)));
+    exec_op_ledger(
+        op, exec_ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
+                            json_pack("{s:s, s:i, s:s, s:s?, s:O}", "step", st->state, "attempt",
+                                      attempt, "outcome", "succeeded", "external_id",
+                                      external_id && *external_id ? external_id : NULL, "result",
+                                      result)));
     /* What compensation (and the status) needs of a Task that succeeded: an irreversible one
      * is listed too, so the status can say it cannot be undone. */
     json_t *done = json_pack("{s:s, s:s, s:s?}", "step", st->state, "operation", operation,
@@ -461,10 +461,10 @@ static void run_internal_task(struct item *it, const struct asl_step *st,
         exec_op_ledger(op, exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
                                            json_pack("{s:s, s:s, s:s}", "step", st->state, "type",
                                                      "Task", "operation", aop->name)));
-    exec_op_ledger(op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
-                                       json_pack("{s:s, s:i, s:s, s:s}", "step", st->state,
-                                                 "attempt", attempt, "operation", aop->name,
-                                                 "idempotency_key", key)));
+    exec_op_ledger(
+        op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
+                            json_pack("{s:s, s:i, s:s, s:s}", "step", st->state, "attempt", attempt,
+                                      "operation", aop->name, "idempotency_key", key)));
     struct adapter_errors errs = {0};
     if (aop->validate(st->parameters, &errs)) {
         char cause[ADAPTER_POINTER_MAX + ADAPTER_MESSAGE_MAX + 4];
@@ -509,8 +509,7 @@ void exec_run(struct item *it)
     for (int n = 0; n < STEPS_PER_RUN; n++) {
         double now = exec_now();
         if (it->cancel) {
-            exec_finish(it, "CANCELLED", "cancelled by an operator at a step boundary", NULL,
-                        NULL);
+            exec_finish(it, "CANCELLED", "cancelled by an operator at a step boundary", NULL, NULL);
             return;
         }
         if (now >= (double)it->expires) {
@@ -814,9 +813,9 @@ void executor_take(struct executor *e, const PGresult *r, int row)
         if (compensating)
             exec_saga_next(it); /* compensation needs the adapters, not the workflow */
         else
-            exec_finish(it, "FAILED", "this node has no workflow for the action type", NULL,
-                        json_pack("{s:s, s:s}", "error", "Intentd.UnknownActionType", "cause",
-                                  it->type));
+            exec_finish(
+                it, "FAILED", "this node has no workflow for the action type", NULL,
+                json_pack("{s:s, s:s}", "error", "Intentd.UnknownActionType", "cause", it->type));
         return;
     }
     if (compensating)

@@ -36,7 +36,7 @@ struct call {
     int timeout_s;
     struct connector_config *cfg;
     bool guard_held;
-    bool refreshed;   /* an OAuth2 refresh was tried for this attempt */
+    bool refreshed;      /* an OAuth2 refresh was tried for this attempt */
     bool after_conflict; /* the reconcile follows a 409, not an unknown outcome */
     /* compensation calls */
     bool comp;
@@ -110,14 +110,14 @@ static json_t *attempt_op(struct call *c, bool with_start)
     if (op && with_start) {
         int attempt = it->step_attempts + 1;
         if (attempt == 1 && !it->inflight)
-            exec_op_ledger(op, exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
-                                               json_pack("{s:s, s:s, s:s}", "step", c->state,
-                                                         "type", "Task", "operation",
-                                                         c->aop->name)));
+            exec_op_ledger(op,
+                           exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
+                                           json_pack("{s:s, s:s, s:s}", "step", c->state, "type",
+                                                     "Task", "operation", c->aop->name)));
         exec_op_ledger(op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
                                            json_pack("{s:s, s:i, s:s, s:s}", "step", c->state,
-                                                     "attempt", attempt, "operation",
-                                                     c->aop->name, "idempotency_key", c->key)));
+                                                     "attempt", attempt, "operation", c->aop->name,
+                                                     "idempotency_key", c->key)));
     }
     return op;
 }
@@ -130,10 +130,9 @@ static void call_failed(struct call *c, bool written_ahead, const char *error, c
     struct item *it = c->it;
     if (c->comp) {
         exec_comp_cb cb = c->comp_cb;
-        enum adapter_verdict v = !strcmp(error, "Connector.Permanent") ? ADAPTER_PERMANENT
-                                 : !strcmp(error, "Connector.Unauthorized")
-                                     ? ADAPTER_UNAUTHORIZED
-                                     : ADAPTER_TRANSIENT;
+        enum adapter_verdict v = !strcmp(error, "Connector.Permanent")      ? ADAPTER_PERMANENT
+                                 : !strcmp(error, "Connector.Unauthorized") ? ADAPTER_UNAUTHORIZED
+                                                                            : ADAPTER_TRANSIENT;
         char why[ADAPTER_MESSAGE_MAX];
         snprintf(why, sizeof why, "%s", cause);
         if (call_end(c))
@@ -272,7 +271,10 @@ static int send_described(struct call *c, const json_t *req, char why[ADAPTER_ME
         }
     }
     if (!rc) {
-        long timeout_s = c->timeout_s > 0 ? c->timeout_s : cfg->limits.timeout_seconds;
+        /* The Task's TimeoutSeconds, capped by the tenant's limit for this connector. */
+        long timeout_s = cfg->limits.timeout_seconds;
+        if (c->timeout_s > 0 && c->timeout_s < timeout_s)
+            timeout_s = c->timeout_s;
         struct http_request hr = {.method = method,
                                   .url = url,
                                   .headers = lines,
@@ -365,21 +367,19 @@ static void write_ahead(struct call *c)
     }
     const char *phase = c->comp ? "compensate" : "call";
     if (c->comp) {
-        exec_op_ledger(op, exec_ledger_row("compensation.started", "COMPENSATING",
-                                           "COMPENSATING",
-                                           json_pack("{s:s, s:i, s:s}", "step", c->state,
-                                                     "attempt", attempt, "operation",
-                                                     c->aop->name)));
+        exec_op_ledger(op, exec_ledger_row("compensation.started", "COMPENSATING", "COMPENSATING",
+                                           json_pack("{s:s, s:i, s:s}", "step", c->state, "attempt",
+                                                     attempt, "operation", c->aop->name)));
     } else {
         if (attempt == 1 && !it->inflight)
-            exec_op_ledger(op, exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
-                                               json_pack("{s:s, s:s, s:s}", "step", c->state,
-                                                         "type", "Task", "operation",
-                                                         c->aop->name)));
+            exec_op_ledger(op,
+                           exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
+                                           json_pack("{s:s, s:s, s:s}", "step", c->state, "type",
+                                                     "Task", "operation", c->aop->name)));
         exec_op_ledger(op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
                                            json_pack("{s:s, s:i, s:s, s:s}", "step", c->state,
-                                                     "attempt", attempt, "operation",
-                                                     c->aop->name, "idempotency_key", c->key)));
+                                                     "attempt", attempt, "operation", c->aop->name,
+                                                     "idempotency_key", c->key)));
         if (it->prior)
             json_object_set(op, "prior", it->prior);
     }
@@ -397,8 +397,8 @@ static void reconcile(struct call *c)
     build_and_send(c, c->aop->build_reconcile, PH_RECONCILE, true);
 }
 
-static void classify_with(struct call *c, adapter_classify_fn fn,
-                          const struct http_response *resp, struct adapter_outcome *out)
+static void classify_with(struct call *c, adapter_classify_fn fn, const struct http_response *resp,
+                          struct adapter_outcome *out)
 {
     struct adapter_ctx ctx;
     fill_ctx(c, &ctx);
@@ -418,8 +418,8 @@ static void after_prepare(struct call *c, const struct http_response *resp)
 {
     if (resp->outcome != HTTP_RESPONSE) {
         release_guard(c, GUARD_RESULT_TRANSIENT);
-        call_failed(c, false, "Connector.Transient", resp->error ? resp->error : "no response",
-                    -1, false);
+        call_failed(c, false, "Connector.Transient", resp->error ? resp->error : "no response", -1,
+                    false);
         return;
     }
     struct adapter_outcome out;
@@ -431,10 +431,10 @@ static void after_prepare(struct call *c, const struct http_response *resp)
         bool perm = out.verdict == ADAPTER_PERMANENT || out.verdict == ADAPTER_ABSENT ||
                     out.verdict == ADAPTER_CONFLICT;
         call_failed(c, false,
-                    perm                                      ? "Connector.Permanent"
-                    : out.verdict == ADAPTER_RATE_LIMITED     ? "Connector.RateLimited"
+                    perm                                  ? "Connector.Permanent"
+                    : out.verdict == ADAPTER_RATE_LIMITED ? "Connector.RateLimited"
                     : out.verdict == ADAPTER_UNAUTHORIZED ? "Connector.Unauthorized"
-                                                              : "Connector.Transient",
+                                                          : "Connector.Transient",
                     out.cause, out.retry_after_s, false);
         return;
     }
@@ -475,8 +475,8 @@ static void after_reconcile(struct call *c, const struct http_response *resp)
                         -1, false);
         return;
     }
-    release_guard(c, out.verdict == ADAPTER_TRANSIENT ? GUARD_RESULT_TRANSIENT
-                                                      : GUARD_RESULT_OTHER);
+    release_guard(c,
+                  out.verdict == ADAPTER_TRANSIENT ? GUARD_RESULT_TRANSIENT : GUARD_RESULT_OTHER);
     call_failed(c, true, "Connector.Transient", out.cause, out.retry_after_s, true);
 }
 
@@ -561,8 +561,7 @@ static void after_refresh(struct call *c, const struct http_response *resp)
     char why[ADAPTER_MESSAGE_MAX];
     if (resp->outcome != HTTP_RESPONSE || resp->status != 200) {
         if (resp->outcome == HTTP_RESPONSE)
-            snprintf(why, sizeof why, "refreshing the access token failed: HTTP %ld",
-                     resp->status);
+            snprintf(why, sizeof why, "refreshing the access token failed: HTTP %ld", resp->status);
         else
             snprintf(why, sizeof why, "refreshing the access token failed: %s",
                      resp->error ? resp->error : "no response");
@@ -597,8 +596,8 @@ static void token_saved(void *arg, int err)
                     -1, false);
         return;
     }
-    int rc = connectors_get(c->it->e->app->connectors, c->it->tenant, c->connector,
-                            config_reloaded, c);
+    int rc =
+        connectors_get(c->it->e->app->connectors, c->it->tenant, c->connector, config_reloaded, c);
     if (rc)
         call_failed(c, true, "Connector.Transient", "the connector configuration is unavailable",
                     -1, false);
@@ -627,8 +626,8 @@ static void refresh_token(struct call *c)
 {
     char *form = NULL;
     if (connectors_oauth_form(c->cfg, &form)) {
-        call_failed(c, true, "Connector.Unauthorized",
-                    "the connector has no refresh credentials", -1, false);
+        call_failed(c, true, "Connector.Unauthorized", "the connector has no refresh credentials",
+                    -1, false);
         return;
     }
     c->refreshed = true;
@@ -645,8 +644,8 @@ static void refresh_token(struct call *c)
     int rc = http_client_send(c->it->e->app->http_client, &hr, on_response, c);
     crypto_free_secret(form, strlen(form));
     if (rc)
-        call_failed(c, true, "Connector.Unauthorized", "the token request could not be started",
-                    -1, false);
+        call_failed(c, true, "Connector.Unauthorized", "the token request could not be started", -1,
+                    false);
 }
 
 static void on_response(void *arg, const struct http_response *resp)
@@ -782,8 +781,8 @@ static struct call *call_new(struct item *it, const struct adapter_op *aop)
 
 static void load_config(struct call *c)
 {
-    int rc = connectors_get(c->it->e->app->connectors, c->it->tenant, c->connector,
-                            config_loaded, c);
+    int rc =
+        connectors_get(c->it->e->app->connectors, c->it->tenant, c->connector, config_loaded, c);
     if (rc)
         defer(c, "connector configuration unavailable", exec_now() + CONFIG_RETRY_S);
 }

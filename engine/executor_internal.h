@@ -32,11 +32,11 @@ struct item {
     char *step;     /* the ASL state to run next (NULL: the start) */
     json_t *input;  /* its raw input */
     int step_attempts;
-    double wait_until; /* > 0: the step is a Wait that was entered and persisted */
-    bool cancel;       /* an operator asked to cancel: honoured at the next step boundary */
-    json_t *completed; /* the Tasks that succeeded (array, see intentd.intents.completed) */
-    json_t *inflight;  /* the write-ahead marker of a call whose outcome is unknown, or NULL */
-    json_t *prior;     /* what the current step's prepare read, or NULL */
+    double wait_until;      /* > 0: the step is a Wait that was entered and persisted */
+    bool cancel;            /* an operator asked to cancel: honoured at the next step boundary */
+    json_t *completed;      /* the Tasks that succeeded (array, see intentd.intents.completed) */
+    json_t *inflight;       /* the write-ahead marker of a call whose outcome is unknown, or NULL */
+    json_t *prior;          /* what the current step's prepare read, or NULL */
     char compensate_to[16]; /* "" unless COMPENSATING: the terminal state it will end in */
     char *reason;           /* COMPENSATING: why it ends (kept for the final transition) */
     struct call *call;      /* an external call in progress */

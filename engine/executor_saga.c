@@ -10,8 +10,8 @@
 #include "executor_internal.h"
 #include "log.h"
 
-#define COMP_MAX_ATTEMPTS 6    /* per undo: then it counts as failed */
-#define COMP_BACKOFF_S    1.0  /* doubled per attempt, with full jitter */
+#define COMP_MAX_ATTEMPTS 6   /* per undo: then it counts as failed */
+#define COMP_BACKOFF_S    1.0 /* doubled per attempt, with full jitter */
 #define COMP_BACKOFF_MAX  60.0
 
 void exec_compensate(struct item *it, const char *state, const char *reason, json_t *last_error,
@@ -43,8 +43,8 @@ void exec_compensate(struct item *it, const char *state, const char *reason, jso
     if (last_error)
         json_object_set_new(op, "last_error", last_error);
     exec_op_ledger(op, exec_ledger_row("intent.transition", "EXECUTING", "COMPENSATING",
-                                       json_pack("{s:s, s:s, s:o}", "reason", reason, "then",
-                                                 state, "undo", undo)));
+                                       json_pack("{s:s, s:s, s:o}", "reason", reason, "then", state,
+                                                 "undo", undo)));
     snprintf(it->compensate_to, sizeof it->compensate_to, "%s", state);
     free(it->reason);
     it->reason = strdup(reason);
@@ -103,23 +103,23 @@ static void end(struct item *it)
     json_object_set_new(op, "terminal_reason", json_string(reason));
     if (bad)
         json_object_set_new(op, "last_error",
-                            json_pack("{s:s, s:s}", "error", "Intentd.CompensationFailed",
-                                      "cause", "a compensation could not finish"));
+                            json_pack("{s:s, s:s}", "error", "Intentd.CompensationFailed", "cause",
+                                      "a compensation could not finish"));
     exec_op_ledger(op, exec_ledger_row("intent.transition", "COMPENSATING", target,
-                                       json_pack("{s:s, s:o, s:o}", "reason", reason,
-                                                 "compensated", undone, "failed", failed)));
+                                       json_pack("{s:s, s:o, s:o}", "reason", reason, "compensated",
+                                                 undone, "failed", failed)));
     exec_submit(it, op, true);
 }
 
 /* Records the undo of entry idx as finished (state "compensated", "skipped" or "failed"). */
-static void record(struct item *it, int idx, const char *state, const char *cause,
-                   json_t *result, json_t *effect)
+static void record(struct item *it, int idx, const char *state, const char *cause, json_t *result,
+                   json_t *effect)
 {
     json_t *op = exec_op_new(it);
     json_t *entry = json_array_get(it->completed, (size_t)idx);
-    json_t *comp = json_pack("{s:s, s:i, s:s?, s:O?}", "state", state, "attempts",
-                             it->step_attempts + 1, "cause", cause && *cause ? cause : NULL,
-                             "result", result);
+    json_t *comp =
+        json_pack("{s:s, s:i, s:s?, s:O?}", "state", state, "attempts", it->step_attempts + 1,
+                  "cause", cause && *cause ? cause : NULL, "result", result);
     if (!op || !comp) {
         json_decref(op);
         json_decref(comp);
@@ -132,12 +132,11 @@ static void record(struct item *it, int idx, const char *state, const char *caus
     json_object_set_new(op, "comp_set", json_pack("{s:i, s:O}", "index", idx, "value", comp));
     json_object_set_new(op, "inflight", json_null());
     json_object_set_new(op, "step_attempts", json_integer(0));
-    exec_op_ledger(op, exec_ledger_row(
-                           "compensation.finished", "COMPENSATING", "COMPENSATING",
-                           json_pack("{s:O?, s:O?, s:s, s:s?}", "step",
-                                     json_object_get(entry, "step"), "operation",
-                                     json_object_get(entry, "compensate"), "outcome", state,
-                                     "cause", cause && *cause ? cause : NULL)));
+    exec_op_ledger(op, exec_ledger_row("compensation.finished", "COMPENSATING", "COMPENSATING",
+                                       json_pack("{s:O?, s:O?, s:s, s:s?}", "step",
+                                                 json_object_get(entry, "step"), "operation",
+                                                 json_object_get(entry, "compensate"), "outcome",
+                                                 state, "cause", cause && *cause ? cause : NULL)));
     json_object_set_new(entry, "comp", comp);
     it->step_attempts = 0;
     json_decref(it->inflight);
@@ -181,11 +180,10 @@ static void comp_done(struct item *it, enum adapter_verdict v, double retry_afte
     json_object_set_new(op, "step_attempts", json_integer(attempts));
     json_object_set_new(op, "last_error",
                         json_pack("{s:s, s:s}", "error", "Connector.Transient", "cause", cause));
-    exec_op_ledger(op, exec_ledger_row("compensation.attempt_failed", "COMPENSATING",
-                                       "COMPENSATING",
-                                       json_pack("{s:O?, s:i, s:s}", "step",
-                                                 json_object_get(entry, "step"), "attempt",
-                                                 attempts, "cause", cause)));
+    exec_op_ledger(
+        op, exec_ledger_row("compensation.attempt_failed", "COMPENSATING", "COMPENSATING",
+                            json_pack("{s:O?, s:i, s:s}", "step", json_object_get(entry, "step"),
+                                      "attempt", attempts, "cause", cause)));
     exec_release_at(it, op, exec_now() + delay);
 }
 

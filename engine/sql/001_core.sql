@@ -130,6 +130,10 @@ CREATE TABLE intentd.ledger (
     hash bytea NOT NULL
 );
 CREATE INDEX ledger_by_intent ON intentd.ledger (tenant_id, action_intent_id, seq);
+-- Outcome signals (GET /v1/signals) read the terminal transitions of a tenant in seq order.
+CREATE INDEX ledger_signals ON intentd.ledger (tenant_id, seq)
+    WHERE event = 'intent.transition' AND to_state IN ('SUCCEEDED', 'FAILED', 'EXPIRED',
+                                                       'CANCELLED');
 
 -- The canonical text a ledger row is hashed over. jsonb renders deterministically, and the
 -- timestamp is taken as integer microseconds so no time zone setting can change it.

@@ -483,3 +483,95 @@ BEGIN
             jsonb_build_object('role', p_role, 'token_sha256_prefix', left(p_hash, 12)));
     RETURN true;
 END $$;
+
+-- Operator compensate (POST /v1/intents/{id}/compensate): undoes a SUCCEEDED intent by running
+-- its Tasks' Compensate operations in reverse; it then ends CANCELLED. Irreversible Tasks make
+-- it refuse ('irreversible', naming them) unless p_partial. Answers 'started', 'notfound',
+-- 'state' (not SUCCEEDED), 'nothing' (no Task can be undone) or 'irreversible'.
+CREATE FUNCTION intentd.operator_compensate(p_tenant text, p_id text, p_partial boolean,
+                                            p_reason text, p_actor text, p_node text)
+RETURNS TABLE (result text, state text, steps jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    x intentd.intents%ROWTYPE;
+    irrev jsonb;
+BEGIN
+    SELECT * INTO x FROM intentd.intents q
+        WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        result := 'notfound'; RETURN NEXT; RETURN;
+    END IF;
+    state := x.state;
+    IF x.state <> 'SUCCEEDED' THEN
+        result := 'state'; RETURN NEXT; RETURN;
+    END IF;
+    SELECT coalesce(jsonb_agg(e.s -> 'step'), '[]') INTO irrev
+        FROM jsonb_array_elements(x.completed) AS e(s) WHERE e.s ->> 'compensate' IS NULL;
+    IF NOT intentd.has_compensable(x.completed) THEN
+        result := 'nothing'; steps := irrev; RETURN NEXT; RETURN;
+    END IF;
+    IF jsonb_array_length(irrev) > 0 AND NOT p_partial THEN
+        result := 'irreversible'; steps := irrev; RETURN NEXT; RETURN;
+    END IF;
+    UPDATE intentd.intents q SET state = 'COMPENSATING', compensate_to = 'CANCELLED',
+        terminal_reason = 'compensated by an operator: ' || p_reason, finished_at = NULL,
+        due_at = now(), lease_owner = NULL, lease_expires_at = NULL, in_hand = false,
+        step_attempts = 0, call_inflight = NULL, fence = q.fence + 1, version = q.version + 1,
+        updated_at = clock_timestamp()
+        WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id;
+    INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, from_state, to_state,
+                                node_id, actor, payload)
+    VALUES (p_tenant, p_id, 'operator.compensate', 'SUCCEEDED', 'COMPENSATING', p_node, p_actor,
+            jsonb_build_object('reason', p_reason, 'partial', p_partial,
+                               'irreversible', irrev));
+    PERFORM intentd.transition_row(p_tenant, p_id, 'SUCCEEDED', 'COMPENSATING', p_node, p_actor,
+                                   jsonb_build_object('reason', p_reason));
+    PERFORM pg_notify('intentd_work', '');
+    result := 'started'; state := 'COMPENSATING'; steps := irrev;
+    RETURN NEXT;
+END $$;
+
+-- Operator redrive (POST /v1/intents/{id}/redrive): a FAILED intent whose deadline has not
+-- passed runs again from the state that failed, with fresh attempts (its crash count too).
+-- Refused when compensation already undid its earlier Tasks: resuming would build on effects
+-- that are gone. Answers 'started', 'notfound', 'state', 'expired' or 'compensated'.
+CREATE FUNCTION intentd.operator_redrive(p_tenant text, p_id text, p_reason text, p_actor text,
+                                         p_node text)
+RETURNS TABLE (result text, state text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    x intentd.intents%ROWTYPE;
+BEGIN
+    SELECT * INTO x FROM intentd.intents q
+        WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        result := 'notfound'; RETURN NEXT; RETURN;
+    END IF;
+    state := x.state;
+    IF x.state <> 'FAILED' THEN
+        result := 'state'; RETURN NEXT; RETURN;
+    END IF;
+    IF now() >= x.expires_at THEN
+        result := 'expired'; RETURN NEXT; RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(x.completed) AS e(s) WHERE e.s ? 'comp') THEN
+        result := 'compensated'; RETURN NEXT; RETURN;
+    END IF;
+    UPDATE intentd.intents q SET state = 'EXECUTING', step_attempts = 0, crash_attempts = 0,
+        terminal_reason = NULL, finished_at = NULL, compensate_to = NULL, started_at = now(),
+        due_at = now(), lease_owner = NULL, lease_expires_at = NULL, in_hand = false,
+        fence = q.fence + 1, version = q.version + 1, updated_at = clock_timestamp()
+        WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id;
+    INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, from_state, to_state,
+                                node_id, actor, payload)
+    VALUES (p_tenant, p_id, 'operator.redrive', 'FAILED', 'EXECUTING', p_node, p_actor,
+            jsonb_build_object('reason', p_reason, 'from_step', x.step_name,
+                               'last_error', x.last_error));
+    PERFORM intentd.transition_row(p_tenant, p_id, 'FAILED', 'EXECUTING', p_node, p_actor,
+                                   jsonb_build_object('reason', p_reason));
+    PERFORM pg_notify('intentd_work', '');
+    result := 'started'; state := 'EXECUTING';
+    RETURN NEXT;
+END $$;
