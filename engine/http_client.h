@@ -75,8 +75,13 @@ int http_client_inflight(const struct http_client *c);
 
 /* Fails every request in flight with HTTP_CANCELLED (their callbacks run before this returns),
  * closes the handles and frees the client; done (may be NULL) runs once every handle is
- * closed. */
+ * closed. May be called from a request's callback; a second call while closing does nothing. */
 void http_client_close(struct http_client *c, void (*done)(void *arg), void *arg);
+
+/* Releases libcurl's process-wide state (curl_global_cleanup), which the first http_client_new
+ * initialised once for the process. Call it at exit, after every client is closed and with no
+ * other thread using libcurl. */
+void http_client_global_cleanup(void);
 
 /* Parses a Retry-After value (delta-seconds or an HTTP-date) into seconds from now_epoch;
  * returns -1 when absent or unparseable. Never negative otherwise. */
