@@ -206,7 +206,7 @@ static void call_succeeded(struct call *c, bool written_ahead, const char *exter
 
 /* Sends a request an adapter described; the answer goes to cb. Returns 0 or an error message
  * in why. */
-static void on_response(void *arg, const struct http_response *resp);
+static void on_response(void *arg, const struct http_client_resp *resp);
 
 static int send_described(struct call *c, const json_t *req, char why[ADAPTER_MESSAGE_MAX])
 {
@@ -275,13 +275,13 @@ static int send_described(struct call *c, const json_t *req, char why[ADAPTER_ME
         long timeout_s = cfg->limits.timeout_seconds;
         if (c->timeout_s > 0 && c->timeout_s < timeout_s)
             timeout_s = c->timeout_s;
-        struct http_request hr = {.method = method,
-                                  .url = url,
-                                  .headers = lines,
-                                  .nheaders = n,
-                                  .body = body,
-                                  .body_len = body_len,
-                                  .timeout_ms = timeout_s * 1000};
+        struct http_client_req hr = {.method = method,
+                                     .url = url,
+                                     .headers = lines,
+                                     .nheaders = n,
+                                     .body = body,
+                                     .body_len = body_len,
+                                     .timeout_ms = timeout_s * 1000};
         rc = http_client_send(c->it->e->app->http_client, &hr, on_response, c);
         if (rc)
             snprintf(why, ADAPTER_MESSAGE_MAX, "the request could not be started: %s",
@@ -397,8 +397,8 @@ static void reconcile(struct call *c)
     build_and_send(c, c->aop->build_reconcile, PH_RECONCILE, true);
 }
 
-static void classify_with(struct call *c, adapter_classify_fn fn, const struct http_response *resp,
-                          struct adapter_outcome *out)
+static void classify_with(struct call *c, adapter_classify_fn fn,
+                          const struct http_client_resp *resp, struct adapter_outcome *out)
 {
     struct adapter_ctx ctx;
     fill_ctx(c, &ctx);
@@ -414,7 +414,7 @@ static void classify_with(struct call *c, adapter_classify_fn fn, const struct h
         out->retry_after_s = http_retry_after_seconds(resp->retry_after, exec_now());
 }
 
-static void after_prepare(struct call *c, const struct http_response *resp)
+static void after_prepare(struct call *c, const struct http_client_resp *resp)
 {
     if (resp->outcome != HTTP_RESPONSE) {
         release_guard(c, GUARD_RESULT_TRANSIENT);
@@ -442,7 +442,7 @@ static void after_prepare(struct call *c, const struct http_response *resp)
     write_ahead(c);
 }
 
-static void after_reconcile(struct call *c, const struct http_response *resp)
+static void after_reconcile(struct call *c, const struct http_client_resp *resp)
 {
     if (resp->outcome != HTTP_RESPONSE) {
         release_guard(c, GUARD_RESULT_TRANSIENT);
@@ -480,7 +480,7 @@ static void after_reconcile(struct call *c, const struct http_response *resp)
     call_failed(c, true, "Connector.Transient", out.cause, out.retry_after_s, true);
 }
 
-static void after_call(struct call *c, const struct http_response *resp)
+static void after_call(struct call *c, const struct http_client_resp *resp)
 {
     if (resp->outcome == HTTP_NOT_SENT) {
         release_guard(c, GUARD_RESULT_TRANSIENT);
@@ -556,7 +556,7 @@ static void after_call(struct call *c, const struct http_response *resp)
 static void token_saved(void *arg, int err);
 static void config_reloaded(void *arg, int err, struct connector_config *cfg);
 
-static void after_refresh(struct call *c, const struct http_response *resp)
+static void after_refresh(struct call *c, const struct http_client_resp *resp)
 {
     char why[ADAPTER_MESSAGE_MAX];
     if (resp->outcome != HTTP_RESPONSE || resp->status != 200) {
@@ -634,13 +634,13 @@ static void refresh_token(struct call *c)
     c->phase = PH_REFRESH;
     const char *headers[] = {"Content-Type: application/x-www-form-urlencoded",
                              "Accept: application/json"};
-    struct http_request hr = {.method = "POST",
-                              .url = c->cfg->token_url,
-                              .headers = headers,
-                              .nheaders = 2,
-                              .body = form,
-                              .body_len = strlen(form),
-                              .timeout_ms = (long)c->cfg->limits.timeout_seconds * 1000};
+    struct http_client_req hr = {.method = "POST",
+                                 .url = c->cfg->token_url,
+                                 .headers = headers,
+                                 .nheaders = 2,
+                                 .body = form,
+                                 .body_len = strlen(form),
+                                 .timeout_ms = (long)c->cfg->limits.timeout_seconds * 1000};
     int rc = http_client_send(c->it->e->app->http_client, &hr, on_response, c);
     crypto_free_secret(form, strlen(form));
     if (rc)
@@ -648,7 +648,7 @@ static void refresh_token(struct call *c)
                     false);
 }
 
-static void on_response(void *arg, const struct http_response *resp)
+static void on_response(void *arg, const struct http_client_resp *resp)
 {
     struct call *c = arg;
     if (resp->outcome == HTTP_CANCELLED || c->it->e->closing) {

@@ -200,7 +200,7 @@ static void timer_closed(uv_handle_t *h)
 
 static void respond(struct xfer *x, enum http_outcome outcome, long status)
 {
-    struct http_response r = {
+    struct http_client_resp r = {
         .outcome = outcome,
         .status = outcome == HTTP_RESPONSE ? status : 0,
         .body = "",
@@ -592,7 +592,7 @@ static int header_ok(const char *h)
     return 1;
 }
 
-static int has_header(const struct http_request *req, const char *name)
+static int has_header(const struct http_client_req *req, const char *name)
 {
     size_t nl = strlen(name);
     for (int i = 0; i < req->nheaders; i++)
@@ -601,7 +601,7 @@ static int has_header(const struct http_request *req, const char *name)
     return 0;
 }
 
-static int validate(const struct http_request *req)
+static int validate(const struct http_client_req *req)
 {
     if (!req || !method_ok(req->method) || !url_ok(req->url))
         return IE_INVAL;
@@ -617,7 +617,7 @@ static int validate(const struct http_request *req)
     return 0;
 }
 
-static int build_headers(struct xfer *x, const struct http_request *req)
+static int build_headers(struct xfer *x, const struct http_client_req *req)
 {
     struct curl_slist *l;
     for (int i = 0; i < req->nheaders; i++) {
@@ -640,7 +640,7 @@ static int build_headers(struct xfer *x, const struct http_request *req)
     return 0;
 }
 
-static int setup_easy(struct http_client *c, struct xfer *x, const struct http_request *req)
+static int setup_easy(struct http_client *c, struct xfer *x, const struct http_client_req *req)
 {
     CURL *e = x->easy;
     long timeout = req->timeout_ms ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -704,7 +704,7 @@ static int setup_easy(struct http_client *c, struct xfer *x, const struct http_r
     return 0;
 }
 
-int http_client_send(struct http_client *c, const struct http_request *req, http_client_cb cb,
+int http_client_send(struct http_client *c, const struct http_client_req *req, http_client_cb cb,
                      void *arg)
 {
     struct xfer *x = NULL;

@@ -232,5 +232,6 @@ out:
         pgembed_stop(pg);
     crypto_cleanse(app->master_key, sizeof app->master_key);
     config_free(&app->cfg);
+    http_client_global_cleanup();
     return code;
 }

@@ -57,7 +57,7 @@ struct fx {
     struct call calls[MAX_CALLS];
 };
 
-static void on_resp(void *arg, const struct http_response *r)
+static void on_resp(void *arg, const struct http_client_resp *r)
 {
     struct call *k = arg;
     k->calls++;
@@ -102,7 +102,7 @@ static struct fx *fx_new(void)
 static int send_url(struct fx *fx, struct call *k, const char *method, const char *url,
                     const char *const *headers, int nheaders, const char *body, long timeout_ms)
 {
-    struct http_request req = {
+    struct http_client_req req = {
         .method = method,
         .url = url,
         .headers = headers,
@@ -558,7 +558,7 @@ struct closer {
 
 static void try_send_while_closing(struct call *k)
 {
-    struct http_request req = {.method = "GET", .url = "http://127.0.0.1:1/"};
+    struct http_client_req req = {.method = "GET", .url = "http://127.0.0.1:1/"};
     assert_int_equal(http_client_send(k->fx->c, &req, on_resp, k), IE_UNAVAIL);
 }
 
@@ -680,11 +680,11 @@ static void invalid_requests_are_rejected_without_callback(void **state)
     long_url[8999] = '\0';
     assert_int_equal(send_url(fx, k, "GET", long_url, NULL, 0, NULL, 0), IE_INVAL);
     free(long_url);
-    struct http_request nobody = {.method = "POST", .url = ok, .body_len = 3};
+    struct http_client_req nobody = {.method = "POST", .url = ok, .body_len = 3};
     assert_int_equal(http_client_send(fx->c, &nobody, on_resp, k), IE_INVAL);
-    struct http_request huge = {.method = "POST", .url = ok, .body = ok, .body_len = 1u << 30};
+    struct http_client_req huge = {.method = "POST", .url = ok, .body = ok, .body_len = 1u << 30};
     assert_int_equal(http_client_send(fx->c, &huge, on_resp, k), IE_INVAL);
-    struct http_request good = {.method = "GET", .url = ok};
+    struct http_client_req good = {.method = "GET", .url = ok};
     assert_int_equal(http_client_send(fx->c, &good, NULL, k), IE_INVAL);
     assert_int_equal(http_client_send(fx->c, NULL, on_resp, k), IE_INVAL);
     assert_int_equal(http_client_inflight(fx->c), 0);

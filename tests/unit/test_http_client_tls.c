@@ -156,7 +156,7 @@ struct result {
     char body[64], error[512];
 };
 
-static void on_resp(void *arg, const struct http_response *r)
+static void on_resp(void *arg, const struct http_client_resp *r)
 {
     struct result *res = arg;
     res->calls++;
@@ -180,7 +180,7 @@ static void call_once(struct tls_srv *s, const char *host, const char *ca_file, 
     char err[256], url[128];
     int closed = 0;
     snprintf(url, sizeof url, "https://%s:%d/", host, s->port);
-    struct http_request req = {
+    struct http_client_req req = {
         .method = "POST", .url = url, .body = "x", .body_len = 1, .timeout_ms = 10000};
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(http_client_new(&loop, &cfg, &c, err, sizeof err), 0);
