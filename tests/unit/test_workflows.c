@@ -255,13 +255,13 @@ static void a_resource_no_adapter_provides_is_a_config_error(void **state)
 
 static void a_resource_of_an_unknown_connector_is_a_config_error(void **state)
 {
-    static const char *const names[] = {"crm.asl.json", "DoIt", "crm.create_task"};
+    static const char *const names[] = {"fax.asl.json", "DoIt", "fax.send_page"};
     char dir[64];
-    char *bad = one_task("crm.create_task", NULL);
+    char *bad = one_task("fax.send_page", NULL);
 
     (void)state;
     make_dir(dir, sizeof dir);
-    put_file(dir, "crm.asl.json", bad);
+    put_file(dir, "fax.asl.json", bad);
     expect_load_error(dir, IE_CONFIG, names, NCASES(names));
     free(bad);
     rm_tree(dir);
