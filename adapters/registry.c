@@ -7,7 +7,8 @@
 #include "connectors.h"
 #include "internal.h"
 
-/* clang-format off: one operation a line, grouped by connector */
+/* One operation a line, grouped by connector. */
+/* clang-format off */
 const struct adapter_op *const adapter_ops[] = {
     &internal_create_task,
     &internal_log_note,
