@@ -83,8 +83,10 @@ static const struct command commands[] = {
      "configuration is replaced. Secrets are read as a JSON object from --secrets-file PATH,\n"
      "else from stdin, never from the command line: {\"token\":\"...\"} for bearer,\n"
      "{\"client_secret\":\"...\",\"refresh_token\":\"...\"} for oauth2 (none needs none).\n"
-     "notify's base URL is the Slack webhook URL, itself a secret: it is stored sealed and\n"
-     "shown as scheme://host/[redacted]. --settings and --limits take JSON or @FILE; limits:\n"
+     "notify's base URL is the Slack webhook URL, itself a secret: instead of --base-url it\n"
+     "goes in the secrets as \"base_url\" (with --auth none: {\"base_url\":\"https://...\"}),\n"
+     "and is shown as scheme://host/[redacted]. --settings and --limits take JSON or @FILE;\n"
+     "limits: "
      "concurrency, rate_per_second, burst, breaker_failures, breaker_open_seconds,\n"
      "retry_budget, timeout_seconds. Prints the stored configuration, secrets redacted."},
     {"connector get", " tenant ", ctl_cmd_connector_get, "connector get [CONNECTOR] [--tenant T]",

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SECRETS_MAX (64 * 1024)  /* bytes of the secrets document */
 #define DOC_MAX     (256 * 1024) /* bytes of a --settings or --limits file */
@@ -85,6 +86,9 @@ static int read_secrets(const struct ctl_cmdline *o, const char *const *need, js
         fprintf(stderr, "intentctl: cannot open %s: %s\n", name, strerror(errno));
         return CTL_EXIT_USAGE;
     }
+    if (f == stdin && isatty(0))
+        fprintf(stderr, "intentctl: reading the secrets as a JSON object from stdin (end with "
+                        "Ctrl-D); input is not hidden, so prefer --secrets-file PATH\n");
     buf_init(&b, SECRETS_MAX);
     rc = slurp(f, name, &b);
     if (f != stdin)
@@ -194,22 +198,29 @@ static int print_config(json_t *cfg)
     return rc;
 }
 
-/* Builds the PUT body from the options and the secrets. */
+/* Builds the PUT body from the options and the secrets; the base URL comes from --base-url, or
+ * for notify (whose URL is a secret) from the secrets' "base_url". */
 static int build_body(const struct ctl_cmdline *o, json_t *secrets, json_t **out)
 {
     json_t *settings = NULL, *limits = NULL, *auth = json_pack("{s:s}", "type", o->auth);
+    json_t *base = o->base_url ? json_string(o->base_url) : json_object_get(secrets, "base_url");
     int rc = json_arg("--settings", o->settings, &settings);
     if (!rc)
         rc = json_arg("--limits", o->limits, &limits);
     if (!rc && !auth)
         rc = CTL_EXIT_USAGE;
-    if (!rc && secrets)
-        json_object_update(auth, secrets);
+    const char *k;
+    json_t *v;
+    json_object_foreach(rc ? NULL : secrets, k, v)
+    {
+        if (strcmp(k, "base_url"))
+            json_object_set(auth, k, v);
+    }
     if (!rc && o->token_url)
         json_object_set_new(auth, "token_url", json_string(o->token_url));
     if (!rc && o->client_id)
         json_object_set_new(auth, "client_id", json_string(o->client_id));
-    *out = rc ? NULL : json_pack("{s:s, s:O}", "base_url", o->base_url, "auth", auth);
+    *out = rc ? NULL : json_pack("{s:O, s:O}", "base_url", base, "auth", auth);
     if (!rc && !*out) {
         fprintf(stderr, "intentctl: --base-url is not valid UTF-8\n");
         rc = CTL_EXIT_USAGE;
@@ -220,6 +231,8 @@ static int build_body(const struct ctl_cmdline *o, json_t *secrets, json_t **out
         json_object_set(*out, "settings", settings);
     if (!rc && limits)
         json_object_set(*out, "limits", limits);
+    if (o->base_url)
+        json_decref(base);
     json_decref(auth);
     json_decref(settings);
     json_decref(limits);
@@ -228,37 +241,45 @@ static int build_body(const struct ctl_cmdline *o, json_t *secrets, json_t **out
 
 int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o)
 {
-    static const char *const none[] = {NULL};
-    static const char *const bearer[] = {"token", NULL};
-    static const char *const oauth2[] = {"client_secret", "refresh_token", NULL};
+    const char *need[4] = {NULL};
+    size_t nneed = 0;
     struct ctl_cmdline opts = *o;
-    const char *const *need = none;
     if (o->argv_secret) {
         fprintf(stderr, "intentctl: secrets are never taken from the command line (other users "
                         "can read it in ps): put them in a JSON file given with --secrets-file "
                         "PATH, or pipe them on stdin\n");
         return CTL_EXIT_USAGE;
     }
-    if (o->npos != 1 || !o->base_url) {
+    bool notify = o->npos == 1 && !strcmp(o->pos[0], "notify");
+    if (notify && o->base_url) {
+        fprintf(stderr, "intentctl: notify's base URL is a Slack webhook URL, a secret: give it "
+                        "as \"base_url\" in the secrets (--secrets-file PATH or stdin), not on "
+                        "the command line\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (o->npos != 1 || (!notify && !o->base_url)) {
         fprintf(stderr, "intentctl: connector set needs a CONNECTOR and --base-url URL\n");
         return CTL_EXIT_USAGE;
     }
+    if (notify)
+        need[nneed++] = "base_url";
     opts.auth = o->auth ? o->auth : "none";
+    bool oauth2 = !strcmp(opts.auth, "oauth2");
     if (!strcmp(opts.auth, "bearer")) {
-        need = bearer;
-    } else if (!strcmp(opts.auth, "oauth2")) {
-        need = oauth2;
+        need[nneed++] = "token";
+    } else if (oauth2) {
+        need[nneed++] = "client_secret";
+        need[nneed++] = "refresh_token";
     } else if (strcmp(opts.auth, "none")) {
         fprintf(stderr, "intentctl: --auth takes none, bearer or oauth2\n");
         return CTL_EXIT_USAGE;
     }
-    if ((need == oauth2) != (o->token_url && o->client_id) ||
-        (need != oauth2 && (o->token_url || o->client_id))) {
+    if (oauth2 != (o->token_url && o->client_id) || (!oauth2 && (o->token_url || o->client_id))) {
         fprintf(stderr, "intentctl: --token-url and --client-id go with --auth oauth2, which "
                         "needs both\n");
         return CTL_EXIT_USAGE;
     }
-    if (need == none && o->secrets_file) {
+    if (!nneed && o->secrets_file) {
         fprintf(stderr, "intentctl: --auth none takes no secrets\n");
         return CTL_EXIT_USAGE;
     }
@@ -266,7 +287,7 @@ int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o)
     struct ctl_response res;
     struct buf path;
     char *body = NULL;
-    int rc = need == none ? 0 : read_secrets(o, need, &secrets);
+    int rc = nneed ? read_secrets(o, need, &secrets) : 0;
     buf_init(&path, 4096);
     if (!rc)
         rc = build_body(&opts, secrets, &doc);

@@ -510,3 +510,17 @@ def test_intentctl_get_and_delete(shared_intentd, tenant, oncall):
     r = ctl(shared_intentd, tenant.oncall, "connector", "delete", "crm")
     assert r.returncode == 0 and b"deleted connector crm" in r.stdout
     assert_problem(oncall.get("/v1/connectors/crm"), 404)
+
+
+def test_intentctl_notify_url_comes_from_the_secrets(shared_intentd, shared_db, tenant, oncall):
+    path = secret("T1/B1/hook")
+    url = "https://hooks.slack.example/services/" + path
+    r = ctl(shared_intentd, tenant.oncall, "connector", "set", "notify", "--base-url", url)
+    assert r.returncode == 2 and b"secret" in r.stderr
+    assert_problem(oncall.get("/v1/connectors/notify"), 404)
+    r = ctl(shared_intentd, tenant.oncall, "connector", "set", "notify",
+            stdin=json.dumps({"base_url": url}).encode())
+    assert r.returncode == 0, r.stderr
+    assert b"https://hooks.slack.example/[redacted]" in r.stdout
+    assert path.encode() not in r.stdout + r.stderr
+    assert_hidden([path], db=shared_db, tenant_id=tenant.tenant_id, intentd=shared_intentd)
