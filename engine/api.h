@@ -60,6 +60,10 @@ bool api_tenant_visible(const struct api_req *req, const char *tenant);
  * absent); sets *bad when the value is not valid percent-encoding. */
 char *api_query_param(const struct api_req *req, const char *name, bool *bad);
 
+/* The tenant a request reads from: the token's, or for a global admin ?tenant_id= (may be
+ * NULL: any). Returns false after replying 400 to a malformed parameter. */
+bool api_read_tenant(struct api_req *req, char **tenant);
+
 /* Service entry points (api_intents.c, api_admin.c, api_connectors.c). */
 void svc_submit(struct api_req *req);
 void svc_submit_batch(struct api_req *req);
@@ -67,6 +71,9 @@ void svc_get_intent(struct api_req *req);
 void svc_timeline(struct api_req *req);
 void svc_list_executions(struct api_req *req);
 void svc_cancel(struct api_req *req);
+void svc_compensate(struct api_req *req);
+void svc_redrive(struct api_req *req);
+void svc_signals(struct api_req *req);
 void svc_create_tenant(struct api_req *req);
 void svc_create_token(struct api_req *req);
 void svc_ledger_verify(struct api_req *req);

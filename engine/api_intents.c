@@ -473,9 +473,7 @@ void svc_submit_batch(struct api_req *req)
 
 /* --- status, timeline --- */
 
-/* The tenant a request reads from: the token's, or for a global admin ?tenant_id= (may be
- * NULL: any). Returns false after replying 400 to a malformed parameter. */
-static bool read_tenant(struct api_req *req, char **tenant)
+bool api_read_tenant(struct api_req *req, char **tenant)
 {
     *tenant = NULL;
     if (req->tenant[0]) {
@@ -515,7 +513,7 @@ static void intent_fetched(void *arg, int err, const struct store_result *res, c
 void svc_get_intent(struct api_req *req)
 {
     char *tenant = NULL;
-    if (!read_tenant(req, &tenant))
+    if (!api_read_tenant(req, &tenant))
         return;
     int rc;
     if (tenant) {
@@ -588,7 +586,7 @@ static void timeline_fetched(void *arg, int err, const struct store_result *res,
 void svc_timeline(struct api_req *req)
 {
     char *tenant = NULL;
-    if (!read_tenant(req, &tenant))
+    if (!api_read_tenant(req, &tenant))
         return;
     if (!tenant) {
         api_reply_problem(req, 400, "tenant-required",
@@ -644,7 +642,7 @@ static void list_fetched(void *arg, int err, const struct store_result *res, con
 void svc_list_executions(struct api_req *req)
 {
     char *tenant = NULL;
-    if (!read_tenant(req, &tenant))
+    if (!api_read_tenant(req, &tenant))
         return;
     bool bad = false;
     char *status = api_query_param(req, "status", &bad);
@@ -785,7 +783,7 @@ void svc_cancel(struct api_req *req)
         return;
     }
     char *tenant = NULL;
-    if (!read_tenant(req, &tenant)) {
+    if (!api_read_tenant(req, &tenant)) {
         json_decref(body);
         return;
     }

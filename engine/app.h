@@ -16,7 +16,9 @@ struct workflows;
 struct submitter;
 struct scheduler;
 struct tenant_keys;
+struct http_client;
 struct connectors;
+struct guards;
 
 struct app {
     uv_loop_t *loop;
@@ -29,7 +31,9 @@ struct app {
     struct submitter *submitter;
     struct scheduler *scheduler;
     struct tenant_keys *keys;
-    struct connectors *connectors;
+    struct http_client *http_client; /* outbound calls to connectors */
+    struct connectors *connectors;   /* per-tenant connector configuration */
+    struct guards *guards;           /* breakers, concurrency, rate limits, retry budgets */
     char conninfo[1024];
     bool stopping; /* graceful shutdown has begun */
 };

@@ -18,8 +18,8 @@ struct connector_limits {
                                  the defaults are filled, so a configured 0 is carried as a
                                  negative value until then (connector_limits_defaults turns
                                  it into 0) */
-    int timeout_seconds;      /* per attempt when the Task sets no TimeoutSeconds (default 30,
-                                 1..300) */
+    int timeout_seconds;      /* per attempt: caps the Task's TimeoutSeconds, and applies alone
+                                 when the Task sets none (default 30, 1..300) */
 };
 
 #endif

@@ -12,6 +12,7 @@
 #include "api.h"
 #include "app.h"
 #include "connectors.h"
+#include "http_client.h"
 #include "http_server.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -52,6 +53,9 @@ static void part_stopped(void *arg)
         return;
     submitter_free(d->app.submitter);
     d->app.submitter = NULL;
+    /* the scheduler has drained: no call is in flight any more */
+    http_client_close(d->app.http_client, NULL, NULL);
+    d->app.http_client = NULL;
     store_close(d->app.store, store_closed, d);
     d->app.store = NULL;
 }
@@ -177,6 +181,11 @@ int main(int argc, char **argv)
         log_error("out of memory at start-up");
         goto out_loop;
     }
+    struct http_client_config hcc = {.ca_file = app->cfg.ca_file};
+    if (http_client_new(app->loop, &hcc, &app->http_client, err, sizeof err)) {
+        log_error("outbound HTTP client: %s", err);
+        goto out_loop;
+    }
     struct http_server_config hc = {.listen = app->cfg.listen,
                                     .max_connections = app->cfg.max_connections,
                                     .header_timeout_ms = 10000,
@@ -208,6 +217,8 @@ out_loop:
         if (app->http)
             http_server_stop(app->http, NULL, NULL);
         submitter_free(app->submitter);
+        if (app->http_client)
+            http_client_close(app->http_client, NULL, NULL);
         if (app->store)
             store_close(app->store, NULL, NULL);
         uv_run(app->loop, UV_RUN_DEFAULT);
@@ -223,5 +234,6 @@ out:
         pgembed_stop(pg);
     crypto_cleanse(app->master_key, sizeof app->master_key);
     config_free(&app->cfg);
+    http_client_global_cleanup();
     return code;
 }

@@ -16,11 +16,16 @@
 #define Q_CREATE_TOKEN  "SELECT intentd.create_token($1, $2, $3, $4, $5)"
 
 #define Q_CANCEL "SELECT result, state FROM intentd.cancel($1, $2, $3, $4, $5)"
+#define Q_OPERATOR_COMPENSATE                                                                      \
+    "SELECT result, state, steps::text FROM intentd.operator_compensate($1, $2, $3::boolean, $4, " \
+    "$5, $6)"
+#define Q_OPERATOR_REDRIVE "SELECT result, state FROM intentd.operator_redrive($1, $2, $3, $4, $5)"
 
 #define Q_CLAIM                                                                                    \
     "SELECT tenant_id, action_intent_id, action_type, account_id, state, step_name, "              \
     "step_input::text, step_attempts, wait_until_epoch, fence, version, expires_epoch, "           \
-    "parameters::text, attempts, started_epoch "                                                   \
+    "parameters::text, attempts, started_epoch, cancel_requested, completed::text, "               \
+    "call_inflight::text, step_prior::text, compensate_to, terminal_reason "                       \
     "FROM intentd.claim($1, $2::int, $3::int, $4::int)"
 
 #define Q_APPLY "SELECT idx, result, version, cancel_requested FROM intentd.apply($1, $2::jsonb)"
@@ -37,7 +42,8 @@
     "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
     "extract(epoch FROM expires_at)::bigint, lease_owner, wait_until IS NOT NULL, "                \
     "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "               \
-    "to_char(wait_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    "to_char(wait_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
+    "completed::text, held_by, compensate_to"
 
 /* Columns of INTENT_COLUMNS by position. */
 enum intent_col {
@@ -62,6 +68,9 @@ enum intent_col {
     IC_WAITING,
     IC_FINISHED,
     IC_WAIT_UNTIL,
+    IC_COMPLETED,
+    IC_HELD_BY,
+    IC_COMPENSATE_TO,
     IC__COUNT
 };
 
@@ -101,6 +110,18 @@ enum intent_col {
 #define Q_LEDGER_PAGE                                                                              \
     "SELECT seq, encode(prev_hash, 'hex'), encode(hash, 'hex'), intentd.ledger_canon(l) "          \
     "FROM intentd.ledger l WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int"
+
+/* Terminal transitions of a tenant after a ledger seq, with what the upstream system needs. */
+#define Q_SIGNALS                                                                                  \
+    "SELECT l.seq, l.action_intent_id, l.from_state, l.to_state, "                                 \
+    "to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "              \
+    "i.action_type, i.account_id, i.completed::text, i.terminal_reason, i.last_error::text, "      \
+    "i.intent -> 'decision' ->> 'decision_id' "                                                    \
+    "FROM intentd.ledger l JOIN intentd.intents i "                                                \
+    "ON i.tenant_id = l.tenant_id AND i.action_intent_id = l.action_intent_id "                    \
+    "WHERE l.tenant_id = $1 AND l.seq > $2::bigint AND l.event = 'intent.transition' "             \
+    "AND l.to_state IN ('SUCCEEDED', 'FAILED', 'EXPIRED', 'CANCELLED') ORDER BY l.seq LIMIT "      \
+    "$3::int"
 
 #define Q_READY "SELECT coalesce(max(version), 0) FROM intentd.schema_migrations"
 
