@@ -1,5 +1,5 @@
 /* Routing, authentication and replies for the HTTP API; see api.h. Services live in
- * api_intents.c and api_admin.c. */
+ * api_intents.c, api_admin.c and api_connectors.c. */
 #include "api.h"
 
 #include <stdarg.h>
@@ -45,6 +45,10 @@ static const struct route routes[] = {
     {"POST", "/v1/tenants", AUTH_ADMIN, svc_create_tenant},
     {"POST", "/v1/tenants/*/tokens", AUTH_ADMIN, svc_create_token},
     {"GET", "/v1/ledger/verify", AUTH_ADMIN, svc_ledger_verify},
+    {"GET", "/v1/connectors", AUTH_OPERATOR, svc_list_connectors},
+    {"GET", "/v1/connectors/*", AUTH_OPERATOR, svc_get_connector},
+    {"PUT", "/v1/connectors/*", AUTH_ONCALL, svc_put_connector},
+    {"DELETE", "/v1/connectors/*", AUTH_ONCALL, svc_delete_connector},
 };
 
 static int hexval(char c)

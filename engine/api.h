@@ -64,7 +64,7 @@ char *api_query_param(const struct api_req *req, const char *name, bool *bad);
  * NULL: any). Returns false after replying 400 to a malformed parameter. */
 bool api_read_tenant(struct api_req *req, char **tenant);
 
-/* Service entry points (api_intents.c, api_admin.c). */
+/* Service entry points (api_intents.c, api_admin.c, api_connectors.c). */
 void svc_submit(struct api_req *req);
 void svc_submit_batch(struct api_req *req);
 void svc_get_intent(struct api_req *req);
@@ -79,6 +79,11 @@ void svc_create_token(struct api_req *req);
 void svc_ledger_verify(struct api_req *req);
 void svc_readyz(struct api_req *req);
 void svc_action_types(struct api_req *req);
+/* api_connectors.c */
+void svc_put_connector(struct api_req *req);
+void svc_get_connector(struct api_req *req);
+void svc_list_connectors(struct api_req *req);
+void svc_delete_connector(struct api_req *req);
 
 /* Formats a store failure as a problem reply (503 when the database is unreachable). */
 void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg);

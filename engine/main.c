@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "connectors.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "lifecycle.h"
@@ -176,7 +177,7 @@ int main(int argc, char **argv)
                               .max_queue = 20000,
                               .app_name = "intentd"};
     if (store_open(app->loop, &sc, &app->store) || tenant_keys_new(&app->keys) ||
-        submitter_new(app, &app->submitter)) {
+        connectors_new(app, &app->connectors) || submitter_new(app, &app->submitter)) {
         log_error("out of memory at start-up");
         goto out_loop;
     }
@@ -226,6 +227,7 @@ out_loop:
         log_warn("the loop still had open handles at exit");
 out:
     tenant_keys_free(app->keys);
+    connectors_free(app->connectors); /* after the store closed: no load is in flight */
     workflows_free(app->workflows);
     lifecycle_free(app->lifecycle);
     if (pg)

@@ -125,4 +125,55 @@ enum intent_col {
 
 #define Q_READY "SELECT coalesce(max(version), 0) FROM intentd.schema_migrations"
 
+/* Connector configurations (engine/sql/003_connectors.sql). Secret columns come back sealed; the
+ * API only tests them for NULL, the cache (connectors.c) opens them. */
+#define CONNECTOR_COLUMNS                                                                          \
+    "tenant_id, connector, base_url_enc, auth_kind, token_url, client_id, settings::text, "        \
+    "limits::text, token_enc, client_secret_enc, refresh_token_enc, access_token_enc, "            \
+    "extract(epoch FROM access_expires_at)::float8, version, "                                     \
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), updated_by"
+
+/* Columns of CONNECTOR_COLUMNS by position. */
+enum connector_col {
+    CC_TENANT,
+    CC_CONNECTOR,
+    CC_BASE_URL_ENC,
+    CC_AUTH,
+    CC_TOKEN_URL,
+    CC_CLIENT_ID,
+    CC_SETTINGS,
+    CC_LIMITS,
+    CC_TOKEN_ENC,
+    CC_CLIENT_SECRET_ENC,
+    CC_REFRESH_TOKEN_ENC,
+    CC_ACCESS_TOKEN_ENC,
+    CC_ACCESS_EXPIRES,
+    CC_VERSION,
+    CC_UPDATED_AT,
+    CC_UPDATED_BY,
+    CC__COUNT
+};
+
+#define Q_CONNECTOR_GET                                                                            \
+    "SELECT " CONNECTOR_COLUMNS " FROM intentd.connectors WHERE tenant_id = $1 AND connector = $2"
+
+/* $1 tenant (NULL = every tenant, global admin only). */
+#define Q_CONNECTOR_LIST                                                                           \
+    "SELECT " CONNECTOR_COLUMNS " FROM intentd.connectors "                                        \
+    "WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY tenant_id, connector LIMIT 10000"
+
+/* $1 tenant, $2 connector, $3 base_url_enc, $4 auth kind, $5 token_enc, $6 client_secret_enc,
+ * $7 refresh_token_enc, $8 token_url, $9 client_id, $10 settings, $11 limits, $12 actor,
+ * $13 node. No row: no such tenant. */
+#define Q_CONNECTOR_PUT                                                                            \
+    "SELECT " CONNECTOR_COLUMNS " FROM intentd.put_connector($1, $2, $3, $4, $5, $6, $7, $8, "     \
+    "$9, $10::jsonb, $11::jsonb, $12, $13)"
+
+#define Q_CONNECTOR_DELETE "SELECT intentd.delete_connector($1, $2, $3, $4)"
+
+/* $1 tenant, $2 connector, $3 sealed token, $4 expiry epoch (0 unknown), $5 expected version.
+ * NULL: the configuration changed meanwhile. */
+#define Q_CONNECTOR_SAVE_TOKEN                                                                     \
+    "SELECT intentd.save_access_token($1, $2, $3, $4::float8, $5::bigint)"
+
 #endif
