@@ -33,6 +33,7 @@ static const struct route routes[] = {
     {"GET", "/readyz", AUTH_NONE, svc_readyz},
     {"POST", "/v1/intents", AUTH_NONE, svc_submit},
     {"POST", "/v1/intents:batch", AUTH_NONE, svc_submit_batch},
+    {"POST", "/v1/intents:preview", AUTH_OPERATOR, svc_preview},
     {"GET", "/v1/intents/*", AUTH_OPERATOR, svc_get_intent},
     {"GET", "/v1/intents/*/timeline", AUTH_OPERATOR, svc_timeline},
     {"POST", "/v1/intents/*/cancel", AUTH_OPERATOR, svc_cancel},

@@ -64,6 +64,12 @@ char *api_query_param(const struct api_req *req, const char *name, bool *bad);
  * NULL: any). Returns false after replying 400 to a malformed parameter. */
 bool api_read_tenant(struct api_req *req, char **tenant);
 
+/* Schema violations as [{pointer, message}]. */
+json_t *api_schema_errors_json(const struct schema_errors *errs);
+/* The checks of a schema-valid intent that need the workflow registry and the clock: 0 =
+ * acceptable, else 422 with *why (and *errors, a new array, for parameter problems). */
+int api_intent_semantics(struct app *app, const json_t *intent, const char **why, json_t **errors);
+
 /* Service entry points (api_intents.c, api_admin.c, api_connectors.c). */
 void svc_submit(struct api_req *req);
 void svc_submit_batch(struct api_req *req);
@@ -74,6 +80,7 @@ void svc_cancel(struct api_req *req);
 void svc_compensate(struct api_req *req);
 void svc_redrive(struct api_req *req);
 void svc_signals(struct api_req *req);
+void svc_preview(struct api_req *req);
 void svc_create_tenant(struct api_req *req);
 void svc_create_token(struct api_req *req);
 void svc_ledger_verify(struct api_req *req);

@@ -264,15 +264,21 @@ void exec_finish(struct item *it, const char *state, const char *reason, json_t 
     exec_submit(it, op, true);
 }
 
-int exec_idempotency_key(const struct item *it, const char *step, char *out, size_t outlen)
+int executor_step_key(const char *tenant, const char *id, const char *step, char *out,
+                      size_t outlen)
 {
     char material[512];
-    int n = snprintf(material, sizeof material, "%s\x1f%s\x1f%s", it->tenant, it->id, step);
+    int n = snprintf(material, sizeof material, "%s\x1f%s\x1f%s", tenant, id, step);
     char hex[CRYPTO_SHA256_HEX_LEN + 1];
     if (n < 0 || (size_t)n >= sizeof material || crypto_sha256_hex(material, (size_t)n, hex))
         return IE_INVAL;
     snprintf(out, outlen, "ik_%.40s", hex);
     return 0;
+}
+
+int exec_idempotency_key(const struct item *it, const char *step, char *out, size_t outlen)
+{
+    return executor_step_key(it->tenant, it->id, step, out, outlen);
 }
 
 void exec_task_failed(struct item *it, const struct asl_step *st, const char *error,

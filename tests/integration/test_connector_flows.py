@@ -230,8 +230,8 @@ def test_operator_compensate_undoes_a_succeeded_intent(env):
 def test_operator_compensate_names_irreversible_steps(env):
     tenant, c, fake = env
     it = intent(tenant, "cs.renewal_outreach",
-                {"draft": draft_params(), "task": crm_task_params(),
-                 "message": {"text": "Renewal outreach started"}})
+                {"email": draft_params(), "task": crm_task_params(),
+                 "notify": {"text": "Renewal outreach started"}})
     st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
     assert st["state"] == "SUCCEEDED", st
     path = "/v1/intents/%s/compensate" % it["action_intent_id"]
