@@ -168,7 +168,8 @@ def _reindex(state, otype, oid, old_props, new_props):
     prop, index = _unique_index(state)
     if not prop:
         return
-    old, new = old_props.get(prop) if old_props else None, new_props.get(prop) if new_props else None
+    old = old_props.get(prop) if old_props else None
+    new = new_props.get(prop) if new_props else None
     if old and index.get((otype, old)) == oid:
         del index[(otype, old)]
     if new:
