@@ -539,11 +539,11 @@ def test_oauth_refresh_and_expiry(fake):
 
 
 def test_oauth_token_lifetime(fake):
-    fake.config(tokens={"gmail": []}, oauth={"access_ttl_s": 1})
+    fake.config(tokens={"gmail": []}, oauth={"access_ttl_s": 2})
     tok = refresh(fake)[1]["access_token"]
     auth = {"Authorization": "Bearer " + tok}
     assert fake.call("POST", DR, draft(rfc2822()), auth)[0] == 200
-    time.sleep(1.2)
+    time.sleep(2.1)
     st, data = fake.call("POST", DR, draft(rfc2822()), auth)
     assert st == 401
     google_error_ok(data, 401, "authError")
