@@ -19,6 +19,7 @@ struct tenant_keys;
 struct http_client;
 struct connectors;
 struct guards;
+struct alerts;
 
 struct app {
     uv_loop_t *loop;
@@ -33,7 +34,8 @@ struct app {
     struct tenant_keys *keys;
     struct http_client *http_client; /* outbound calls to connectors */
     struct connectors *connectors;   /* per-tenant connector configuration */
-    struct guards *guards;           /* breakers, concurrency, rate limits, retry budgets */
+    struct guards *guards;
+    struct alerts *alerts; /* human notification */
     char conninfo[1024];
     bool stopping; /* graceful shutdown has begun */
 };

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "api.h"
 #include "app.h"
 #include "connectors.h"
@@ -54,6 +55,8 @@ static void part_stopped(void *arg)
     submitter_free(d->app.submitter);
     d->app.submitter = NULL;
     /* the scheduler has drained: no call is in flight any more */
+    alerts_stop(d->app.alerts);
+    d->app.alerts = NULL;
     http_client_close(d->app.http_client, NULL, NULL);
     d->app.http_client = NULL;
     store_close(d->app.store, store_closed, d);
@@ -195,6 +198,10 @@ int main(int argc, char **argv)
         log_error("cannot listen on %s: %s", app->cfg.listen, err);
         goto out_loop;
     }
+    if (alerts_start(app, &app->alerts)) {
+        log_error("out of memory at start-up");
+        goto out_loop;
+    }
     if (scheduler_start(app, &app->scheduler)) {
         log_error("cannot start the scheduler");
         goto out_loop;
@@ -217,6 +224,7 @@ out_loop:
         if (app->http)
             http_server_stop(app->http, NULL, NULL);
         submitter_free(app->submitter);
+        alerts_stop(app->alerts);
         if (app->http_client)
             http_client_close(app->http_client, NULL, NULL);
         if (app->store)

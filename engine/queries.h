@@ -123,6 +123,11 @@ enum intent_col {
     "AND l.to_state IN ('SUCCEEDED', 'FAILED', 'EXPIRED', 'CANCELLED') ORDER BY l.seq LIMIT "      \
     "$3::int"
 
+#define Q_TAKE_ALERTS                                                                              \
+    "SELECT tenant_id, action_intent_id, kind, text, attempts FROM intentd.take_alerts($1::int, "  \
+    "$2::int)"
+#define Q_ALERT_DONE "SELECT intentd.alert_done($1, $2, $3, $4::boolean, $5, $6::int)"
+
 #define Q_READY "SELECT coalesce(max(version), 0) FROM intentd.schema_migrations"
 
 /* Connector configurations (engine/sql/003_connectors.sql). Secret columns come back sealed; the
