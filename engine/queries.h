@@ -102,6 +102,10 @@ enum intent_col {
     "SELECT seq, encode(prev_hash, 'hex'), encode(hash, 'hex'), intentd.ledger_canon(l) "          \
     "FROM intentd.ledger l WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int"
 
+/* Takes up to $3 tokens from the shared bucket of (tenant $1, connector $2), refilled at $4 per
+ * second up to $5 (engine/sql/004_guards.sql); answers how many were granted. */
+#define Q_TAKE_TOKENS "SELECT intentd.take_tokens($1, $2, $3::int, $4::float8, $5::int)"
+
 #define Q_READY "SELECT coalesce(max(version), 0) FROM intentd.schema_migrations"
 
 #endif
