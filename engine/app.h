@@ -16,6 +16,7 @@ struct workflows;
 struct submitter;
 struct scheduler;
 struct tenant_keys;
+struct guards;
 
 struct app {
     uv_loop_t *loop;
@@ -28,6 +29,7 @@ struct app {
     struct submitter *submitter;
     struct scheduler *scheduler;
     struct tenant_keys *keys;
+    struct guards *guards;
     char conninfo[1024];
     bool stopping; /* graceful shutdown has begun */
 };

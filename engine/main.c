@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "guards.h"
 #include "http_server.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -51,6 +52,9 @@ static void part_stopped(void *arg)
         return;
     submitter_free(d->app.submitter);
     d->app.submitter = NULL;
+    /* Before the store: guards finish freeing once their token requests have answered. */
+    guards_free(d->app.guards);
+    d->app.guards = NULL;
     store_close(d->app.store, store_closed, d);
     d->app.store = NULL;
 }
@@ -172,7 +176,7 @@ int main(int argc, char **argv)
                               .max_queue = 20000,
                               .app_name = "intentd"};
     if (store_open(app->loop, &sc, &app->store) || tenant_keys_new(&app->keys) ||
-        submitter_new(app, &app->submitter)) {
+        submitter_new(app, &app->submitter) || guards_new(app, &app->guards)) {
         log_error("out of memory at start-up");
         goto out_loop;
     }
@@ -207,6 +211,7 @@ out_loop:
         if (app->http)
             http_server_stop(app->http, NULL, NULL);
         submitter_free(app->submitter);
+        guards_free(app->guards);
         if (app->store)
             store_close(app->store, NULL, NULL);
         uv_run(app->loop, UV_RUN_DEFAULT);
