@@ -37,17 +37,24 @@ enum guard_result {
                                health; releases the slot only */
 };
 
+/* app->loop and app->store must be set and outlive the guards. Returns 0, IE_NOMEM. */
 int guards_new(struct app *app, struct guards **out) IE_MUST_CHECK;
+/* Stops the guards (no more wakes; acquire refuses) and frees them on the loop once their
+ * timers have closed and their token requests in flight have answered: call it before
+ * store_close, which answers those requests. NULL is a no-op. */
 void guards_free(struct guards *g);
 
-/* Asks to start one call now. is_retry: a second or later attempt of the same step. */
+/* Asks to start one call now. is_retry: a second or later attempt of the same step. The first
+ * call on a key, and any call while the local share of tokens is being refilled, may answer
+ * GUARD_RATE_LIMITED for one database round trip; while the database cannot be reached every
+ * call is held that way (the nodes cannot share a rate without it). */
 void guards_acquire(struct guards *g, const char *tenant, const char *connector,
                     const struct connector_limits *lim, bool is_retry, double now,
                     struct guard_decision *d);
 
 /* Ends a call started after GUARD_GO. */
-void guards_done(struct guards *g, const char *tenant, const char *connector,
-                 enum guard_result r, double now);
+void guards_done(struct guards *g, const char *tenant, const char *connector, enum guard_result r,
+                 double now);
 
 /* cb runs (on the loop) whenever a deferral may have ended early: a slot freed, tokens
  * arrived, a breaker closed. */

@@ -14,6 +14,7 @@
 #include "app.h"
 #include "connectors.h"
 #include "http_client.h"
+#include "guards.h"
 #include "http_server.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -59,6 +60,9 @@ static void part_stopped(void *arg)
     d->app.alerts = NULL;
     http_client_close(d->app.http_client, NULL, NULL);
     d->app.http_client = NULL;
+    /* Before the store: guards finish freeing once their token requests have answered. */
+    guards_free(d->app.guards);
+    d->app.guards = NULL;
     store_close(d->app.store, store_closed, d);
     d->app.store = NULL;
 }
@@ -180,7 +184,8 @@ int main(int argc, char **argv)
                               .max_queue = 20000,
                               .app_name = "intentd"};
     if (store_open(app->loop, &sc, &app->store) || tenant_keys_new(&app->keys) ||
-        connectors_new(app, &app->connectors) || submitter_new(app, &app->submitter)) {
+        connectors_new(app, &app->connectors) || submitter_new(app, &app->submitter) ||
+        guards_new(app, &app->guards)) {
         log_error("out of memory at start-up");
         goto out_loop;
     }
@@ -224,6 +229,7 @@ out_loop:
         if (app->http)
             http_server_stop(app->http, NULL, NULL);
         submitter_free(app->submitter);
+        guards_free(app->guards);
         alerts_stop(app->alerts);
         if (app->http_client)
             http_client_close(app->http_client, NULL, NULL);

@@ -128,6 +128,10 @@ enum intent_col {
     "$2::int)"
 #define Q_ALERT_DONE "SELECT intentd.alert_done($1, $2, $3, $4::boolean, $5, $6::int)"
 
+/* Takes up to $3 tokens from the shared bucket of (tenant $1, connector $2), refilled at $4 per
+ * second up to $5 (engine/sql/004_guards.sql); answers how many were granted. */
+#define Q_TAKE_TOKENS "SELECT intentd.take_tokens($1, $2, $3::int, $4::float8, $5::int)"
+
 #define Q_READY "SELECT coalesce(max(version), 0) FROM intentd.schema_migrations"
 
 /* Connector configurations (engine/sql/003_connectors.sql). Secret columns come back sealed; the
