@@ -251,8 +251,11 @@ void exec_finish(struct item *it, const char *state, const char *reason, json_t 
     json_object_set_new(op, "release", json_true());
     json_object_set_new(op, "wait_until", json_null());
     json_object_set_new(op, "inflight", json_null());
-    if (it->step)
+    if (it->step) {
+        /* where it stood, input included, so a redrive resumes exactly there */
         json_object_set_new(op, "step_name", json_string(it->step));
+        json_object_set(op, "step_input", it->input);
+    }
     if (reason)
         json_object_set_new(op, "terminal_reason", json_string(reason));
     if (output)
@@ -344,6 +347,7 @@ void exec_task_failed(struct item *it, const struct asl_step *st, const char *er
     if (exec_has_compensable(it)) {
         /* The failed attempt's rows commit with the move to COMPENSATING. */
         json_object_set_new(op, "step_name", json_string(st->state));
+        json_object_set(op, "step_input", st->input);
         exec_compensate(it, "FAILED", reason,
                         json_pack("{s:s, s:s}", "error", error, "cause", cause), op);
         return;
@@ -353,6 +357,7 @@ void exec_task_failed(struct item *it, const struct asl_step *st, const char *er
     json_object_set_new(op, "release", json_true());
     json_object_set_new(op, "inflight", json_null());
     json_object_set_new(op, "step_name", json_string(st->state));
+    json_object_set(op, "step_input", st->input);
     json_object_set_new(op, "terminal_reason", json_string(reason));
     exec_op_ledger(op, exec_ledger_row("intent.transition", "EXECUTING", "FAILED",
                                        json_pack("{s:s}", "reason", reason)));

@@ -258,7 +258,7 @@ def test_redrive_resumes_a_failed_intent(env, shared_db):
     r = c.post("/v1/intents/%s/redrive" % it["action_intent_id"], body={"reason": "fixed"})
     assert r.status == 202, r
     st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED"))
-    assert st["state"] == "SUCCEEDED", st
+    assert st["state"] == "SUCCEEDED", (st["terminal_reason"], st["last_error"], fake.faults())
     assert len(live(fake, "hubspot", "create")) == 1
     events = [r["event"] for r in shared_db.ledger_rows(it["action_intent_id"],
                                                         tenant.tenant_id)]
