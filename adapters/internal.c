@@ -1,89 +1,23 @@
 /* The internal connector: records in intentd's own database (tasks, notes, briefs). Its
  * effects commit in the same transaction as the step's outcome, so each lands exactly once;
  * the record id is the step's idempotency key, so a repeat is a no-op as well. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "adapter.h"
 #include "internal.h"
+#include "params.h"
 
 #define TITLE_MAX    500
 #define TEXT_MAX     20000
 #define NAME_MAX_LEN 200
 #define URL_MAX      2048
 
-/* Reads exactly n ASCII digits (no signs, no blanks, which sscanf would allow). */
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* Parses strict RFC 3339 date-time text into seconds since the epoch (UTC) and the fraction
- * digits as written (frac, NUL-terminated, at most 6 kept). Returns false for anything else. */
-static bool parse_rfc3339(const char *s, long long *epoch, char frac[8])
-{
-    int y, mo, d, h, mi, sec;
-    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
-        return false;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
-        h > 23 || mi > 59 || sec > 60)
-        return false;
-    const char *p = s + 19;
-    size_t nf = 0;
-    frac[0] = '\0';
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (nf < 6)
-                frac[nf++] = *p;
-            p++;
-        }
-        if (nf == 0)
-            return false;
-        frac[nf] = '\0';
-    }
-    long long off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        if (p[1])
-            return false;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || p[6] || oh > 23 ||
-            om > 59)
-            return false;
-        off = (oh * 60 + om) * 60LL * (*p == '-' ? -1 : 1);
-    } else {
-        return false;
-    }
-    /* Days from the civil date (proleptic Gregorian), without the C library's time zone. */
-    long long yy = y - (mo <= 2);
-    long long era = (yy >= 0 ? yy : yy - 399) / 400;
-    long long yoe = yy - era * 400;
-    long long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    long long days = era * 146097 + doe - 719468;
-    *epoch = days * 86400 + h * 3600LL + mi * 60LL + (sec == 60 ? 59 : sec) - off;
-    return true;
-}
-
 static bool is_rfc3339(const char *s)
 {
     long long e;
     char frac[8];
-    return parse_rfc3339(s, &e, frac);
+    return adapter_rfc3339_parse(s, &e, frac);
 }
 
 /* due_at normalised to UTC ("YYYY-MM-DDTHH:MM:SS[.ffffff]Z"), so the database never has to
@@ -92,7 +26,7 @@ static json_t *utc_text(const char *s)
 {
     long long e;
     char frac[8];
-    if (!parse_rfc3339(s, &e, frac))
+    if (!adapter_rfc3339_parse(s, &e, frac))
         return NULL;
     long long days = e / 86400, rem = e % 86400;
     if (rem < 0) {
@@ -114,96 +48,19 @@ static json_t *utc_text(const char *s)
     return json_string(out);
 }
 
-static bool has_control(const char *s, bool allow_newlines)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r')))
-            return true;
-        if (c == 0x7f)
-            return true;
-    }
-    return false;
-}
-
-/* Counts UTF-8 code points (the input is valid UTF-8: jansson guarantees it). */
-static size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            n++;
-    return n;
-}
-
-/* Checks one string field; required or optional, 1..max characters. */
 static void check_text(const json_t *params, const char *key, bool required, size_t max,
                        bool multiline, struct adapter_errors *errs)
 {
-    char ptr[64];
-    snprintf(ptr, sizeof ptr, "/%s", key);
-    const json_t *v = json_object_get(params, key);
-    if (!v || json_is_null(v)) {
-        if (required)
-            adapter_error(errs, ptr, "%s is required", key);
-        return;
-    }
-    if (!json_is_string(v)) {
-        adapter_error(errs, ptr, "%s must be a string", key);
-        return;
-    }
-    const char *s = json_string_value(v);
-    size_t n = utf8_len(s);
-    if (n == 0 || n > max)
-        adapter_error(errs, ptr, "%s must be 1 to %zu characters, not %zu", key, max, n);
-    else if (strlen(s) != json_string_length(v) || has_control(s, multiline))
-        adapter_error(errs, ptr, "%s must not contain control characters", key);
-}
-
-/* Flags keys the operation does not know, so a typo is an error and not a silent drop. */
-static void check_known(const json_t *params, const char *const *known, struct adapter_errors *errs)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)params, key, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; known[i]; i++)
-            ok = ok || !strcmp(known[i], key);
-        if (!ok) {
-            char ptr[ADAPTER_POINTER_MAX];
-            size_t o = 0;
-            ptr[o++] = '/';
-            /* RFC 6901: "~" is written "~0" and "/" is written "~1" */
-            for (const char *k = key; *k && o + 3 < sizeof ptr; k++) {
-                if (*k == '~' || *k == '/') {
-                    ptr[o++] = '~';
-                    ptr[o++] = *k == '~' ? '0' : '1';
-                } else {
-                    ptr[o++] = *k;
-                }
-            }
-            ptr[o] = '\0';
-            adapter_error(errs, ptr, "unknown parameter \"%.100s\"", key);
-        }
-    }
-}
-
-static bool require_object(const json_t *params, struct adapter_errors *errs)
-{
-    if (json_is_object(params))
-        return true;
-    adapter_error(errs, "", "parameters must be an object");
-    return false;
+    (void)adapter_check_text(params, key, required, max, multiline, errs);
 }
 
 static size_t validate_create_task(const json_t *params, struct adapter_errors *errs)
 {
     size_t before = errs->count;
-    if (!require_object(params, errs))
+    if (!adapter_params_object(params, errs))
         return errs->count - before;
     static const char *const known[] = {"title", "due_at", "assignee", "notes", NULL};
-    check_known(params, known, errs);
+    adapter_params_known(params, "", known, errs);
     check_text(params, "title", true, TITLE_MAX, false, errs);
     check_text(params, "assignee", false, NAME_MAX_LEN, false, errs);
     check_text(params, "notes", false, TEXT_MAX, true, errs);
@@ -216,10 +73,10 @@ static size_t validate_create_task(const json_t *params, struct adapter_errors *
 static size_t validate_log_note(const json_t *params, struct adapter_errors *errs)
 {
     size_t before = errs->count;
-    if (!require_object(params, errs))
+    if (!adapter_params_object(params, errs))
         return errs->count - before;
     static const char *const known[] = {"body", NULL};
-    check_known(params, known, errs);
+    adapter_params_known(params, "", known, errs);
     check_text(params, "body", true, TEXT_MAX, true, errs);
     return errs->count - before;
 }
@@ -227,10 +84,10 @@ static size_t validate_log_note(const json_t *params, struct adapter_errors *err
 static size_t validate_attach_brief(const json_t *params, struct adapter_errors *errs)
 {
     size_t before = errs->count;
-    if (!require_object(params, errs))
+    if (!adapter_params_object(params, errs))
         return errs->count - before;
     static const char *const known[] = {"title", "url", "content", NULL};
-    check_known(params, known, errs);
+    adapter_params_known(params, "", known, errs);
     check_text(params, "title", true, TITLE_MAX, false, errs);
     check_text(params, "url", false, URL_MAX, false, errs);
     check_text(params, "content", false, TEXT_MAX * 10, true, errs);
@@ -328,12 +185,6 @@ const struct adapter_op internal_attach_brief = {
 
 /* Compensation: a record is voided, never deleted, so the audit trail keeps what happened. The
  * record to void is the one the original step wrote, whose id is that step's idempotency key. */
-static size_t validate_any(const json_t *params, struct adapter_errors *errs)
-{
-    (void)params;
-    (void)errs;
-    return 0;
-}
 
 static int build_void(const char *table, const struct adapter_ctx *ctx, json_t **effect,
                       json_t **result)
@@ -374,18 +225,18 @@ static int effect_void_brief(const json_t *params, const struct adapter_ctx *ctx
 
 const struct adapter_op internal_void_task = {
     .name = "internal.void_task",
-    .validate = validate_any,
+    .validate = adapter_params_any,
     .build_effect = effect_void_task,
 };
 
 const struct adapter_op internal_void_note = {
     .name = "internal.void_note",
-    .validate = validate_any,
+    .validate = adapter_params_any,
     .build_effect = effect_void_note,
 };
 
 const struct adapter_op internal_void_brief = {
     .name = "internal.void_brief",
-    .validate = validate_any,
+    .validate = adapter_params_any,
     .build_effect = effect_void_brief,
 };

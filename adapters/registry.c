@@ -4,8 +4,11 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "connectors.h"
 #include "internal.h"
 
+/* One operation a line, grouped by connector. */
+/* clang-format off */
 const struct adapter_op *const adapter_ops[] = {
     &internal_create_task,
     &internal_log_note,
@@ -13,8 +16,22 @@ const struct adapter_op *const adapter_ops[] = {
     &internal_void_task,
     &internal_void_note,
     &internal_void_brief,
+    &crm_create_task,
+    &crm_create_opportunity,
+    &crm_update_field,
+    &crm_archive_task,
+    &crm_archive_deal,
+    &crm_restore_field,
+    &calendar_draft_meeting,
+    &calendar_delete_event,
+    &email_create_draft,
+    &email_delete_draft,
+    &notify_post_message,
+    &webhook_call,
+    &webhook_undo,
     NULL,
 };
+/* clang-format on */
 
 const struct adapter_op *adapter_find(const char *name)
 {

@@ -1,5 +1,5 @@
 /* Routing, authentication and replies for the HTTP API; see api.h. Services live in
- * api_intents.c and api_admin.c. */
+ * api_intents.c, api_admin.c and api_connectors.c. */
 #include "api.h"
 
 #include <stdarg.h>
@@ -33,15 +33,23 @@ static const struct route routes[] = {
     {"GET", "/readyz", AUTH_NONE, svc_readyz},
     {"POST", "/v1/intents", AUTH_NONE, svc_submit},
     {"POST", "/v1/intents:batch", AUTH_NONE, svc_submit_batch},
+    {"POST", "/v1/intents:preview", AUTH_OPERATOR, svc_preview},
     {"GET", "/v1/intents/*", AUTH_OPERATOR, svc_get_intent},
     {"GET", "/v1/intents/*/timeline", AUTH_OPERATOR, svc_timeline},
     {"POST", "/v1/intents/*/cancel", AUTH_OPERATOR, svc_cancel},
+    {"POST", "/v1/intents/*/compensate", AUTH_OPERATOR, svc_compensate},
+    {"POST", "/v1/intents/*/redrive", AUTH_OPERATOR, svc_redrive},
     {"GET", "/v1/executions", AUTH_OPERATOR, svc_list_executions},
     {"GET", "/v1/accounts/*/executions", AUTH_OPERATOR, svc_list_executions},
     {"GET", "/v1/action-types", AUTH_OPERATOR, svc_action_types},
+    {"GET", "/v1/signals", AUTH_OPERATOR, svc_signals},
     {"POST", "/v1/tenants", AUTH_ADMIN, svc_create_tenant},
     {"POST", "/v1/tenants/*/tokens", AUTH_ADMIN, svc_create_token},
     {"GET", "/v1/ledger/verify", AUTH_ADMIN, svc_ledger_verify},
+    {"GET", "/v1/connectors", AUTH_OPERATOR, svc_list_connectors},
+    {"GET", "/v1/connectors/*", AUTH_OPERATOR, svc_get_connector},
+    {"PUT", "/v1/connectors/*", AUTH_ONCALL, svc_put_connector},
+    {"DELETE", "/v1/connectors/*", AUTH_ONCALL, svc_delete_connector},
 };
 
 static int hexval(char c)

@@ -60,18 +60,37 @@ bool api_tenant_visible(const struct api_req *req, const char *tenant);
  * absent); sets *bad when the value is not valid percent-encoding. */
 char *api_query_param(const struct api_req *req, const char *name, bool *bad);
 
-/* Service entry points (api_intents.c, api_admin.c). */
+/* The tenant a request reads from: the token's, or for a global admin ?tenant_id= (may be
+ * NULL: any). Returns false after replying 400 to a malformed parameter. */
+bool api_read_tenant(struct api_req *req, char **tenant);
+
+/* Schema violations as [{pointer, message}]. */
+json_t *api_schema_errors_json(const struct schema_errors *errs);
+/* The checks of a schema-valid intent that need the workflow registry and the clock: 0 =
+ * acceptable, else 422 with *why (and *errors, a new array, for parameter problems). */
+int api_intent_semantics(struct app *app, const json_t *intent, const char **why, json_t **errors);
+
+/* Service entry points (api_intents.c, api_admin.c, api_connectors.c). */
 void svc_submit(struct api_req *req);
 void svc_submit_batch(struct api_req *req);
 void svc_get_intent(struct api_req *req);
 void svc_timeline(struct api_req *req);
 void svc_list_executions(struct api_req *req);
 void svc_cancel(struct api_req *req);
+void svc_compensate(struct api_req *req);
+void svc_redrive(struct api_req *req);
+void svc_signals(struct api_req *req);
+void svc_preview(struct api_req *req);
 void svc_create_tenant(struct api_req *req);
 void svc_create_token(struct api_req *req);
 void svc_ledger_verify(struct api_req *req);
 void svc_readyz(struct api_req *req);
 void svc_action_types(struct api_req *req);
+/* api_connectors.c */
+void svc_put_connector(struct api_req *req);
+void svc_get_connector(struct api_req *req);
+void svc_list_connectors(struct api_req *req);
+void svc_delete_connector(struct api_req *req);
 
 /* Formats a store failure as a problem reply (503 when the database is unreachable). */
 void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg);

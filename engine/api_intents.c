@@ -44,7 +44,7 @@ static void finish_problem(struct api_req *req, int status, const char *slug, co
     api_reply_problem(req, status, slug, "%s", detail);
 }
 
-static json_t *schema_errors_json(const struct schema_errors *errs)
+json_t *api_schema_errors_json(const struct schema_errors *errs)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < errs->count; i++)
@@ -71,9 +71,7 @@ static bool json_content_type(const struct api_req *req)
            (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
 }
 
-/* The checks that need the workflow registry and the clock: 0 = acceptable, else 422 with
- * *why (and *errors for parameter problems). */
-static int check_semantics(struct app *app, const json_t *intent, const char **why, json_t **errors)
+int api_intent_semantics(struct app *app, const json_t *intent, const char **why, json_t **errors)
 {
     *errors = NULL;
     const char *type = json_string_value(json_object_get(intent, "action_type"));
@@ -240,7 +238,7 @@ static void single_keyed(void *arg, int err, const char *key, size_t keylen)
     }
     intent_schema_errors_init(errs);
     if (intent_schema_validate(c->doc, errs)) {
-        json_t *ej = schema_errors_json(errs);
+        json_t *ej = api_schema_errors_json(errs);
         free(errs);
         req->svc = NULL;
         submit_ctx_free(c);
@@ -250,7 +248,7 @@ static void single_keyed(void *arg, int err, const char *key, size_t keylen)
     }
     free(errs);
     json_t *errors = NULL;
-    int status = check_semantics(req->app, c->doc, &why, &errors);
+    int status = api_intent_semantics(req->app, c->doc, &why, &errors);
     if (status) {
         req->svc = NULL;
         submit_ctx_free(c);
@@ -287,7 +285,7 @@ static int begin_submission(struct api_req *req, bool batch)
     c->batch = batch;
     req->svc = c;
     if (intent_schema_parse(req->http->body, req->http->body_len, &c->doc, errs)) {
-        json_t *ej = schema_errors_json(errs);
+        json_t *ej = api_schema_errors_json(errs);
         free(errs);
         req->svc = NULL;
         submit_ctx_free(c);
@@ -347,7 +345,7 @@ static int begin_submission(struct api_req *req, bool batch)
                      "tenant_id is required: 1-64 of [A-Za-z0-9._-]");
             errs->count = 1;
         }
-        json_t *ej = schema_errors_json(errs);
+        json_t *ej = api_schema_errors_json(errs);
         free(errs);
         req->svc = NULL;
         submit_ctx_free(c);
@@ -433,11 +431,11 @@ static void batch_keyed(void *arg, int err, const char *key, size_t keylen)
             json_object_set_new(res, "status", json_integer(400));
             json_object_set_new(res, "error",
                                 json_string("the intent does not match action_intent.v1"));
-            json_object_set_new(res, "errors", schema_errors_json(errs));
+            json_object_set_new(res, "errors", api_schema_errors_json(errs));
             continue;
         }
         json_t *perrs = NULL;
-        int status = check_semantics(req->app, intent, &why, &perrs);
+        int status = api_intent_semantics(req->app, intent, &why, &perrs);
         if (status) {
             json_object_set_new(res, "status", json_integer(status));
             json_object_set_new(res, "error", json_string(why));
@@ -473,9 +471,7 @@ void svc_submit_batch(struct api_req *req)
 
 /* --- status, timeline --- */
 
-/* The tenant a request reads from: the token's, or for a global admin ?tenant_id= (may be
- * NULL: any). Returns false after replying 400 to a malformed parameter. */
-static bool read_tenant(struct api_req *req, char **tenant)
+bool api_read_tenant(struct api_req *req, char **tenant)
 {
     *tenant = NULL;
     if (req->tenant[0]) {
@@ -515,7 +511,7 @@ static void intent_fetched(void *arg, int err, const struct store_result *res, c
 void svc_get_intent(struct api_req *req)
 {
     char *tenant = NULL;
-    if (!read_tenant(req, &tenant))
+    if (!api_read_tenant(req, &tenant))
         return;
     int rc;
     if (tenant) {
@@ -588,7 +584,7 @@ static void timeline_fetched(void *arg, int err, const struct store_result *res,
 void svc_timeline(struct api_req *req)
 {
     char *tenant = NULL;
-    if (!read_tenant(req, &tenant))
+    if (!api_read_tenant(req, &tenant))
         return;
     if (!tenant) {
         api_reply_problem(req, 400, "tenant-required",
@@ -644,7 +640,7 @@ static void list_fetched(void *arg, int err, const struct store_result *res, con
 void svc_list_executions(struct api_req *req)
 {
     char *tenant = NULL;
-    if (!read_tenant(req, &tenant))
+    if (!api_read_tenant(req, &tenant))
         return;
     bool bad = false;
     char *status = api_query_param(req, "status", &bad);
@@ -785,7 +781,7 @@ void svc_cancel(struct api_req *req)
         return;
     }
     char *tenant = NULL;
-    if (!read_tenant(req, &tenant)) {
+    if (!api_read_tenant(req, &tenant)) {
         json_decref(body);
         return;
     }

@@ -16,7 +16,10 @@ struct workflows;
 struct submitter;
 struct scheduler;
 struct tenant_keys;
+struct http_client;
+struct connectors;
 struct guards;
+struct alerts;
 
 struct app {
     uv_loop_t *loop;
@@ -29,7 +32,10 @@ struct app {
     struct submitter *submitter;
     struct scheduler *scheduler;
     struct tenant_keys *keys;
+    struct http_client *http_client; /* outbound calls to connectors */
+    struct connectors *connectors;   /* per-tenant connector configuration */
     struct guards *guards;
+    struct alerts *alerts; /* human notification */
     char conninfo[1024];
     bool stopping; /* graceful shutdown has begun */
 };

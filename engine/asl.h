@@ -250,11 +250,13 @@ enum asl_decision_kind { ASL_DECIDE_RETRY, ASL_DECIDE_CATCH, ASL_DECIDE_FAIL };
 /* What to do about a failed Task attempt. output is owned (asl_decision_clear). */
 struct asl_error_decision {
     enum asl_decision_kind kind;
-    double delay_seconds; /* RETRY: wait this long before the next attempt */
-    int retrier;          /* RETRY: index of the Retrier used; -1 otherwise */
-    int catcher;          /* CATCH: index of the Catcher used; -1 otherwise */
-    const char *state;    /* CATCH: the next state (borrowed from the machine) */
-    json_t *output;       /* CATCH: the next state's raw input */
+    double delay_seconds;  /* RETRY: wait this long before the next attempt */
+    int max_delay_seconds; /* RETRY: the Retrier's MaxDelaySeconds (0: none), which also caps a
+                              vendor's Retry-After */
+    int retrier;           /* RETRY: index of the Retrier used; -1 otherwise */
+    int catcher;           /* CATCH: index of the Catcher used; -1 otherwise */
+    const char *state;     /* CATCH: the next state (borrowed from the machine) */
+    json_t *output;        /* CATCH: the next state's raw input */
 };
 
 void asl_decision_clear(struct asl_error_decision *d);

@@ -680,6 +680,7 @@ int asl_task_failed(const struct asl_machine *m, const char *state_name, json_t 
         out->kind = ASL_DECIDE_RETRY;
         out->retrier = (int)i;
         out->delay_seconds = delay;
+        out->max_delay_seconds = r->max_delay_seconds;
         return 0;
     }
     for (size_t i = 0; i < st->ncatch; i++) {

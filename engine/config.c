@@ -48,6 +48,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
     cfg->home = dup_env("INTENTD_HOME", "./.intentd");
     cfg->node_id = dup_env("INTENTD_NODE_ID", node);
     cfg->admin_token = dup_env("INTENTD_ADMIN_TOKEN", NULL);
+    cfg->ca_file = dup_env("INTENTD_CA_FILE", NULL);
+    cfg->alert_webhook_url = dup_env("INTENTD_ALERT_WEBHOOK_URL", NULL);
     const char *sm = getenv("INTENTD_STATEMACHINES");
     if (!sm || !*sm)
         sm = access(INTENTD_STATEMACHINES_DIR "/lifecycle.json", R_OK) == 0
@@ -122,6 +124,8 @@ void config_free(struct config *cfg)
     free(cfg->admin_token);
     free(cfg->master_key_file);
     free(cfg->statemachines_dir);
+    free(cfg->ca_file);
+    free(cfg->alert_webhook_url);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -156,6 +160,12 @@ void config_print_help(FILE *out)
           "  INTENTD_CLAIM_BATCH      intents claimed per round (default 256)\n"
           "  INTENTD_POLL_MS          slow poll for due work (default 1000)\n"
           "  INTENTD_SCHEDULER        'off' to accept and serve without executing\n"
+          "  INTENTD_ALERT_WEBHOOK_URL  Slack-shaped webhook that gets one message per intent\n"
+          "                           and kind when it FAILS, EXPIRES, its compensation fails\n"
+          "                           or it is quarantined (unset: alerts stay queued in\n"
+          "                           intentd.alerts)\n"
+          "  INTENTD_CA_FILE          extra CA bundle (PEM) trusted for connector TLS, besides\n"
+          "                           the system store; peers are always verified\n"
           "  INTENTD_LOG_LEVEL        debug | info | warn | error (default info)\n"
           "\n"
           "Logs are JSON lines on stderr. SIGTERM or SIGINT stops gracefully.\n",

@@ -17,6 +17,8 @@ struct config {
     char *admin_token;     /* bootstrap global admin token; NULL disables admin endpoints */
     char *master_key_file; /* AES-256-GCM key for secrets at rest */
     char *statemachines_dir;
+    char *alert_webhook_url; /* Slack-shaped webhook for human notification, or NULL */
+    char *ca_file;        /* extra CA bundle for connector TLS, or NULL (system store only) */
     int quarantine_after; /* crash-cut attempts before an intent is quarantined */
     int lease_seconds;    /* lease length; renewed every third of it */
     int max_connections;  /* HTTP connections at once */

@@ -14,9 +14,12 @@ struct connector_limits {
                                  1..3600) */
     double retry_budget;      /* retries may be at most this fraction of calls over the last
                                  minute (default 0.2, 0..1); the first attempts of
-                                 calls are never refused by it */
-    int timeout_seconds;      /* per attempt when the Task sets no TimeoutSeconds (default 30,
-                                 1..300) */
+                                 calls are never refused by it. Zero means "default" until
+                                 the defaults are filled, so a configured 0 is carried as a
+                                 negative value until then (connector_limits_defaults turns
+                                 it into 0) */
+    int timeout_seconds;      /* per attempt: caps the Task's TimeoutSeconds, and applies alone
+                                 when the Task sets none (default 30, 1..300) */
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "connector_limits.h"
+#include "crypto.h"
 #include "errors.h"
 
 #define CONNECTORS_CACHE_S 5
@@ -27,19 +28,19 @@ struct connector_config {
     int refs;
     char tenant_id[72];
     char connector[32];
-    char *base_url;             /* without a trailing slash */
+    char *base_url; /* without a trailing slash */
     enum connector_auth auth;
-    char *bearer;               /* secret: what goes after "Authorization: Bearer " (the bearer
-                                   token, or the current OAuth2 access token; NULL when an OAuth2
-                                   connector has none yet) */
-    double access_expires_epoch; /* OAuth2: when bearer expires (0: unknown) */
-    char *token_url;            /* OAuth2 only */
-    char *client_id;            /* OAuth2 only */
-    char *client_secret;        /* secret, OAuth2 only */
-    char *refresh_token;        /* secret, OAuth2 only */
-    json_t *settings;           /* non-secret adapter settings (an object) */
+    char *bearer;                   /* secret: what goes after "Authorization: Bearer " (the
+                                       bearer token, or the current OAuth2 access token; NULL
+                                       when an OAuth2 connector has none yet) */
+    double access_expires_epoch;    /* OAuth2: when bearer expires (0: unknown) */
+    char *token_url;                /* OAuth2 only */
+    char *client_id;                /* OAuth2 only */
+    char *client_secret;            /* secret, OAuth2 only */
+    char *refresh_token;            /* secret, OAuth2 only */
+    json_t *settings;               /* non-secret adapter settings (an object) */
     struct connector_limits limits; /* defaults filled in */
-    long long version;          /* bumped by every PUT and every stored access token */
+    long long version;              /* bumped by every PUT and every stored access token */
 };
 
 void connector_config_ref(struct connector_config *cfg);
@@ -75,7 +76,31 @@ int connectors_save_access_token(struct connectors *c, const struct connector_co
                                  const char *access_token, double expires_epoch,
                                  void (*cb)(void *arg, int err), void *arg) IE_MUST_CHECK;
 
-/* Fills the defaults into zero fields of lim. */
+/* Fills the defaults into zero fields of lim (and a negative retry_budget, an explicit 0, into
+ * 0). */
 void connector_limits_defaults(struct connector_limits *lim);
+
+/* Reads a "limits" object as PUT /v1/connectors takes it: every member optional, each within the
+ * bounds connector_limits.h states, nothing else. Members given are written into lim (the others
+ * are left alone; an explicit retry_budget 0 is written as -1, see connector_limits.h). Each
+ * violation is appended to errors (a JSON array, may be NULL) as {"pointer", "message"}, the
+ * pointer being pointer (the object's own, e.g. "/limits") plus the member. Returns 0, IE_INVAL
+ * (violations), IE_NOMEM. */
+int connector_limits_parse(const json_t *obj, const char *pointer, struct connector_limits *lim,
+                           json_t *errors) IE_MUST_CHECK;
+
+/* Seals one field of a tenant's connector configuration ("base_url", "token", "client_secret",
+ * "refresh_token", "access_token") for its TEXT column, bound to (tenant, connector, field) so a
+ * sealed value cannot be moved to another tenant, connector or column. *out is a new string the
+ * caller frees with free(). Returns 0 or crypto_seal_text's errors. */
+int connectors_seal(const unsigned char key[CRYPTO_KEY_LEN], const char *tenant,
+                    const char *connector, const char *field, const char *plain,
+                    char **out) IE_MUST_CHECK;
+/* Opens what connectors_seal sealed for the same (tenant, connector, field). *out is a new
+ * string the caller frees with crypto_free_secret(*out, strlen(*out)). Returns 0, IE_PARSE,
+ * IE_CRYPTO, IE_NOMEM. */
+int connectors_open(const unsigned char key[CRYPTO_KEY_LEN], const char *tenant,
+                    const char *connector, const char *field, const char *sealed,
+                    char **out) IE_MUST_CHECK;
 
 #endif

@@ -1,7 +1,7 @@
 /* Runs claimed intents through their workflows and group-commits their step outcomes; see
- * executor.h. An intent in hand is a struct item; it is either running (pure interpretation,
- * synchronous), or waiting for its op to be applied. Items leave memory only from an apply
- * result, so no store callback ever sees a freed item. */
+ * executor.h and executor_internal.h. Items leave memory only from an apply result, so no store
+ * callback ever sees a freed item; an item with an external call in flight is never dropped
+ * before the call's callback ran. */
 #include "executor.h"
 
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "adapter.h"
 #include "asl.h"
 #include "crypto.h"
+#include "executor_internal.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "queries.h"
@@ -21,54 +22,15 @@
 #define RETRY_MAX_MS  5000
 #define STEPS_PER_RUN 100 /* steps one intent may take in a row before yielding the loop */
 
-struct item {
-    struct item *prev, *next; /* in-hand list */
-    struct item *qnext;       /* apply queue */
-    struct executor *e;
-    char tenant[72];
-    char id[136];
-    char type[136];
-    char account[136];
-    const struct asl_machine *m;
-    long long fence, version, expires;
-    double started; /* when the workflow first started: its TimeoutSeconds runs from here */
-    char *step;     /* the ASL state to run next (NULL: the start) */
-    json_t *input;  /* its raw input */
-    int step_attempts;
-    double wait_until; /* > 0: the step is a Wait that was entered and persisted */
-    json_t *op;        /* the outcome waiting to be applied */
-    bool final;        /* after the op: leave memory */
-    char *after_step;  /* otherwise: continue here */
-    json_t *after_input;
-    int after_attempts;
-};
-
 struct flight {
     struct executor *e;
     int n;
     struct item *items[EXEC_APPLY_BATCH];
 };
 
-struct executor {
-    struct app *app;
-    struct item *items;
-    int in_hand;
-    struct item *qhead, *qtail;
-    int queued;
-    int inflight;
-    uv_timer_t retry_timer;
-    unsigned retry_ms;
-    bool retry_armed;
-    bool closing;
-    void (*notify)(void *arg);
-    void *notify_arg;
-    double next_due; /* earliest wake-up released since the scheduler last asked; 0: none */
-};
-
 static void flush(struct executor *e);
-static void run(struct item *it);
 
-static double now_epoch(void)
+double exec_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -91,9 +53,13 @@ static void item_free(struct item *it)
 {
     free(it->step);
     free(it->after_step);
+    free(it->reason);
     json_decref(it->input);
     json_decref(it->after_input);
     json_decref(it->op);
+    json_decref(it->completed);
+    json_decref(it->inflight);
+    json_decref(it->prior);
     free(it);
 }
 
@@ -107,6 +73,7 @@ static void drop(struct item *it)
     if (it->next)
         it->next->prev = it->prev;
     e->in_hand--;
+    exec_call_abandon(it);
     item_free(it);
 }
 
@@ -128,11 +95,17 @@ void executor_free(struct executor *e)
     if (!e)
         return;
     uv_timer_stop(&e->retry_timer);
-    if (e->inflight) {
-        e->closing = true; /* the last apply result frees it */
+    if (e->inflight || e->calling) {
+        e->closing = true; /* the last apply result or call callback frees it */
         return;
     }
     free_now(e);
+}
+
+void executor_call_ended(struct executor *e)
+{
+    if (e->closing && !e->inflight && !e->calling)
+        free_now(e);
 }
 
 int executor_in_hand(const struct executor *e)
@@ -142,7 +115,7 @@ int executor_in_hand(const struct executor *e)
 
 int executor_pending(const struct executor *e)
 {
-    return e->queued + e->inflight;
+    return e->queued + e->inflight + e->calling;
 }
 
 char *executor_held_keys(const struct executor *e)
@@ -164,7 +137,7 @@ double executor_take_next_due(struct executor *e)
     return d;
 }
 
-static void note_due(struct executor *e, double due)
+void exec_note_due(struct executor *e, double due)
 {
     if (e->next_due == 0 || due < e->next_due)
         e->next_due = due;
@@ -176,30 +149,43 @@ void executor_set_notify(struct executor *e, void (*cb)(void *arg), void *arg)
     e->notify_arg = arg;
 }
 
+const char *exec_state(const struct item *it)
+{
+    return it->compensate_to[0] ? "COMPENSATING" : "EXECUTING";
+}
+
 /* --- building outcomes --- */
 
-static json_t *ledger_row(const char *event, const char *from, const char *to, json_t *payload)
+json_t *exec_ledger_row(const char *event, const char *from, const char *to, json_t *payload)
 {
     return json_pack("{s:s, s:s?, s:s?, s:o}", "event", event, "from_state", from, "to_state", to,
                      "payload", payload ? payload : json_object());
 }
 
-/* Starts an op for it: fenced on the lease and the version last seen. */
-static json_t *op_new(struct item *it)
+json_t *exec_op_new(struct item *it)
 {
     return json_pack("{s:s, s:s, s:I, s:I, s:[]}", "tenant_id", it->tenant, "action_intent_id",
                      it->id, "fence", (json_int_t)it->fence, "version", (json_int_t)it->version,
                      "ledger");
 }
 
-static void op_ledger(json_t *op, json_t *row)
+void exec_op_ledger(json_t *op, json_t *row)
 {
     json_array_append_new(json_object_get(op, "ledger"), row);
 }
 
-static void submit_op(struct item *it, json_t *op, bool final)
+void exec_submit(struct item *it, json_t *op, bool final)
 {
     struct executor *e = it->e;
+    if (!op) {
+        /* Out of memory building it: the lease lapses and another holder (or this node, later)
+         * takes the intent up again from its last committed state. */
+        log_ctx(LOG_ERROR, NULL, it->id, "out of memory building a step outcome");
+        op = exec_op_new(it);
+        if (!op)
+            return;
+        final = true;
+    }
     it->op = op;
     it->final = final;
     it->qnext = NULL;
@@ -212,24 +198,49 @@ static void submit_op(struct item *it, json_t *op, bool final)
     flush(e);
 }
 
+void exec_release_at(struct item *it, json_t *op, double due_epoch)
+{
+    json_object_set_new(op, "due_epoch", json_real(due_epoch));
+    json_object_set_new(op, "release", json_true());
+    exec_note_due(it->e, due_epoch);
+    exec_submit(it, op, true);
+}
+
 /* The C half of the lifecycle guard (the database trigger is the other): a move the table does
  * not allow is a bug in the engine, and aborts loudly rather than writing it. */
-static void check_transition(const struct executor *e, const char *to)
+void exec_check_transition(const struct executor *e, const char *from, const char *to)
 {
-    enum intent_state target;
-    if (lifecycle_state_from_name(to, &target) ||
-        !lifecycle_allowed(e->app->lifecycle, INTENT_EXECUTING, target)) {
-        log_error("engine bug: EXECUTING -> %s is not in the lifecycle table", to);
+    enum intent_state source, target;
+    if (lifecycle_state_from_name(from, &source) || lifecycle_state_from_name(to, &target) ||
+        !lifecycle_allowed(e->app->lifecycle, source, target)) {
+        log_error("engine bug: %s -> %s is not in the lifecycle table", from, to);
         abort();
     }
 }
 
-/* Ends the intent in a terminal state. */
-static void finish(struct item *it, const char *state, const char *reason, json_t *output,
-                   json_t *last_error)
+bool exec_has_compensable(const struct item *it)
 {
-    check_transition(it->e, state);
-    json_t *op = op_new(it);
+    size_t i;
+    json_t *s;
+    json_array_foreach(it->completed, i, s)
+    {
+        if (json_is_string(json_object_get(s, "compensate")) && !json_object_get(s, "comp"))
+            return true;
+    }
+    return false;
+}
+
+void exec_finish(struct item *it, const char *state, const char *reason, json_t *output,
+                 json_t *last_error)
+{
+    if (strcmp(state, "SUCCEEDED") && !it->compensate_to[0] && exec_has_compensable(it)) {
+        json_decref(output);
+        exec_compensate(it, state, reason, last_error, NULL);
+        return;
+    }
+    const char *from = exec_state(it);
+    exec_check_transition(it->e, from, state);
+    json_t *op = exec_op_new(it);
     if (!op) {
         json_decref(output);
         json_decref(last_error);
@@ -239,6 +250,7 @@ static void finish(struct item *it, const char *state, const char *reason, json_
     json_object_set_new(op, "state", json_string(state));
     json_object_set_new(op, "release", json_true());
     json_object_set_new(op, "wait_until", json_null());
+    json_object_set_new(op, "inflight", json_null());
     if (it->step)
         json_object_set_new(op, "step_name", json_string(it->step));
     if (reason)
@@ -247,15 +259,16 @@ static void finish(struct item *it, const char *state, const char *reason, json_
         json_object_set_new(op, "output", output);
     if (last_error)
         json_object_set_new(op, "last_error", last_error);
-    op_ledger(op, ledger_row("intent.transition", "EXECUTING", state,
-                             json_pack("{s:s?}", "reason", reason)));
-    submit_op(it, op, true);
+    exec_op_ledger(op, exec_ledger_row("intent.transition", from, state,
+                                       json_pack("{s:s?}", "reason", reason)));
+    exec_submit(it, op, true);
 }
 
-static int idempotency_key(const struct item *it, const char *step, char *out, size_t outlen)
+int executor_step_key(const char *tenant, const char *id, const char *step, char *out,
+                      size_t outlen)
 {
     char material[512];
-    int n = snprintf(material, sizeof material, "%s\x1f%s\x1f%s", it->tenant, it->id, step);
+    int n = snprintf(material, sizeof material, "%s\x1f%s\x1f%s", tenant, id, step);
     char hex[CRYPTO_SHA256_HEX_LEN + 1];
     if (n < 0 || (size_t)n >= sizeof material || crypto_sha256_hex(material, (size_t)n, hex))
         return IE_INVAL;
@@ -263,71 +276,178 @@ static int idempotency_key(const struct item *it, const char *step, char *out, s
     return 0;
 }
 
-/* A Task attempt failed (validation at run time, or later a connector error): Retry, Catch or
- * fail, as the workflow says. Returns true when the item goes on running now. */
-static bool task_failed(struct item *it, const struct asl_step *st, const char *error,
-                        const char *cause, json_t *op)
+int exec_idempotency_key(const struct item *it, const char *step, char *out, size_t outlen)
+{
+    return executor_step_key(it->tenant, it->id, step, out, outlen);
+}
+
+void exec_task_failed(struct item *it, const struct asl_step *st, const char *error,
+                      const char *cause, double retry_after_s, json_t *op)
 {
     int attempts = it->step_attempts + 1;
     struct asl_error_decision d;
     double r01 = (double)random() / (double)RAND_MAX;
     if (asl_task_failed(it->m, st->state, st->input, error, cause, attempts, r01, &d)) {
         json_decref(op);
-        finish(it, "FAILED", "the workflow could not decide about a failed step", NULL,
-               json_pack("{s:s, s:s}", "error", error, "cause", cause));
-        return false;
+        exec_finish(it, "FAILED", "the workflow could not decide about a failed step", NULL,
+                    json_pack("{s:s, s:s}", "error", error, "cause", cause));
+        return;
     }
-    op_ledger(op,
-              ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
-                         json_pack("{s:s, s:i, s:s, s:s, s:s}", "step", st->state, "attempt",
-                                   attempts, "outcome", "failed", "error", error, "cause", cause)));
+    exec_op_ledger(op, exec_ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
+                                       json_pack("{s:s, s:i, s:s, s:s, s:s}", "step", st->state,
+                                                 "attempt", attempts, "outcome", "failed", "error",
+                                                 error, "cause", cause)));
     json_object_set_new(op, "attempts_inc", json_integer(1));
     json_object_set_new(op, "last_error", json_pack("{s:s, s:s}", "error", error, "cause", cause));
     if (d.kind == ASL_DECIDE_RETRY) {
-        double due = now_epoch() + d.delay_seconds;
+        double delay = d.delay_seconds;
+        if (retry_after_s > delay) {
+            /* The vendor's Retry-After wins over the backoff, within the Retrier's cap. */
+            delay = retry_after_s;
+            if (d.max_delay_seconds > 0 && delay > d.max_delay_seconds)
+                delay = d.max_delay_seconds;
+        }
+        double due = exec_now() + delay;
+        asl_decision_clear(&d);
         if (due >= (double)it->expires) {
             /* A retry that would land after the deadline is not scheduled. */
-            asl_decision_clear(&d);
             json_decref(op);
-            finish(it, "EXPIRED", "the next retry would start after the deadline", NULL,
-                   json_pack("{s:s, s:s}", "error", error, "cause", cause));
-            return false;
+            exec_finish(it, "EXPIRED", "the next retry would start after the deadline", NULL,
+                        json_pack("{s:s, s:s}", "error", error, "cause", cause));
+            return;
         }
         json_object_set_new(op, "step_name", json_string(st->state));
         json_object_set_new(op, "step_input", json_deep_copy(st->input));
         json_object_set_new(op, "step_attempts", json_integer(attempts));
-        json_object_set_new(op, "due_epoch", json_real(due));
-        json_object_set_new(op, "release", json_true());
-        asl_decision_clear(&d);
-        note_due(it->e, due);
-        submit_op(it, op, true);
-        return false;
+        exec_release_at(it, op, due);
+        return;
     }
     if (d.kind == ASL_DECIDE_CATCH) {
         json_object_set_new(op, "step_name", json_string(d.state));
         json_object_set_new(op, "step_input", json_incref(d.output));
         json_object_set_new(op, "step_attempts", json_integer(0));
+        json_object_set_new(op, "inflight", json_null());
+        json_object_set_new(op, "prior", json_null());
         free(it->after_step);
         json_decref(it->after_input);
         it->after_step = strdup(d.state);
         it->after_input = json_incref(d.output);
         it->after_attempts = 0;
+        it->after = NULL;
         asl_decision_clear(&d);
-        submit_op(it, op, false);
-        return false;
+        exec_submit(it, op, false);
+        return;
     }
     asl_decision_clear(&d);
-    check_transition(it->e, "FAILED");
-    json_object_set_new(op, "state", json_string("FAILED"));
-    json_object_set_new(op, "release", json_true());
-    json_object_set_new(op, "step_name", json_string(st->state));
     char reason[300];
     snprintf(reason, sizeof reason, "step %s failed: %s", st->state, error);
+    if (exec_has_compensable(it)) {
+        /* The failed attempt's rows commit with the move to COMPENSATING. */
+        json_object_set_new(op, "step_name", json_string(st->state));
+        exec_compensate(it, "FAILED", reason,
+                        json_pack("{s:s, s:s}", "error", error, "cause", cause), op);
+        return;
+    }
+    exec_check_transition(it->e, "EXECUTING", "FAILED");
+    json_object_set_new(op, "state", json_string("FAILED"));
+    json_object_set_new(op, "release", json_true());
+    json_object_set_new(op, "inflight", json_null());
+    json_object_set_new(op, "step_name", json_string(st->state));
     json_object_set_new(op, "terminal_reason", json_string(reason));
-    op_ledger(op, ledger_row("intent.transition", "EXECUTING", "FAILED",
-                             json_pack("{s:s}", "reason", reason)));
-    submit_op(it, op, true);
-    return false;
+    exec_op_ledger(op, exec_ledger_row("intent.transition", "EXECUTING", "FAILED",
+                                       json_pack("{s:s}", "reason", reason)));
+    exec_submit(it, op, true);
+}
+
+static void set_after_step(struct item *it, const char *state, json_t *input, int attempts)
+{
+    free(it->after_step);
+    json_decref(it->after_input);
+    it->after_step = strdup(state);
+    it->after_input = json_incref(input);
+    it->after_attempts = attempts;
+    it->after = NULL;
+}
+
+void exec_task_succeeded(struct item *it, const struct asl_step *st, const char *operation,
+                         const char *external_id, json_t *result, json_t *op)
+{
+    struct asl_next next = {0};
+    if (asl_task_succeeded(it->m, st->state, st->input, result, &next)) {
+        json_decref(op);
+        exec_finish(it, "FAILED", "internal error recording a step's result", NULL, NULL);
+        return;
+    }
+    int attempt = it->step_attempts + 1;
+    json_object_set_new(op, "attempts_inc", json_integer(1));
+    json_object_set_new(op, "inflight", json_null());
+    json_object_set_new(op, "prior", json_null());
+    exec_op_ledger(
+        op, exec_ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
+                            json_pack("{s:s, s:i, s:s, s:s?, s:O}", "step", st->state, "attempt",
+                                      attempt, "outcome", "succeeded", "external_id",
+                                      external_id && *external_id ? external_id : NULL, "result",
+                                      result)));
+    /* What compensation (and the status) needs of a Task that succeeded: an irreversible one
+     * is listed too, so the status can say it cannot be undone. */
+    json_t *done = json_pack("{s:s, s:s, s:s?}", "step", st->state, "operation", operation,
+                             "external_id", external_id && *external_id ? external_id : NULL);
+    if (done && st->compensate) {
+        json_object_set_new(done, "compensate", json_string(st->compensate));
+        json_object_set(done, "result", result);
+        json_object_set(done, "params", st->parameters);
+        if (it->prior)
+            json_object_set(done, "prior", it->prior);
+    }
+    if (done) {
+        json_object_set(op, "completed_add", done);
+        json_array_append_new(it->completed, done);
+    }
+    json_decref(it->prior);
+    it->prior = NULL;
+    json_decref(it->inflight);
+    it->inflight = NULL;
+    if (next.kind == ASL_NEXT_STATE) {
+        json_object_set_new(op, "step_name", json_string(next.state));
+        json_object_set_new(op, "step_input", json_incref(next.output));
+        json_object_set_new(op, "step_attempts", json_integer(0));
+        json_object_set_new(op, "wait_until", json_null());
+        set_after_step(it, next.state, next.output, 0);
+        asl_next_clear(&next);
+        exec_submit(it, op, false);
+        return;
+    }
+    json_object_set_new(op, "step_name", json_string(st->state));
+    json_object_set_new(op, "wait_until", json_null());
+    if (next.kind == ASL_NEXT_END) {
+        exec_check_transition(it->e, "EXECUTING", "SUCCEEDED");
+        json_object_set_new(op, "release", json_true());
+        json_object_set_new(op, "state", json_string("SUCCEEDED"));
+        json_object_set_new(op, "output", json_incref(next.output));
+        exec_op_ledger(op, exec_ledger_row("intent.transition", "EXECUTING", "SUCCEEDED",
+                                           json_pack("{s:s}", "reason", "every step succeeded")));
+        asl_next_clear(&next);
+        exec_submit(it, op, true);
+        return;
+    }
+    char reason[300];
+    snprintf(reason, sizeof reason, "step %s: %s", st->state,
+             next.cause ? next.cause : "runtime error");
+    json_t *err = json_pack("{s:s, s:s?}", "error", next.error ? next.error : ASL_ERR_RUNTIME,
+                            "cause", next.cause);
+    asl_next_clear(&next);
+    if (exec_has_compensable(it)) {
+        exec_compensate(it, "FAILED", reason, err, op);
+        return;
+    }
+    exec_check_transition(it->e, "EXECUTING", "FAILED");
+    json_object_set_new(op, "release", json_true());
+    json_object_set_new(op, "state", json_string("FAILED"));
+    json_object_set_new(op, "terminal_reason", json_string(reason));
+    json_object_set_new(op, "last_error", err);
+    exec_op_ledger(op, exec_ledger_row("intent.transition", "EXECUTING", "FAILED",
+                                       json_pack("{s:s}", "reason", reason)));
+    exec_submit(it, op, true);
 }
 
 /* Runs a Task whose operation writes an internal record: the record, the step's outcome and
@@ -335,27 +455,28 @@ static bool task_failed(struct item *it, const struct asl_step *st, const char *
 static void run_internal_task(struct item *it, const struct asl_step *st,
                               const struct adapter_op *aop)
 {
-    json_t *op = op_new(it);
-    char key[64];
-    if (!op || idempotency_key(it, st->state, key, sizeof key)) {
+    json_t *op = exec_op_new(it);
+    char key[EXEC_KEY_MAX];
+    if (!op || exec_idempotency_key(it, st->state, key, sizeof key)) {
         json_decref(op);
-        finish(it, "FAILED", "internal error preparing a step", NULL, NULL);
+        exec_finish(it, "FAILED", "internal error preparing a step", NULL, NULL);
         return;
     }
     int attempt = it->step_attempts + 1;
     if (attempt == 1)
-        op_ledger(op, ledger_row("step.entered", "EXECUTING", "EXECUTING",
-                                 json_pack("{s:s, s:s, s:s}", "step", st->state, "type", "Task",
-                                           "operation", aop->name)));
-    op_ledger(op, ledger_row("attempt.started", "EXECUTING", "EXECUTING",
-                             json_pack("{s:s, s:i, s:s, s:s}", "step", st->state, "attempt",
-                                       attempt, "operation", aop->name, "idempotency_key", key)));
+        exec_op_ledger(op, exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
+                                           json_pack("{s:s, s:s, s:s}", "step", st->state, "type",
+                                                     "Task", "operation", aop->name)));
+    exec_op_ledger(
+        op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
+                            json_pack("{s:s, s:i, s:s, s:s}", "step", st->state, "attempt", attempt,
+                                      "operation", aop->name, "idempotency_key", key)));
     struct adapter_errors errs = {0};
     if (aop->validate(st->parameters, &errs)) {
         char cause[ADAPTER_POINTER_MAX + ADAPTER_MESSAGE_MAX + 4];
         snprintf(cause, sizeof cause, "%s%s%s", errs.items[0].pointer,
                  errs.items[0].pointer[0] ? ": " : "", errs.items[0].message);
-        task_failed(it, st, "Connector.Permanent", cause, op);
+        exec_task_failed(it, st, "Connector.Permanent", cause, -1, op);
         return;
     }
     struct adapter_ctx ctx = {.tenant_id = it->tenant,
@@ -364,60 +485,15 @@ static void run_internal_task(struct item *it, const struct asl_step *st,
                               .step = st->state,
                               .idempotency_key = key};
     json_t *effect = NULL, *result = NULL;
-    struct asl_next next = {0};
-    if (aop->build_effect(st->parameters, &ctx, &effect, &result) ||
-        asl_task_succeeded(it->m, st->state, st->input, result, &next)) {
-        json_decref(effect);
-        json_decref(result);
+    if (aop->build_effect(st->parameters, &ctx, &effect, &result)) {
         json_decref(op);
-        finish(it, "FAILED", "internal error running a step", NULL, NULL);
+        exec_finish(it, "FAILED", "internal error running a step", NULL, NULL);
         return;
     }
     json_object_set_new(op, "effect", effect);
-    json_object_set_new(op, "attempts_inc", json_integer(1));
-    op_ledger(op, ledger_row("attempt.finished", "EXECUTING", "EXECUTING",
-                             json_pack("{s:s, s:i, s:s, s:O}", "step", st->state, "attempt",
-                                       attempt, "outcome", "succeeded", "result", result)));
+    exec_task_succeeded(it, st, aop->name, json_string_value(json_object_get(result, "record_id")),
+                        result, op);
     json_decref(result);
-    if (next.kind == ASL_NEXT_STATE) {
-        json_object_set_new(op, "step_name", json_string(next.state));
-        json_object_set_new(op, "step_input", json_incref(next.output));
-        json_object_set_new(op, "step_attempts", json_integer(0));
-        json_object_set_new(op, "wait_until", json_null());
-        free(it->after_step);
-        json_decref(it->after_input);
-        it->after_step = strdup(next.state);
-        it->after_input = json_incref(next.output);
-        it->after_attempts = 0;
-        asl_next_clear(&next);
-        submit_op(it, op, false);
-        return;
-    }
-    json_object_set_new(op, "release", json_true());
-    json_object_set_new(op, "step_name", json_string(st->state));
-    json_object_set_new(op, "wait_until", json_null());
-    if (next.kind == ASL_NEXT_END) {
-        check_transition(it->e, "SUCCEEDED");
-        json_object_set_new(op, "state", json_string("SUCCEEDED"));
-        json_object_set_new(op, "output", json_incref(next.output));
-        op_ledger(op, ledger_row("intent.transition", "EXECUTING", "SUCCEEDED",
-                                 json_pack("{s:s}", "reason", "every step succeeded")));
-    } else {
-        char reason[300];
-        snprintf(reason, sizeof reason, "step %s: %s", st->state,
-                 next.cause ? next.cause : "runtime error");
-        check_transition(it->e, "FAILED");
-        json_object_set_new(op, "state", json_string("FAILED"));
-        json_object_set_new(op, "terminal_reason", json_string(reason));
-        json_object_set_new(op, "last_error",
-                            json_pack("{s:s, s:s?}", "error",
-                                      next.error ? next.error : ASL_ERR_RUNTIME, "cause",
-                                      next.cause));
-        op_ledger(op, ledger_row("intent.transition", "EXECUTING", "FAILED",
-                                 json_pack("{s:s}", "reason", reason)));
-    }
-    asl_next_clear(&next);
-    submit_op(it, op, true);
 }
 
 /* Moves it to (state, input) in memory. Takes ownership of nothing; copies. */
@@ -433,25 +509,28 @@ static void move_to(struct item *it, const char *state, json_t *input, int attem
     it->wait_until = 0;
 }
 
-/* Interprets the workflow from where it stands until an outcome must be written. */
-static void run(struct item *it)
+void exec_run(struct item *it)
 {
     char err[256];
     for (int n = 0; n < STEPS_PER_RUN; n++) {
-        double now = now_epoch();
+        double now = exec_now();
+        if (it->cancel) {
+            exec_finish(it, "CANCELLED", "cancelled by an operator at a step boundary", NULL, NULL);
+            return;
+        }
         if (now >= (double)it->expires) {
-            finish(it, "EXPIRED",
-                   it->step ? "the deadline passed between steps"
-                            : "the deadline passed before the first step",
-                   NULL, NULL);
+            exec_finish(it, "EXPIRED",
+                        it->step ? "the deadline passed between steps"
+                                 : "the deadline passed before the first step",
+                        NULL, NULL);
             return;
         }
         int limit = asl_timeout_seconds(it->m);
         if (limit > 0 && now >= it->started + limit) {
             char cause[160];
             snprintf(cause, sizeof cause, "the workflow's TimeoutSeconds (%d s) passed", limit);
-            finish(it, "FAILED", "the workflow timed out", NULL,
-                   json_pack("{s:s, s:s}", "error", "States.Timeout", "cause", cause));
+            exec_finish(it, "FAILED", "the workflow timed out", NULL,
+                        json_pack("{s:s, s:s}", "error", "States.Timeout", "cause", cause));
             return;
         }
         if (!it->step)
@@ -460,22 +539,20 @@ static void run(struct item *it)
             if (it->wait_until > now) {
                 /* Woken early (for instance by a cancel that was already handled): the wait
                  * stays durable, due at its time or the deadline, whichever is first. */
-                json_t *op = op_new(it);
                 double due =
                     it->wait_until < (double)it->expires ? it->wait_until : (double)it->expires;
-                json_object_set_new(op, "due_epoch", json_real(due));
-                json_object_set_new(op, "release", json_true());
-                submit_op(it, op, true);
+                exec_release_at(it, exec_op_new(it), due);
                 return;
             }
             struct asl_next next = {0};
             if (asl_wait_next(it->m, it->step, it->input, &next) || next.kind == ASL_NEXT_FAIL) {
                 asl_next_clear(&next);
-                finish(it, "FAILED", "the workflow could not leave a Wait state", NULL, NULL);
+                exec_finish(it, "FAILED", "the workflow could not leave a Wait state", NULL, NULL);
                 return;
             }
             if (next.kind == ASL_NEXT_END) {
-                finish(it, "SUCCEEDED", "every step succeeded", json_incref(next.output), NULL);
+                exec_finish(it, "SUCCEEDED", "every step succeeded", json_incref(next.output),
+                            NULL);
                 asl_next_clear(&next);
                 return;
             }
@@ -485,8 +562,8 @@ static void run(struct item *it)
         }
         struct asl_step st;
         if (asl_advance(it->m, it->step, it->input, &st, err, sizeof err)) {
-            finish(it, "FAILED", "the workflow names a state that does not exist", NULL,
-                   json_pack("{s:s, s:s}", "error", ASL_ERR_RUNTIME, "cause", err));
+            exec_finish(it, "FAILED", "the workflow names a state that does not exist", NULL,
+                        json_pack("{s:s, s:s}", "error", ASL_ERR_RUNTIME, "cause", err));
             return;
         }
         switch (st.kind) {
@@ -496,8 +573,10 @@ static void run(struct item *it)
             const struct adapter_op *aop = adapter_find(st.resource);
             if (aop && aop->build_effect)
                 run_internal_task(it, &st, aop);
+            else if (aop && aop->build_request)
+                exec_call_task(it, &st, aop);
             else
-                finish(
+                exec_finish(
                     it, "FAILED", "no connector in this build runs this step", NULL,
                     json_pack("{s:s, s:s?}", "error", "Connector.Permanent", "cause", st.resource));
             asl_step_clear(&st);
@@ -511,48 +590,45 @@ static void run(struct item *it)
                 asl_step_clear(&st);
                 continue;
             }
-            json_t *op = op_new(it);
+            json_t *op = exec_op_new(it);
             double due = until < (double)it->expires ? until : (double)it->expires;
             json_object_set_new(op, "step_name", json_string(st.state));
             json_object_set_new(op, "step_input", json_incref(st.input));
             json_object_set_new(op, "step_attempts", json_integer(0));
             json_object_set_new(op, "wait_until", json_real(until));
-            json_object_set_new(op, "due_epoch", json_real(due));
-            json_object_set_new(op, "release", json_true());
-            op_ledger(op, ledger_row("step.entered", "EXECUTING", "EXECUTING",
-                                     json_pack("{s:s, s:s, s:f}", "step", st.state, "type", "Wait",
-                                               "wait_until_epoch", until)));
+            exec_op_ledger(op,
+                           exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
+                                           json_pack("{s:s, s:s, s:f}", "step", st.state, "type",
+                                                     "Wait", "wait_until_epoch", until)));
             asl_step_clear(&st);
-            note_due(it->e, due);
-            submit_op(it, op, true);
+            exec_release_at(it, op, due);
             return;
         }
         case ASL_STEP_SUCCEED:
-            finish(it, "SUCCEEDED", "every step succeeded", json_incref(st.output), NULL);
+            exec_finish(it, "SUCCEEDED", "every step succeeded", json_incref(st.output), NULL);
             asl_step_clear(&st);
             return;
         case ASL_STEP_FAIL: {
             char reason[300];
             snprintf(reason, sizeof reason, "the workflow failed in %s: %s", st.state,
                      st.error ? st.error : "Fail state");
-            finish(it, "FAILED", reason, NULL,
-                   json_pack("{s:s, s:s?}", "error", st.error ? st.error : "States.Fail", "cause",
-                             st.cause));
+            exec_finish(it, "FAILED", reason, NULL,
+                        json_pack("{s:s, s:s?}", "error", st.error ? st.error : "States.Fail",
+                                  "cause", st.cause));
             asl_step_clear(&st);
             return;
         }
         }
     }
     /* A long chain of in-memory moves: persist where it stands and continue later. */
-    json_t *op = op_new(it);
+    json_t *op = exec_op_new(it);
     json_object_set_new(op, "step_name", json_string(it->step));
     json_object_set_new(op, "step_input", json_incref(it->input));
     json_object_set_new(op, "release", json_true());
-    submit_op(it, op, true);
+    exec_submit(it, op, true);
 }
 
 /* --- apply, group-committed --- */
-
 static void applied(void *arg, int err, const struct store_result *res, const char *sqlstate,
                     const char *msg);
 static void backoff(struct executor *e, struct flight *f, int err, const char *sqlstate,
@@ -672,12 +748,16 @@ static void applied(void *arg, int err, const struct store_result *res, const ch
             dropped = true;
             continue;
         }
-        move_to(it, it->after_step, it->after_input, it->after_attempts);
-        if (cancel) {
-            finish(it, "CANCELLED", "cancelled by an operator at a step boundary", NULL, NULL);
+        if (cancel)
+            it->cancel = true; /* honoured at the next step boundary */
+        if (it->after) {
+            void (*next)(struct item *) = it->after;
+            it->after = NULL;
+            next(it);
             continue;
         }
-        run(it);
+        move_to(it, it->after_step, it->after_input, it->after_attempts);
+        exec_run(it);
     }
     free(f);
     if (dropped && e->notify)
@@ -707,6 +787,22 @@ void executor_take(struct executor *e, const PGresult *r, int row)
     it->version = atoll(PQgetvalue(r, row, 10));
     it->expires = atoll(PQgetvalue(r, row, 11));
     it->started = atof(PQgetvalue(r, row, 14));
+    it->cancel = !strcmp(PQgetvalue(r, row, 15), "t");
+    it->completed = json_loads(PQgetvalue(r, row, 16), 0, NULL);
+    if (!json_is_array(it->completed)) {
+        json_decref(it->completed);
+        it->completed = json_array();
+    }
+    if (!PQgetisnull(r, row, 17))
+        it->inflight = json_loads(PQgetvalue(r, row, 17), 0, NULL);
+    if (!PQgetisnull(r, row, 18))
+        it->prior = json_loads(PQgetvalue(r, row, 18), 0, NULL);
+    bool compensating = !strcmp(PQgetvalue(r, row, 4), "COMPENSATING");
+    if (compensating) {
+        snprintf(it->compensate_to, sizeof it->compensate_to, "%s",
+                 PQgetisnull(r, row, 19) ? "FAILED" : PQgetvalue(r, row, 19));
+        it->reason = strdup(PQgetvalue(r, row, 20));
+    }
     if (!it->step) {
         json_decref(it->input);
         it->input = json_loads(PQgetvalue(r, row, 12), 0, NULL);
@@ -720,9 +816,16 @@ void executor_take(struct executor *e, const PGresult *r, int row)
     e->in_hand++;
     it->m = workflows_get(e->app->workflows, it->type);
     if (!it->m) {
-        finish(it, "FAILED", "this node has no workflow for the action type", NULL,
-               json_pack("{s:s, s:s}", "error", "Intentd.UnknownActionType", "cause", it->type));
+        if (compensating)
+            exec_saga_next(it); /* compensation needs the adapters, not the workflow */
+        else
+            exec_finish(
+                it, "FAILED", "this node has no workflow for the action type", NULL,
+                json_pack("{s:s, s:s}", "error", "Intentd.UnknownActionType", "cause", it->type));
         return;
     }
-    run(it);
+    if (compensating)
+        exec_saga_next(it);
+    else
+        exec_run(it);
 }

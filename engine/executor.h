@@ -15,6 +15,11 @@
 
 struct executor;
 
+/* The idempotency key of a step: derived from (tenant, intent, step), so it is the same across
+ * retries, crashes and nodes ("ik_" and 40 hex digits). Returns 0 or IE_INVAL. */
+int executor_step_key(const char *tenant, const char *id, const char *step, char *out,
+                      size_t outlen) IE_MUST_CHECK;
+
 int executor_new(struct app *app, struct executor **out) IE_MUST_CHECK;
 /* Frees the executor and every intent still in hand (their leases are released separately). */
 void executor_free(struct executor *e);

@@ -56,7 +56,12 @@ static void explain(const PGresult *r, int row, char *out, size_t outlen)
     } else if (!strcmp(state, "SUCCEEDED")) {
         snprintf(out, outlen, "Completed: every step succeeded (finished %s).", finished);
     } else if (!strcmp(state, "FAILED")) {
-        if (!strcmp(reason, "quarantined"))
+        if (!strncmp(reason, "compensation_failed", 19))
+            snprintf(out, outlen,
+                     "Failed, and undoing its completed steps did not fully succeed (%s): see "
+                     "steps[].compensation for what is left behind.",
+                     reason);
+        else if (!strcmp(reason, "quarantined"))
             snprintf(out, outlen,
                      "Halted as quarantined: %s attempts were cut short by node crashes, so it "
                      "was stopped instead of crashing more nodes. A human should look at it.",
@@ -74,6 +79,39 @@ static void explain(const PGresult *r, int row, char *out, size_t outlen)
     } else {
         snprintf(out, outlen, "In state %s.", state);
     }
+}
+
+/* The Tasks that succeeded, with what became of their undo: "irreversible" (no Compensate),
+ * "not needed" (the intent succeeded), "pending", or the compensation's own outcome. */
+static json_t *steps_view(const PGresult *r, int row)
+{
+    json_t *done = json_col(r, row, IC_COMPLETED);
+    json_t *out = json_array();
+    const char *state = PQgetvalue(r, row, IC_STATE);
+    size_t i;
+    json_t *s;
+    json_array_foreach(done, i, s)
+    {
+        const char *comp_op = json_string_value(json_object_get(s, "compensate"));
+        json_t *comp = json_object_get(s, "comp");
+        json_t *v = json_pack("{s:O?, s:O?, s:O?, s:b, s:s?}", "step", json_object_get(s, "step"),
+                              "operation", json_object_get(s, "operation"), "external_id",
+                              json_object_get(s, "external_id"), "reversible", comp_op != NULL,
+                              "compensate", comp_op);
+        if (!v)
+            continue;
+        if (!comp_op)
+            json_object_set_new(v, "compensation", json_pack("{s:s}", "state", "irreversible"));
+        else if (comp)
+            json_object_set(v, "compensation", comp);
+        else if (!strcmp(state, "COMPENSATING"))
+            json_object_set_new(v, "compensation", json_pack("{s:s}", "state", "pending"));
+        else
+            json_object_set_new(v, "compensation", json_pack("{s:s}", "state", "not_needed"));
+        json_array_append_new(out, v);
+    }
+    json_decref(done);
+    return out;
 }
 
 json_t *intent_view(const PGresult *r, int row, int output_col)
@@ -107,6 +145,9 @@ json_t *intent_view(const PGresult *r, int row, int output_col)
     bad |= json_object_set_new(o, "expires_at_epoch",
                                json_integer(atoll(PQgetvalue(r, row, IC_EXPIRES_EPOCH))));
     bad |= json_object_set_new(o, "waiting_until", text_or_null(r, row, IC_WAIT_UNTIL));
+    bad |= json_object_set_new(o, "steps", steps_view(r, row));
+    bad |= json_object_set_new(o, "held_by", text_or_null(r, row, IC_HELD_BY));
+    bad |= json_object_set_new(o, "compensating_to", text_or_null(r, row, IC_COMPENSATE_TO));
     if (output_col >= 0)
         bad |= json_object_set_new(o, "output", json_col(r, row, output_col));
     if (bad) {

@@ -9,9 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "api.h"
 #include "app.h"
+#include "connectors.h"
 #include "guards.h"
+#include "http_client.h"
 #include "http_server.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -52,6 +55,11 @@ static void part_stopped(void *arg)
         return;
     submitter_free(d->app.submitter);
     d->app.submitter = NULL;
+    /* the scheduler has drained: no call is in flight any more */
+    alerts_stop(d->app.alerts);
+    d->app.alerts = NULL;
+    http_client_close(d->app.http_client, NULL, NULL);
+    d->app.http_client = NULL;
     /* Before the store: guards finish freeing once their token requests have answered. */
     guards_free(d->app.guards);
     d->app.guards = NULL;
@@ -176,8 +184,14 @@ int main(int argc, char **argv)
                               .max_queue = 20000,
                               .app_name = "intentd"};
     if (store_open(app->loop, &sc, &app->store) || tenant_keys_new(&app->keys) ||
-        submitter_new(app, &app->submitter) || guards_new(app, &app->guards)) {
+        connectors_new(app, &app->connectors) || submitter_new(app, &app->submitter) ||
+        guards_new(app, &app->guards)) {
         log_error("out of memory at start-up");
+        goto out_loop;
+    }
+    struct http_client_config hcc = {.ca_file = app->cfg.ca_file};
+    if (http_client_new(app->loop, &hcc, &app->http_client, err, sizeof err)) {
+        log_error("outbound HTTP client: %s", err);
         goto out_loop;
     }
     struct http_server_config hc = {.listen = app->cfg.listen,
@@ -187,6 +201,10 @@ int main(int argc, char **argv)
                                     .body_timeout_ms = 30000};
     if (http_server_start(app->loop, &hc, api_handle, app, &app->http, err, sizeof err)) {
         log_error("cannot listen on %s: %s", app->cfg.listen, err);
+        goto out_loop;
+    }
+    if (alerts_start(app, &app->alerts)) {
+        log_error("out of memory at start-up");
         goto out_loop;
     }
     if (scheduler_start(app, &app->scheduler)) {
@@ -212,6 +230,9 @@ out_loop:
             http_server_stop(app->http, NULL, NULL);
         submitter_free(app->submitter);
         guards_free(app->guards);
+        alerts_stop(app->alerts);
+        if (app->http_client)
+            http_client_close(app->http_client, NULL, NULL);
         if (app->store)
             store_close(app->store, NULL, NULL);
         uv_run(app->loop, UV_RUN_DEFAULT);
@@ -220,11 +241,13 @@ out_loop:
         log_warn("the loop still had open handles at exit");
 out:
     tenant_keys_free(app->keys);
+    connectors_free(app->connectors); /* after the store closed: no load is in flight */
     workflows_free(app->workflows);
     lifecycle_free(app->lifecycle);
     if (pg)
         pgembed_stop(pg);
     crypto_cleanse(app->master_key, sizeof app->master_key);
     config_free(&app->cfg);
+    http_client_global_cleanup();
     return code;
 }

@@ -16,11 +16,16 @@
 #define Q_CREATE_TOKEN  "SELECT intentd.create_token($1, $2, $3, $4, $5)"
 
 #define Q_CANCEL "SELECT result, state FROM intentd.cancel($1, $2, $3, $4, $5)"
+#define Q_OPERATOR_COMPENSATE                                                                      \
+    "SELECT result, state, steps::text FROM intentd.operator_compensate($1, $2, $3::boolean, $4, " \
+    "$5, $6)"
+#define Q_OPERATOR_REDRIVE "SELECT result, state FROM intentd.operator_redrive($1, $2, $3, $4, $5)"
 
 #define Q_CLAIM                                                                                    \
     "SELECT tenant_id, action_intent_id, action_type, account_id, state, step_name, "              \
     "step_input::text, step_attempts, wait_until_epoch, fence, version, expires_epoch, "           \
-    "parameters::text, attempts, started_epoch "                                                   \
+    "parameters::text, attempts, started_epoch, cancel_requested, completed::text, "               \
+    "call_inflight::text, step_prior::text, compensate_to, terminal_reason "                       \
     "FROM intentd.claim($1, $2::int, $3::int, $4::int)"
 
 #define Q_APPLY "SELECT idx, result, version, cancel_requested FROM intentd.apply($1, $2::jsonb)"
@@ -37,7 +42,8 @@
     "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
     "extract(epoch FROM expires_at)::bigint, lease_owner, wait_until IS NOT NULL, "                \
     "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "               \
-    "to_char(wait_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    "to_char(wait_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
+    "completed::text, held_by, compensate_to"
 
 /* Columns of INTENT_COLUMNS by position. */
 enum intent_col {
@@ -62,6 +68,9 @@ enum intent_col {
     IC_WAITING,
     IC_FINISHED,
     IC_WAIT_UNTIL,
+    IC_COMPLETED,
+    IC_HELD_BY,
+    IC_COMPENSATE_TO,
     IC__COUNT
 };
 
@@ -102,10 +111,78 @@ enum intent_col {
     "SELECT seq, encode(prev_hash, 'hex'), encode(hash, 'hex'), intentd.ledger_canon(l) "          \
     "FROM intentd.ledger l WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int"
 
+/* Terminal transitions of a tenant after a ledger seq, with what the upstream system needs. */
+#define Q_SIGNALS                                                                                  \
+    "SELECT l.seq, l.action_intent_id, l.from_state, l.to_state, "                                 \
+    "to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "              \
+    "i.action_type, i.account_id, i.completed::text, i.terminal_reason, i.last_error::text, "      \
+    "i.intent -> 'decision' ->> 'decision_id' "                                                    \
+    "FROM intentd.ledger l JOIN intentd.intents i "                                                \
+    "ON i.tenant_id = l.tenant_id AND i.action_intent_id = l.action_intent_id "                    \
+    "WHERE l.tenant_id = $1 AND l.seq > $2::bigint AND l.event = 'intent.transition' "             \
+    "AND l.to_state IN ('SUCCEEDED', 'FAILED', 'EXPIRED', 'CANCELLED') ORDER BY l.seq LIMIT "      \
+    "$3::int"
+
+#define Q_TAKE_ALERTS                                                                              \
+    "SELECT tenant_id, action_intent_id, kind, text, attempts FROM intentd.take_alerts($1::int, "  \
+    "$2::int)"
+#define Q_ALERT_DONE "SELECT intentd.alert_done($1, $2, $3, $4::boolean, $5, $6::int)"
+
 /* Takes up to $3 tokens from the shared bucket of (tenant $1, connector $2), refilled at $4 per
  * second up to $5 (engine/sql/004_guards.sql); answers how many were granted. */
 #define Q_TAKE_TOKENS "SELECT intentd.take_tokens($1, $2, $3::int, $4::float8, $5::int)"
 
 #define Q_READY "SELECT coalesce(max(version), 0) FROM intentd.schema_migrations"
+
+/* Connector configurations (engine/sql/003_connectors.sql). Secret columns come back sealed; the
+ * API only tests them for NULL, the cache (connectors.c) opens them. */
+#define CONNECTOR_COLUMNS                                                                          \
+    "tenant_id, connector, base_url_enc, auth_kind, token_url, client_id, settings::text, "        \
+    "limits::text, token_enc, client_secret_enc, refresh_token_enc, access_token_enc, "            \
+    "extract(epoch FROM access_expires_at)::float8, version, "                                     \
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), updated_by"
+
+/* Columns of CONNECTOR_COLUMNS by position. */
+enum connector_col {
+    CC_TENANT,
+    CC_CONNECTOR,
+    CC_BASE_URL_ENC,
+    CC_AUTH,
+    CC_TOKEN_URL,
+    CC_CLIENT_ID,
+    CC_SETTINGS,
+    CC_LIMITS,
+    CC_TOKEN_ENC,
+    CC_CLIENT_SECRET_ENC,
+    CC_REFRESH_TOKEN_ENC,
+    CC_ACCESS_TOKEN_ENC,
+    CC_ACCESS_EXPIRES,
+    CC_VERSION,
+    CC_UPDATED_AT,
+    CC_UPDATED_BY,
+    CC__COUNT
+};
+
+#define Q_CONNECTOR_GET                                                                            \
+    "SELECT " CONNECTOR_COLUMNS " FROM intentd.connectors WHERE tenant_id = $1 AND connector = $2"
+
+/* $1 tenant (NULL = every tenant, global admin only). */
+#define Q_CONNECTOR_LIST                                                                           \
+    "SELECT " CONNECTOR_COLUMNS " FROM intentd.connectors "                                        \
+    "WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY tenant_id, connector LIMIT 10000"
+
+/* $1 tenant, $2 connector, $3 base_url_enc, $4 auth kind, $5 token_enc, $6 client_secret_enc,
+ * $7 refresh_token_enc, $8 token_url, $9 client_id, $10 settings, $11 limits, $12 actor,
+ * $13 node. No row: no such tenant. */
+#define Q_CONNECTOR_PUT                                                                            \
+    "SELECT " CONNECTOR_COLUMNS " FROM intentd.put_connector($1, $2, $3, $4, $5, $6, $7, $8, "     \
+    "$9, $10::jsonb, $11::jsonb, $12, $13)"
+
+#define Q_CONNECTOR_DELETE "SELECT intentd.delete_connector($1, $2, $3, $4)"
+
+/* $1 tenant, $2 connector, $3 sealed token, $4 expiry epoch (0 unknown), $5 expected version.
+ * NULL: the configuration changed meanwhile. */
+#define Q_CONNECTOR_SAVE_TOKEN                                                                     \
+    "SELECT intentd.save_access_token($1, $2, $3, $4::float8, $5::bigint)"
 
 #endif

@@ -227,6 +227,12 @@ static int report_missing(const struct asl_machine *m, const struct asl_step *st
 int workflows_validate_params(const struct workflows *w, const char *action_type,
                               const json_t *params, struct adapter_errors *errs)
 {
+    return workflows_walk(w, action_type, params, errs, NULL, NULL);
+}
+
+int workflows_walk(const struct workflows *w, const char *action_type, const json_t *params,
+                   struct adapter_errors *errs, workflows_task_visit visit, void *arg)
+{
     const struct asl_machine *m = workflows_get(w, action_type);
     if (!m)
         return IE_NOTFOUND;
@@ -257,6 +263,8 @@ int workflows_validate_params(const struct workflows *w, const char *action_type
                 asl_step_clear(&step);
                 break;
             }
+            if (visit)
+                visit(arg, &step);
             json_t *result = json_object();
             rc = result ? asl_task_succeeded(m, step.state, step.input, result, &next) : IE_NOMEM;
             json_decref(result);

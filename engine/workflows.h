@@ -36,4 +36,10 @@ const char *workflows_name_at(const struct workflows *w, size_t i);
 int workflows_validate_params(const struct workflows *w, const char *action_type,
                               const json_t *params, struct adapter_errors *errs);
 
+/* workflows_validate_params, calling visit for every Task the walk passes whose parameters
+ * its adapter accepted (in the order the workflow would run them; step borrowed for the call). */
+typedef void (*workflows_task_visit)(void *arg, const struct asl_step *step);
+int workflows_walk(const struct workflows *w, const char *action_type, const json_t *params,
+                   struct adapter_errors *errs, workflows_task_visit visit, void *arg);
+
 #endif

@@ -71,6 +71,30 @@ static const struct command commands[] = {
     {"token create", " role ", ctl_cmd_token_create,
      "token create TENANT --role operator|oncall|admin",
      "Create another token for TENANT (admin token). Prints the token, this once."},
+    {"connector set",
+     " base-url auth token-url client-id secrets-file settings limits tenant bearer-token "
+     "client-secret refresh-token access-token secret password api-key ",
+     ctl_cmd_connector_set,
+     "connector set CONNECTOR --base-url URL [--auth none|bearer|oauth2]\n"
+     "       [--token-url URL --client-id ID] [--secrets-file PATH] [--settings JSON|@FILE]\n"
+     "       [--limits JSON|@FILE] [--tenant T]",
+     "Configure CONNECTOR (crm, calendar, email, notify, webhook) for the token's tenant\n"
+     "(oncall or admin token; a global admin names the tenant with --tenant). The whole\n"
+     "configuration is replaced. Secrets are read as a JSON object from --secrets-file PATH,\n"
+     "else from stdin, never from the command line: {\"token\":\"...\"} for bearer,\n"
+     "{\"client_secret\":\"...\",\"refresh_token\":\"...\"} for oauth2 (none needs none).\n"
+     "notify's base URL is the Slack webhook URL, itself a secret: instead of --base-url it\n"
+     "goes in the secrets as \"base_url\" (with --auth none: {\"base_url\":\"https://...\"}),\n"
+     "and is shown as scheme://host/[redacted]. --settings and --limits take JSON or @FILE;\n"
+     "limits: "
+     "concurrency, rate_per_second, burst, breaker_failures, breaker_open_seconds,\n"
+     "retry_budget, timeout_seconds. Prints the stored configuration, secrets redacted."},
+    {"connector get", " tenant ", ctl_cmd_connector_get, "connector get [CONNECTOR] [--tenant T]",
+     "Show one connector's configuration, or list them all, with secrets redacted and whether\n"
+     "each one is set (operator token or higher)."},
+    {"connector delete", " tenant ", ctl_cmd_connector_delete,
+     "connector delete CONNECTOR [--tenant T]",
+     "Remove a connector's configuration (oncall or admin token); the ledger records it."},
     {"health", " ", ctl_cmd_health, "health",
      "Ask /healthz and /readyz (no token needed); exit 3 unless both answer 200."},
     {"sign", " key key-file t ", ctl_cmd_sign, NULL,
@@ -272,6 +296,21 @@ int main(int argc, char **argv)
         {"limit", &o.limit, NULL},
         {"cursor", &o.cursor, NULL},
         {"all", NULL, &o.all},
+        {"base-url", &o.base_url, NULL},
+        {"auth", &o.auth, NULL},
+        {"token-url", &o.token_url, NULL},
+        {"client-id", &o.client_id, NULL},
+        {"secrets-file", &o.secrets_file, NULL},
+        {"settings", &o.settings, NULL},
+        {"limits", &o.limits, NULL},
+        /* accepted only to refuse them with a reason (connector set) */
+        {"bearer-token", &o.argv_secret, NULL},
+        {"client-secret", &o.argv_secret, NULL},
+        {"refresh-token", &o.argv_secret, NULL},
+        {"access-token", &o.argv_secret, NULL},
+        {"secret", &o.argv_secret, NULL},
+        {"password", &o.argv_secret, NULL},
+        {"api-key", &o.argv_secret, NULL},
         {NULL, NULL, NULL},
     };
     int first = 0, used = 0, rc;

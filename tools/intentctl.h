@@ -1,5 +1,6 @@
 /* The parts of intentctl, a blocking command-line client of the API in docs/api-contract.md:
  * intentctl.c (command line, help, dispatch), intentctl_cmd.c (the commands),
+ * intentctl_connector.c (the connector configuration commands),
  * intentctl_table.c (human output) and intentctl_http.c (libcurl transport, request ids,
  * problem+json reporting). Signing is engine/signature.h's sig_sign, the server's own code. */
 #ifndef INTENTCTL_H
@@ -59,8 +60,9 @@ void ctl_http_close(struct ctl *c);
 
 /* Sends one request to c->url + path (path starts with '/' and may carry a query string whose
  * values the caller escaped with ctl_escape) and waits for the answer. body (len bytes, may be
- * NULL for none) is sent byte-exact as application/json; method is "GET" or "POST". signature,
- * when not NULL, goes out as the Intent-Signature header and the bearer token is then not sent.
+ * NULL for none) is sent byte-exact as application/json; method is "GET", "POST", "PUT" or
+ * "DELETE". signature, when not NULL, goes out as the Intent-Signature header and the bearer
+ * token is then not sent.
  * Every request carries a fresh X-Request-ID. Returns 0 when an HTTP answer arrived, whatever
  * its status (res then needs ctl_response_free); otherwise CTL_EXIT_UNAVAILABLE with a message
  * on stderr naming the request id (res is then already freed). */
@@ -135,6 +137,9 @@ struct ctl_cmdline {
     const char *role;               /* token create */
     const char *status, *action_type, *account, *since, *until, *limit, *cursor; /* list */
     bool all;                                                                    /* list */
+    /* connector set; argv_secret is set by any secret-bearing flag, which is refused */
+    const char *base_url, *auth, *token_url, *client_id, *secrets_file, *settings, *limits;
+    const char *argv_secret;
 };
 
 /* Each command checks its positionals (CTL_EXIT_USAGE with a message when wrong), runs, prints
@@ -149,5 +154,9 @@ int ctl_cmd_ledger_verify(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_tenant_create(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_token_create(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_health(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_connector.c */
+int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_connector_delete(struct ctl *c, const struct ctl_cmdline *o);
 
 #endif

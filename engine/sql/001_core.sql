@@ -56,6 +56,16 @@ CREATE TABLE intentd.intents (
     step_input jsonb,
     step_attempts int NOT NULL DEFAULT 0,
     wait_until timestamptz,
+    -- write-ahead of an external call: {step, attempt, phase, key} set (and committed) before
+    -- the call starts and cleared with its outcome, so after a crash the next holder knows the
+    -- call may have happened and reconciles before repeating it
+    call_inflight jsonb,
+    step_prior jsonb, -- what the current step's prepare read (the value an update overwrites)
+    -- Tasks that succeeded, in order: {step, operation, compensate, external_id, result,
+    -- prior, params, comp}; comp is the compensation's outcome once it ran
+    completed jsonb NOT NULL DEFAULT '[]',
+    compensate_to text, -- while COMPENSATING: the terminal state it ends in
+    held_by text,       -- why the next call is held back (breaker, rate limit, toggle)
     attempts int NOT NULL DEFAULT 0,
     crash_attempts int NOT NULL DEFAULT 0,
     -- lease and fencing: a node owns the row while lease_expires_at is in the future; every
@@ -120,6 +130,10 @@ CREATE TABLE intentd.ledger (
     hash bytea NOT NULL
 );
 CREATE INDEX ledger_by_intent ON intentd.ledger (tenant_id, action_intent_id, seq);
+-- Outcome signals (GET /v1/signals) read the terminal transitions of a tenant in seq order.
+CREATE INDEX ledger_signals ON intentd.ledger (tenant_id, seq)
+    WHERE event = 'intent.transition' AND to_state IN ('SUCCEEDED', 'FAILED', 'EXPIRED',
+                                                       'CANCELLED');
 
 -- The canonical text a ledger row is hashed over. jsonb renders deterministically, and the
 -- timestamp is taken as integer microseconds so no time zone setting can change it.

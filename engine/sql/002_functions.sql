@@ -90,6 +90,13 @@ RETURNS void LANGUAGE sql AS $$
     VALUES (p_tenant, p_id, 'intent.transition', p_from, p_to, p_node, p_actor, p_payload)
 $$;
 
+-- True when a Task that succeeded names a Compensate operation that has not run yet.
+CREATE FUNCTION intentd.has_compensable(p_completed jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM jsonb_array_elements(p_completed) AS e(s)
+                   WHERE e.s ->> 'compensate' IS NOT NULL AND e.s -> 'comp' IS NULL)
+$$;
+
 -- Claims up to p_limit due intents for p_node: highest priority first, then oldest, taking
 -- turns across tenants so one tenant's backlog cannot starve another. Intents found past their
 -- TTL or with a cancel request end here; an intent whose previous holder's lease lapsed while it
@@ -100,7 +107,9 @@ RETURNS TABLE (tenant_id text, action_intent_id text, action_type text, account_
                state text, step_name text, step_input jsonb, step_attempts int,
                wait_until_epoch double precision, fence bigint, version bigint,
                expires_epoch bigint, parameters jsonb, attempts int,
-               started_epoch double precision)
+               started_epoch double precision, cancel_requested boolean, completed jsonb,
+               call_inflight jsonb, step_prior jsonb, compensate_to text,
+               terminal_reason text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -127,7 +136,12 @@ BEGIN
         SELECT q.tenant_id, q.action_intent_id, q.state AS old_state, q.in_hand,
                q.lease_owner AS prev_owner, q.step_name AS old_step, q.cancel_reason,
                q.crash_attempts + q.in_hand::int AS crashes,
+               -- an intent with succeeded Tasks to undo ends through the engine, which
+               -- compensates them first; COMPENSATING runs on whatever the deadline or a
+               -- cancel say, since undoing is never late
                CASE WHEN q.crash_attempts + q.in_hand::int >= p_quarantine THEN 'FAILED'
+                    WHEN q.state = 'COMPENSATING' THEN 'COMPENSATING'
+                    WHEN intentd.has_compensable(q.completed) THEN 'EXECUTING'
                     WHEN q.cancel_requested THEN 'CANCELLED'
                     WHEN now() >= q.expires_at THEN 'EXPIRED'
                     ELSE 'EXECUTING' END AS new_state
@@ -136,9 +150,9 @@ BEGIN
         UPDATE intentd.intents q SET
             state = d.new_state,
             crash_attempts = d.crashes,
-            in_hand = d.new_state = 'EXECUTING',
-            lease_owner = CASE WHEN d.new_state = 'EXECUTING' THEN p_node END,
-            lease_expires_at = CASE WHEN d.new_state = 'EXECUTING'
+            in_hand = d.new_state IN ('EXECUTING', 'COMPENSATING'),
+            lease_owner = CASE WHEN d.new_state IN ('EXECUTING', 'COMPENSATING') THEN p_node END,
+            lease_expires_at = CASE WHEN d.new_state IN ('EXECUTING', 'COMPENSATING')
                                     THEN now() + make_interval(secs => p_lease_s) END,
             fence = q.fence + 1,
             version = q.version + 1,
@@ -155,7 +169,8 @@ BEGIN
                     'error', 'Intentd.Quarantined', 'cause',
                     format('%s attempts were cut short by node crashes', d.crashes))
                 ELSE q.last_error END,
-            finished_at = CASE WHEN d.new_state <> 'EXECUTING' THEN clock_timestamp() END,
+            finished_at = CASE WHEN d.new_state NOT IN ('EXECUTING', 'COMPENSATING')
+                               THEN clock_timestamp() END,
             updated_at = clock_timestamp()
         FROM cur d
         WHERE q.tenant_id = d.tenant_id AND q.action_intent_id = d.action_intent_id
@@ -198,15 +213,21 @@ BEGIN
            (u.r ->> 'fence')::bigint, (u.r ->> 'version')::bigint,
            extract(epoch FROM (u.r ->> 'expires_at')::timestamptz)::bigint,
            u.r -> 'intent' -> 'parameters', (u.r ->> 'attempts')::int,
-           extract(epoch FROM (u.r ->> 'started_at')::timestamptz)::float8
+           extract(epoch FROM (u.r ->> 'started_at')::timestamptz)::float8,
+           (u.r ->> 'cancel_requested')::boolean, u.r -> 'completed',
+           nullif(u.r -> 'call_inflight', 'null'::jsonb),
+           nullif(u.r -> 'step_prior', 'null'::jsonb), u.r ->> 'compensate_to',
+           u.r ->> 'terminal_reason'
     FROM jsonb_array_elements(res) AS u(r)
-    WHERE u.r ->> 'state' = 'EXECUTING';
+    WHERE u.r ->> 'state' IN ('EXECUTING', 'COMPENSATING');
 END $$;
 
 -- Applies a batch of step outcomes for intents p_node holds. Each op:
 -- {tenant_id, action_intent_id, fence, version, state?, step_name?, step_input?, step_attempts?,
 --  attempts_inc?, wait_until?, due_epoch?, output?, last_error?, terminal_reason?, release?,
---  effect?, ledger: [{event, from_state?, to_state?, actor?, payload?}]}
+--  effect?, inflight? (write-ahead marker, null clears), prior?, completed_add? (a succeeded
+--  Task), comp_set? ({index, value}: a compensation's outcome), compensate_to?, held_by?,
+--  ledger: [{event, from_state?, to_state?, actor?, payload?}]}
 -- An op applies only while p_node's lease is live with the same fence and the row is at the
 -- version the engine last saw. Result per op: 'ok' (applied; version is the new one), 'dup' (a
 -- retry of an op that had already committed) or 'fenced' (the lease is gone: drop the work).
@@ -243,6 +264,19 @@ BEGIN
             last_error = CASE WHEN o.op ? 'last_error' THEN o.op -> 'last_error'
                               ELSE q.last_error END,
             terminal_reason = coalesce(o.op ->> 'terminal_reason', q.terminal_reason),
+            call_inflight = CASE WHEN o.op ? 'inflight' THEN nullif(o.op -> 'inflight', 'null')
+                                 ELSE q.call_inflight END,
+            step_prior = CASE WHEN o.op ? 'prior' THEN nullif(o.op -> 'prior', 'null')
+                              ELSE q.step_prior END,
+            completed = CASE WHEN o.op ? 'completed_add'
+                                 THEN q.completed || jsonb_build_array(o.op -> 'completed_add')
+                             WHEN o.op ? 'comp_set'
+                                 THEN jsonb_set(q.completed,
+                                                ARRAY[o.op -> 'comp_set' ->> 'index', 'comp'],
+                                                o.op -> 'comp_set' -> 'value')
+                             ELSE q.completed END,
+            compensate_to = coalesce(o.op ->> 'compensate_to', q.compensate_to),
+            held_by = CASE WHEN o.op ? 'held_by' THEN o.op ->> 'held_by' ELSE NULL END,
             finished_at = CASE WHEN (o.op ->> 'state') IN ('SUCCEEDED', 'FAILED', 'EXPIRED',
                                                            'CANCELLED')
                                THEN clock_timestamp() ELSE q.finished_at END,
@@ -448,4 +482,96 @@ BEGIN
     VALUES (p_tenant, NULL, 'token.created', p_node, p_actor,
             jsonb_build_object('role', p_role, 'token_sha256_prefix', left(p_hash, 12)));
     RETURN true;
+END $$;
+
+-- Operator compensate (POST /v1/intents/{id}/compensate): undoes a SUCCEEDED intent by running
+-- its Tasks' Compensate operations in reverse; it then ends CANCELLED. Irreversible Tasks make
+-- it refuse ('irreversible', naming them) unless p_partial. Answers 'started', 'notfound',
+-- 'state' (not SUCCEEDED), 'nothing' (no Task can be undone) or 'irreversible'.
+CREATE FUNCTION intentd.operator_compensate(p_tenant text, p_id text, p_partial boolean,
+                                            p_reason text, p_actor text, p_node text)
+RETURNS TABLE (result text, state text, steps jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    x intentd.intents%ROWTYPE;
+    irrev jsonb;
+BEGIN
+    SELECT * INTO x FROM intentd.intents q
+        WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        result := 'notfound'; RETURN NEXT; RETURN;
+    END IF;
+    state := x.state;
+    IF x.state <> 'SUCCEEDED' THEN
+        result := 'state'; RETURN NEXT; RETURN;
+    END IF;
+    SELECT coalesce(jsonb_agg(e.s -> 'step'), '[]') INTO irrev
+        FROM jsonb_array_elements(x.completed) AS e(s) WHERE e.s ->> 'compensate' IS NULL;
+    IF NOT intentd.has_compensable(x.completed) THEN
+        result := 'nothing'; steps := irrev; RETURN NEXT; RETURN;
+    END IF;
+    IF jsonb_array_length(irrev) > 0 AND NOT p_partial THEN
+        result := 'irreversible'; steps := irrev; RETURN NEXT; RETURN;
+    END IF;
+    UPDATE intentd.intents q SET state = 'COMPENSATING', compensate_to = 'CANCELLED',
+        terminal_reason = 'compensated by an operator: ' || p_reason, finished_at = NULL,
+        due_at = now(), lease_owner = NULL, lease_expires_at = NULL, in_hand = false,
+        step_attempts = 0, call_inflight = NULL, fence = q.fence + 1, version = q.version + 1,
+        updated_at = clock_timestamp()
+        WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id;
+    INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, from_state, to_state,
+                                node_id, actor, payload)
+    VALUES (p_tenant, p_id, 'operator.compensate', 'SUCCEEDED', 'COMPENSATING', p_node, p_actor,
+            jsonb_build_object('reason', p_reason, 'partial', p_partial,
+                               'irreversible', irrev));
+    PERFORM intentd.transition_row(p_tenant, p_id, 'SUCCEEDED', 'COMPENSATING', p_node, p_actor,
+                                   jsonb_build_object('reason', p_reason));
+    PERFORM pg_notify('intentd_work', '');
+    result := 'started'; state := 'COMPENSATING'; steps := irrev;
+    RETURN NEXT;
+END $$;
+
+-- Operator redrive (POST /v1/intents/{id}/redrive): a FAILED intent whose deadline has not
+-- passed runs again from the state that failed, with fresh attempts (its crash count too).
+-- Refused when compensation already undid its earlier Tasks: resuming would build on effects
+-- that are gone. Answers 'started', 'notfound', 'state', 'expired' or 'compensated'.
+CREATE FUNCTION intentd.operator_redrive(p_tenant text, p_id text, p_reason text, p_actor text,
+                                         p_node text)
+RETURNS TABLE (result text, state text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    x intentd.intents%ROWTYPE;
+BEGIN
+    SELECT * INTO x FROM intentd.intents q
+        WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        result := 'notfound'; RETURN NEXT; RETURN;
+    END IF;
+    state := x.state;
+    IF x.state <> 'FAILED' THEN
+        result := 'state'; RETURN NEXT; RETURN;
+    END IF;
+    IF now() >= x.expires_at THEN
+        result := 'expired'; RETURN NEXT; RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(x.completed) AS e(s) WHERE e.s ? 'comp') THEN
+        result := 'compensated'; RETURN NEXT; RETURN;
+    END IF;
+    UPDATE intentd.intents q SET state = 'EXECUTING', step_attempts = 0, crash_attempts = 0,
+        terminal_reason = NULL, finished_at = NULL, compensate_to = NULL, started_at = now(),
+        due_at = now(), lease_owner = NULL, lease_expires_at = NULL, in_hand = false,
+        fence = q.fence + 1, version = q.version + 1, updated_at = clock_timestamp()
+        WHERE q.tenant_id = p_tenant AND q.action_intent_id = p_id;
+    INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, from_state, to_state,
+                                node_id, actor, payload)
+    VALUES (p_tenant, p_id, 'operator.redrive', 'FAILED', 'EXECUTING', p_node, p_actor,
+            jsonb_build_object('reason', p_reason, 'from_step', x.step_name,
+                               'last_error', x.last_error));
+    PERFORM intentd.transition_row(p_tenant, p_id, 'FAILED', 'EXECUTING', p_node, p_actor,
+                                   jsonb_build_object('reason', p_reason));
+    PERFORM pg_notify('intentd_work', '');
+    result := 'started'; state := 'EXECUTING';
+    RETURN NEXT;
 END $$;

@@ -149,7 +149,8 @@ static void unknown_operation_names_are_not_found(void **state)
     assert_null(adapter_find("internal.create_task_"));
     assert_null(adapter_find("Internal.create_task"));
     assert_null(adapter_find("create_task"));
-    assert_null(adapter_find("crm.create_task"));
+    assert_null(adapter_find("fax.send_page"));
+    assert_null(adapter_find("crm.create_tasks"));
     assert_null(adapter_find("arn:aws:intentd:::internal.create_task"));
 }
 

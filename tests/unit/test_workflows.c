@@ -150,8 +150,12 @@ static void expect_params(void **state, const char *action_type, const char *par
 
 static void the_shipped_workflows_load_sorted(void **state)
 {
-    static const char *const names[] = {"internal.attach_brief", "internal.create_task",
-                                        "internal.follow_up", "internal.log_note"};
+    static const char *const names[] = {
+        "calendar.draft_meeting", "crm.create_opportunity", "crm.create_task",
+        "crm.update_field",       "cs.renewal_outreach",    "cs.risk_escalation",
+        "email.create_draft",     "internal.attach_brief",  "internal.create_task",
+        "internal.follow_up",     "internal.log_note",      "notify.post_message",
+        "sales.book_meeting",     "sales.follow_up",        "webhook.call"};
     struct workflows *w = NULL;
     char err[512] = "";
 
@@ -255,13 +259,13 @@ static void a_resource_no_adapter_provides_is_a_config_error(void **state)
 
 static void a_resource_of_an_unknown_connector_is_a_config_error(void **state)
 {
-    static const char *const names[] = {"crm.asl.json", "DoIt", "crm.create_task"};
+    static const char *const names[] = {"fax.asl.json", "DoIt", "fax.send_page"};
     char dir[64];
-    char *bad = one_task("crm.create_task", NULL);
+    char *bad = one_task("fax.send_page", NULL);
 
     (void)state;
     make_dir(dir, sizeof dir);
-    put_file(dir, "crm.asl.json", bad);
+    put_file(dir, "fax.asl.json", bad);
     expect_load_error(dir, IE_CONFIG, names, NCASES(names));
     free(bad);
     rm_tree(dir);
@@ -456,6 +460,77 @@ static void earlier_errors_are_kept_and_not_counted(void **state)
     json_decref(p);
 }
 
+/* ---- the connector workflows ---- */
+
+#define MEETING                                                                                    \
+    "{\"summary\":\"Intro\",\"start\":\"2026-11-21T10:00:00Z\",\"end\":\"2026-11-21T10:30:00Z\"}"
+#define TASK   "{\"subject\":\"Prepare\",\"due_at\":\"2026-11-20T10:00:00Z\"}"
+#define EMAIL  "{\"to\":\"ana@example.com\",\"subject\":\"Renewal\",\"body\":\"Hi\"}"
+#define NOTIFY "{\"text\":\"Renewal outreach started\"}"
+#define UPDATE                                                                                     \
+    "{\"object_type\":\"companies\",\"object_id\":\"9\",\"property\":\"risk\",\"value\":\"high\"}"
+
+static void connector_workflows_pass_good_parameters(void **state)
+{
+    static const struct {
+        const char *type, *params;
+    } cases[] = {
+        {"crm.create_task", TASK},
+        {"crm.create_opportunity", "{\"name\":\"Renewal\",\"stage\":\"contractsent\"}"},
+        {"crm.update_field", UPDATE},
+        {"calendar.draft_meeting", MEETING},
+        {"email.create_draft", EMAIL},
+        {"notify.post_message", NOTIFY},
+        {"webhook.call", "{\"anything\":[1,2]}"},
+        {"sales.book_meeting", "{\"meeting\":" MEETING ",\"task\":" TASK "}"},
+        {"sales.follow_up", "{\"email\":" EMAIL ",\"task\":" TASK "}"},
+        {"cs.renewal_outreach", "{\"email\":" EMAIL ",\"task\":" TASK ",\"notify\":" NOTIFY "}"},
+        {"cs.risk_escalation", "{\"update\":" UPDATE ",\"notify\":" NOTIFY "}"},
+    };
+
+    for (size_t i = 0; i < NCASES(cases); i++)
+        expect_params(state, cases[i].type, cases[i].params, NULL, 0);
+}
+
+static void connector_workflow_errors_keep_their_pointers(void **state)
+{
+    static const char *const subject_due[] = {"/parameters/subject", "/parameters/due_at"};
+    static const char *const end[] = {"/parameters/meeting/end"};
+    static const char *const subject[] = {"/parameters/task/subject"};
+    static const char *const text[] = {"/parameters/notify/text"};
+    static const char *const to[] = {"/parameters/email/to/1"};
+    static const char *const update[] = {"/parameters/update"};
+
+    expect_params(state, "crm.create_task", "{}", subject_due, 2);
+    expect_params(state, "sales.book_meeting",
+                  "{\"meeting\":{\"summary\":\"S\",\"start\":\"2026-11-21T10:00:00Z\","
+                  "\"end\":\"2026-11-21T09:00:00Z\"},\"task\":" TASK "}",
+                  end, 1);
+    expect_params(state, "sales.book_meeting",
+                  "{\"meeting\":" MEETING ",\"task\":{\"due_at\":\"2026-11-20T10:00:00Z\"}}",
+                  subject, 1);
+    expect_params(state, "cs.risk_escalation", "{\"update\":" UPDATE ",\"notify\":{\"text\":\"\"}}",
+                  text, 1);
+    expect_params(state, "sales.follow_up",
+                  "{\"email\":{\"to\":[\"a@b.example\",\"x\"],\"subject\":\"S\",\"body\":\"B\"},"
+                  "\"task\":" TASK "}",
+                  to, 1);
+    expect_params(state, "cs.risk_escalation", "{\"update\":[],\"notify\":" NOTIFY "}", update, 1);
+}
+
+static void composite_workflows_name_a_missing_part(void **state)
+{
+    static const char *const meeting[] = {"/parameters/meeting"};
+    static const char *const notify[] = {"/parameters/notify"};
+    static const char *const email[] = {"/parameters/email"};
+
+    expect_params(state, "sales.book_meeting", "{\"task\":" TASK "}", meeting, 1);
+    expect_params(state, "sales.follow_up", "{}", email, 1);
+    expect_params(state, "cs.renewal_outreach", "{\"email\":" EMAIL ",\"task\":" TASK "}", notify,
+                  1);
+    expect_params(state, "cs.risk_escalation", "{\"update\":" UPDATE "}", notify, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest loading[] = {
@@ -485,6 +560,9 @@ int main(void)
         cmocka_unit_test(follow_up_refuses_a_bad_wait_at_its_pointer),
         cmocka_unit_test(an_unknown_action_type_is_notfound),
         cmocka_unit_test(earlier_errors_are_kept_and_not_counted),
+        cmocka_unit_test(connector_workflows_pass_good_parameters),
+        cmocka_unit_test(connector_workflow_errors_keep_their_pointers),
+        cmocka_unit_test(composite_workflows_name_a_missing_part),
     };
     int failed = cmocka_run_group_tests_name("loading", loading, NULL, NULL);
 

@@ -1,0 +1,289 @@
+"""Connector intents end to end: the real intentd, a real PostgreSQL, and the vendor fake on
+127.0.0.1 (tests/fakes). Each test checks what the vendor holds afterwards, not only the
+intent's state: exactly one effect per succeeded step, none left behind where an undo exists."""
+
+import time
+
+import pytest
+
+from connector_env import (VendorFake, book_meeting, configure, crm_task_params, draft_params,
+                           intent, live, meeting_params)
+from harness import assert_problem
+
+
+@pytest.fixture(scope="module")
+def fake():
+    f = VendorFake().start()
+    yield f
+    f.stop()
+
+
+@pytest.fixture
+def env(fake, shared):
+    """A fresh tenant with every connector pointed at a reset fake: (tenant, client, fake)."""
+    fake.reset()
+    fake.config(tokens={"hubspot": ["crm-token"], "calendar": ["cal-token"],
+                        "gmail": ["gmail-token"], "webhook": ["hook-token"]})
+    inst = shared[0]
+    tenant = inst.create_tenant()
+    c = inst.client(token=tenant.oncall)
+    configure(c, fake)
+    yield tenant, c, fake
+    c.close()
+
+
+def submit_and_wait(c, tenant, it, states):
+    r = c.submit(it, key=tenant.approval_key)
+    assert r.status == 202, r
+    return c.wait_for_state(it["action_intent_id"], states)
+
+
+def test_book_meeting_drafts_event_then_creates_task(env, shared_db):
+    tenant, c, fake = env
+    it = book_meeting(tenant)
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    events = live(fake, "calendar")
+    tasks = live(fake, "hubspot", "create")
+    assert len(events) == 1 and len(tasks) == 1
+    # the calendar insert never notifies attendees, and its id is deterministic
+    reqs = [r for r in fake.requests(vendor="calendar") if r["method"] == "POST"]
+    assert "sendUpdates=none" in reqs[0]["query"]
+    assert [s["external_id"] for s in st["steps"]] == [events[0]["id"], tasks[0]["id"]]
+    assert all(s["compensation"]["state"] == "not_needed" for s in st["steps"])
+    # every property HubSpot received is a string, and the key is in the unique property
+    body = tasks[0]["body"]
+    assert all(isinstance(v, str) for v in body["properties"].values())
+    assert body["properties"]["intentd_idempotency_key"].startswith("ik_")
+    # the attempt was on the ledger before the call's outcome
+    events_seen = [r["event"] for r in shared_db.ledger_rows(it["action_intent_id"],
+                                                             tenant.tenant_id)]
+    first_start = events_seen.index("attempt.started")
+    assert events_seen.index("attempt.finished") > first_start
+
+
+def test_crm_503_until_retries_run_out_deletes_the_calendar_draft(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                   status=503, count=-1)
+    it = book_meeting(tenant)
+    st = submit_and_wait(c, tenant, it, ("FAILED", "SUCCEEDED", "EXPIRED"))
+    assert st["state"] == "FAILED", st
+    assert "Connector.Transient" in st["terminal_reason"]
+    assert st["last_error"]["error"] == "Connector.Transient"
+    assert live(fake, "calendar") == []
+    assert len(fake.effects(vendor="calendar", state="deleted")) == 1
+    assert live(fake, "hubspot", "create") == []
+    meeting = st["steps"][0]
+    assert meeting["compensation"]["state"] == "compensated", st
+    posts = [r for r in fake.requests(vendor="hubspot") if r["method"] == "POST"]
+    assert len(posts) >= 2  # retried before giving up
+
+
+def test_reset_after_the_effect_is_reconciled_not_repeated(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="reset_after",
+                   count=1)
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    assert len(fake.effects(vendor="hubspot", kind="create")) == 1
+    searches = [r for r in fake.requests(vendor="hubspot") if r["path"].endswith("/search")]
+    assert len(searches) >= 1
+
+
+def test_gmail_draft_unknown_outcome_is_found_by_message_id(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="/drafts$", action="reset_after", count=1)
+    it = intent(tenant, "email.create_draft", draft_params())
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    assert len(fake.effects(vendor="gmail")) == 1  # Gmail itself would have made a second
+
+
+def test_timeout_after_the_effect_is_reconciled(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="/events$", action="timeout", count=1)
+    it = intent(tenant, "calendar.draft_meeting", meeting_params())
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    assert len(fake.effects(vendor="calendar")) == 1
+
+
+def test_slack_unknown_outcome_is_never_repeated(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="^/services/", action="reset_after", count=1)
+    it = intent(tenant, "notify.post_message", {"text": "Deal closed"})
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    assert len(fake.effects(vendor="slack")) == 1
+    assert len([r for r in fake.requests(vendor="slack")]) == 1
+
+
+def test_rate_limited_honours_retry_after(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                   status=429, retry_after="1", count=1)
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    t0 = time.monotonic()
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    assert time.monotonic() - t0 >= 0.9
+    assert st["attempts"] == 2
+    assert len(live(fake, "hubspot", "create")) == 1
+
+
+def test_permanent_error_fails_without_retry(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                   status=400, count=-1)
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "FAILED" and st["last_error"]["error"] == "Connector.Permanent"
+    assert st["attempts"] == 1
+
+
+def test_wrong_bearer_token_fails_unauthorized(env, shared):
+    tenant, c, fake = env
+    configure(c, fake, only=("crm",), crm_auth={"type": "bearer", "token": "wrong"})
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "FAILED" and st["last_error"]["error"] == "Connector.Unauthorized"
+    assert fake.effects(vendor="hubspot") == []
+
+
+def test_oauth2_refreshes_once_on_401_and_calls_again(env):
+    tenant, c, fake = env
+    oauth = {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
+             "client_id": "fake-client", "client_secret": "fake-secret",
+             "refresh_token": "fake-refresh"}
+    configure(c, fake, only=("crm",), crm_auth=oauth)
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    assert fake.oauth()["issued"] == 1
+    assert len(live(fake, "hubspot", "create")) == 1
+    # an expired token is refreshed again, by the same path
+    fake.expire_tokens()
+    it2 = intent(tenant, "crm.create_task", crm_task_params())
+    st2 = submit_and_wait(c, tenant, it2, ("SUCCEEDED", "FAILED"))
+    assert st2["state"] == "SUCCEEDED", st2
+    assert fake.oauth()["issued"] == 2
+
+
+def test_unconfigured_connector_fails_with_a_clear_cause(fake, shared):
+    inst = shared[0]
+    tenant = inst.create_tenant()
+    c = inst.client(token=tenant.oncall)
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "FAILED"
+    assert "not configured" in st["last_error"]["cause"]
+    c.close()
+
+
+def test_cancel_mid_workflow_compensates_the_finished_step(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="/events$", action="delay", delay_ms=1500, count=1)
+    it = book_meeting(tenant)
+    r = c.submit(it, key=tenant.approval_key)
+    assert r.status == 202
+    deadline = time.monotonic() + 20
+    while not [q for q in fake.requests(vendor="calendar") if q["method"] == "POST"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert c.cancel(it["action_intent_id"], reason="customer changed their mind").status == 202
+    st = c.wait_for_state(it["action_intent_id"], ("CANCELLED", "SUCCEEDED", "FAILED"))
+    assert st["state"] == "CANCELLED", st
+    assert live(fake, "calendar") == [] and live(fake, "hubspot", "create") == []
+    assert st["steps"][0]["compensation"]["state"] == "compensated"
+
+
+def test_ttl_passing_between_tasks_expires_and_compensates(env):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="/events$", action="delay", delay_ms=1500, count=1)
+    it = book_meeting(tenant, expires_at_epoch=int(time.time()) + 2)
+    st = submit_and_wait(c, tenant, it, ("EXPIRED", "SUCCEEDED", "FAILED"))
+    assert st["state"] == "EXPIRED", st
+    assert live(fake, "calendar") == []
+    assert fake.effects(vendor="hubspot") == []  # no call started after the deadline
+
+
+def test_operator_compensate_undoes_a_succeeded_intent(env):
+    tenant, c, fake = env
+    it = book_meeting(tenant)
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED"
+    op = shared_client = c.with_token(tenant.operator)
+    r = op.post("/v1/intents/%s/compensate" % it["action_intent_id"], body={"reason": "wrong"})
+    assert r.status == 202, r
+    st = op.wait_for_state(it["action_intent_id"], ("CANCELLED", "FAILED"))
+    assert st["state"] == "CANCELLED", st
+    assert live(fake, "calendar") == [] and live(fake, "hubspot", "create") == []
+    assert [s["compensation"]["state"] for s in st["steps"]] == ["compensated", "compensated"]
+    # only once
+    assert_problem(op.post("/v1/intents/%s/compensate" % it["action_intent_id"],
+                           body={"reason": "again"}), 409)
+    shared_client.close()
+
+
+def test_operator_compensate_names_irreversible_steps(env):
+    tenant, c, fake = env
+    it = intent(tenant, "cs.renewal_outreach",
+                {"email": draft_params(), "task": crm_task_params(),
+                 "notify": {"text": "Renewal outreach started"}})
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    path = "/v1/intents/%s/compensate" % it["action_intent_id"]
+    body = assert_problem(c.post(path, body={"reason": "undo"}), 409)
+    assert "Notify" in body["detail"] or "notify" in body["detail"].lower()
+    assert len(live(fake, "gmail")) == 1  # nothing changed
+    r = c.post(path, body={"reason": "undo what can be", "partial": True})
+    assert r.status == 202, r
+    st = c.wait_for_state(it["action_intent_id"], ("CANCELLED", "FAILED"))
+    assert st["state"] == "CANCELLED"
+    assert live(fake, "gmail") == [] and live(fake, "hubspot", "create") == []
+    assert len(live(fake, "slack")) == 1
+    assert [s["compensation"]["state"] for s in st["steps"]][-1] == "irreversible"
+
+
+def test_redrive_resumes_a_failed_intent(env, shared_db):
+    tenant, c, fake = env
+    rule = fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                          status=400, count=-1)
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    st = submit_and_wait(c, tenant, it, ("FAILED", "SUCCEEDED"))
+    assert st["state"] == "FAILED"
+    fake.remove_fault(rule)
+    r = c.post("/v1/intents/%s/redrive" % it["action_intent_id"], body={"reason": "fixed"})
+    assert r.status == 202, r
+    st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "SUCCEEDED", st
+    assert len(live(fake, "hubspot", "create")) == 1
+    events = [r["event"] for r in shared_db.ledger_rows(it["action_intent_id"],
+                                                        tenant.tenant_id)]
+    assert "operator.redrive" in events
+    # a SUCCEEDED one cannot be redriven; bad bodies change nothing
+    assert_problem(c.post("/v1/intents/%s/redrive" % it["action_intent_id"],
+                          body={"reason": "again"}), 409)
+    assert_problem(c.post("/v1/intents/%s/redrive" % it["action_intent_id"], body={}), 400)
+    assert_problem(c.post("/v1/intents/nope/redrive", body={"reason": "x"}), 404)
+
+
+def test_signals_report_outcomes_in_ledger_order(env):
+    tenant, c, fake = env
+    ok = book_meeting(tenant)
+    submit_and_wait(c, tenant, ok, ("SUCCEEDED",))
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                   status=400, count=-1)
+    bad = intent(tenant, "crm.create_task", crm_task_params())
+    submit_and_wait(c, tenant, bad, ("FAILED",))
+    r = c.get("/v1/signals?after=0&limit=10")
+    assert r.status == 200, r
+    sig = r.json["signals"]
+    assert [s["type"] for s in sig] == ["ACTION_EXECUTED", "ACTION_FAILED"]
+    assert sig[0]["steps"][0]["external_id"]
+    r2 = c.get("/v1/signals?after=%d" % sig[0]["seq"])
+    assert [s["action_intent_id"] for s in r2.json["signals"]] == [bad["action_intent_id"]]
+    assert_problem(c.get("/v1/signals?after=-1"), 400)
+    assert_problem(c.get("/v1/signals?limit=0"), 400)
