@@ -230,17 +230,39 @@ bool exec_has_compensable(const struct item *it)
     return false;
 }
 
+void exec_adopt_unknown(struct item *it, json_t *op)
+{
+    json_t *m = it->inflight;
+    const char *phase = json_string_value(json_object_get(m, "phase"));
+    if (!op || !m || !phase || strcmp(phase, "call") ||
+        !json_is_string(json_object_get(m, "compensate")) || json_object_get(op, "completed_add"))
+        return;
+    json_t *entry = json_pack("{s:O, s:O, s:O, s:b}", "step", json_object_get(m, "step"),
+                              "operation", json_object_get(m, "operation"), "compensate",
+                              json_object_get(m, "compensate"), "unknown", 1);
+    if (!entry)
+        return;
+    json_object_set(entry, "params", json_object_get(m, "params"));
+    if (json_object_get(m, "prior"))
+        json_object_set(entry, "prior", json_object_get(m, "prior"));
+    json_object_set(op, "completed_add", entry);
+    json_array_append_new(it->completed, entry);
+}
+
 void exec_finish(struct item *it, const char *state, const char *reason, json_t *output,
                  json_t *last_error)
 {
-    if (strcmp(state, "SUCCEEDED") && !it->compensate_to[0] && exec_has_compensable(it)) {
-        json_decref(output);
-        exec_compensate(it, state, reason, last_error, NULL);
-        return;
+    json_t *op = exec_op_new(it);
+    if (strcmp(state, "SUCCEEDED") && !it->compensate_to[0]) {
+        exec_adopt_unknown(it, op);
+        if (exec_has_compensable(it)) {
+            json_decref(output);
+            exec_compensate(it, state, reason, last_error, op);
+            return;
+        }
     }
     const char *from = exec_state(it);
     exec_check_transition(it->e, from, state);
-    json_t *op = exec_op_new(it);
     if (!op) {
         json_decref(output);
         json_decref(last_error);
@@ -344,6 +366,7 @@ void exec_task_failed(struct item *it, const struct asl_step *st, const char *er
     asl_decision_clear(&d);
     char reason[300];
     snprintf(reason, sizeof reason, "step %s failed: %s", st->state, error);
+    exec_adopt_unknown(it, op);
     if (exec_has_compensable(it)) {
         /* The failed attempt's rows commit with the move to COMPENSATING. */
         json_object_set_new(op, "step_name", json_string(st->state));

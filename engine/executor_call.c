@@ -38,6 +38,10 @@ struct call {
     bool guard_held;
     bool refreshed;      /* an OAuth2 refresh was tried for this attempt */
     bool after_conflict; /* the reconcile follows a 409, not an unknown outcome */
+    bool precheck;       /* the reconcile looks for an earlier attempt's effect */
+    /* compensation of a step whose outcome stayed unknown: first find the effect with the
+     * original operation's reconcile */
+    const struct adapter_op *orig;
     /* compensation calls */
     bool comp;
     json_t *done;
@@ -385,6 +389,15 @@ static void write_ahead(struct call *c)
     }
     json_t *marker = json_pack("{s:s, s:i, s:s, s:s}", "step", c->state, "attempt", attempt,
                                "phase", phase, "key", c->key);
+    if (marker && !c->comp) {
+        /* enough to undo the call if its outcome stays unknown (exec_adopt_unknown) */
+        json_object_set_new(marker, "operation", json_string(c->aop->name));
+        if (c->compensate)
+            json_object_set_new(marker, "compensate", json_string(c->compensate));
+        json_object_set(marker, "params", c->params);
+        if (it->prior)
+            json_object_set(marker, "prior", it->prior);
+    }
     json_object_set(op, "inflight", marker);
     json_decref(it->inflight);
     it->inflight = marker;
@@ -442,6 +455,33 @@ static void after_prepare(struct call *c, const struct http_client_resp *resp)
     write_ahead(c);
 }
 
+static void continue_call(struct call *c);
+
+/* A compensation found (or not) the effect of a step whose outcome was unknown. */
+static void comp_reconciled(struct call *c, struct adapter_outcome *out)
+{
+    if (out->verdict == ADAPTER_OK) {
+        if (out->external_id[0])
+            json_object_set_new(c->done, "external_id", json_string(out->external_id));
+        if (out->result)
+            json_object_set(c->done, "result", out->result);
+        json_decref(out->result);
+        write_ahead(c);
+        return;
+    }
+    json_decref(out->result);
+    release_guard(c,
+                  out->verdict == ADAPTER_TRANSIENT ? GUARD_RESULT_TRANSIENT : GUARD_RESULT_OTHER);
+    if (out->verdict == ADAPTER_ABSENT) {
+        struct item *it = c->it;
+        exec_comp_cb cb = c->comp_cb;
+        if (call_end(c))
+            cb(it, ADAPTER_ABSENT, -1, "the call never took effect: nothing to undo", NULL);
+        return;
+    }
+    call_failed(c, false, "Connector.Transient", out->cause, out->retry_after_s, true);
+}
+
 static void after_reconcile(struct call *c, const struct http_client_resp *resp)
 {
     if (resp->outcome != HTTP_RESPONSE) {
@@ -451,7 +491,12 @@ static void after_reconcile(struct call *c, const struct http_client_resp *resp)
         return;
     }
     struct adapter_outcome out;
-    classify_with(c, c->aop->classify_reconcile, resp, &out);
+    classify_with(c, c->orig ? c->orig->classify_reconcile : c->aop->classify_reconcile, resp,
+                  &out);
+    if (c->comp) {
+        comp_reconciled(c, &out);
+        return;
+    }
     if (out.verdict == ADAPTER_OK) {
         release_guard(c, GUARD_RESULT_SUCCESS);
         char ext[ADAPTER_ID_MAX];
@@ -463,6 +508,14 @@ static void after_reconcile(struct call *c, const struct http_client_resp *resp)
         return;
     }
     json_decref(out.result);
+    if (out.verdict == ADAPTER_ABSENT && c->precheck) {
+        /* the earlier attempt left no effect: this attempt makes the call */
+        c->precheck = false;
+        json_decref(c->it->inflight);
+        c->it->inflight = NULL;
+        continue_call(c);
+        return;
+    }
     if (out.verdict == ADAPTER_ABSENT) {
         release_guard(c, GUARD_RESULT_OTHER);
         if (c->after_conflict)
@@ -715,7 +768,10 @@ static void start(struct call *c)
     }
     c->guard_held = true;
     if (c->comp) {
-        write_ahead(c);
+        if (c->orig)
+            build_and_send(c, c->orig->build_reconcile, PH_RECONCILE, false);
+        else
+            write_ahead(c);
         return;
     }
     if (it->inflight) {
@@ -723,6 +779,7 @@ static void start(struct call *c)
          * timeout): find out before anything is repeated (SPEC §4.6). */
         if (c->aop->build_reconcile) {
             c->after_conflict = false;
+            c->precheck = true;
             build_and_send(c, c->aop->build_reconcile, PH_RECONCILE, true);
             return;
         }
@@ -734,7 +791,14 @@ static void start(struct call *c)
             return;
         }
     }
-    if (c->aop->build_prepare && !it->prior) {
+    continue_call(c);
+}
+
+/* The call itself, after any look-up: a prepare read when the operation needs one and has not
+ * made it yet, then the write-ahead and the call. */
+static void continue_call(struct call *c)
+{
+    if (c->aop->build_prepare && !c->it->prior) {
         build_and_send(c, c->aop->build_prepare, PH_PREPARE, false);
         return;
     }
@@ -818,7 +882,7 @@ void exec_call_task(struct item *it, const struct asl_step *st, const struct ada
 }
 
 void exec_call_compensation(struct item *it, const struct adapter_op *aop, const json_t *done,
-                            const char *key, exec_comp_cb cb)
+                            const char *key, const struct adapter_op *orig, exec_comp_cb cb)
 {
     struct call *c = call_new(it, aop);
     if (!c) {
@@ -826,6 +890,7 @@ void exec_call_compensation(struct item *it, const struct adapter_op *aop, const
         return;
     }
     c->comp = true;
+    c->orig = orig;
     c->comp_cb = cb;
     c->done = json_deep_copy(done);
     c->state = strdup(json_string_value(json_object_get(done, "step")));

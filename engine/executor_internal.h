@@ -113,11 +113,17 @@ void exec_saga_next(struct item *it);
 bool exec_has_compensable(const struct item *it);
 
 /* executor_call.c: an HTTP operation for compensation: sends the request op builds from done
- * and calls back with the verdict (ADAPTER_OK or a failure) and a cause. */
+ * and calls back with the verdict (ADAPTER_OK, ADAPTER_ABSENT when orig's reconcile found no
+ * effect to undo, or a failure) and a cause. orig: for a step whose outcome was unknown, the
+ * operation whose reconcile finds its effect first (NULL otherwise). */
 typedef void (*exec_comp_cb)(struct item *it, enum adapter_verdict v, double retry_after_s,
                              const char *cause, json_t *result);
 void exec_call_compensation(struct item *it, const struct adapter_op *aop, const json_t *done,
-                            const char *key, exec_comp_cb cb);
+                            const char *key, const struct adapter_op *orig, exec_comp_cb cb);
+/* executor.c: a Task whose last call's outcome stayed unknown may have taken effect: when it
+ * names a Compensate, it joins the succeeded Tasks (marked "unknown") so compensation first
+ * looks for its effect and undoes what it finds. Adds it to op's completed_add. */
+void exec_adopt_unknown(struct item *it, json_t *op);
 
 /* executor_call.c: frees the call of an item that leaves memory. */
 void exec_call_abandon(struct item *it);

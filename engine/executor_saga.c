@@ -10,7 +10,7 @@
 #include "executor_internal.h"
 #include "log.h"
 
-#define COMP_MAX_ATTEMPTS 6   /* per undo: then it counts as failed */
+#define COMP_MAX_ATTEMPTS 12 /* per undo (about ten minutes): then it counts as failed */
 #define COMP_BACKOFF_S    1.0 /* doubled per attempt, with full jitter */
 #define COMP_BACKOFF_MAX  60.0
 
@@ -153,6 +153,10 @@ static void comp_done(struct item *it, enum adapter_verdict v, double retry_afte
         end(it);
         return;
     }
+    if (v == ADAPTER_ABSENT) {
+        record(it, idx, "not_needed", cause, NULL, NULL);
+        return;
+    }
     if (v == ADAPTER_OK) {
         bool skipped = json_object_get(result, "skipped") != NULL;
         record(it, idx, skipped ? "skipped" : "compensated",
@@ -224,5 +228,11 @@ void exec_saga_next(struct item *it)
         json_decref(result);
         return;
     }
-    exec_call_compensation(it, aop, entry, key, comp_done);
+    const struct adapter_op *orig = NULL;
+    if (json_is_true(json_object_get(entry, "unknown"))) {
+        orig = adapter_find(json_string_value(json_object_get(entry, "operation")));
+        if (orig && !orig->build_reconcile)
+            orig = NULL; /* the undo alone must cope (a restore, an idempotent delete) */
+    }
+    exec_call_compensation(it, aop, entry, key, orig, comp_done);
 }

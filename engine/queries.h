@@ -115,7 +115,8 @@ enum intent_col {
 #define Q_SIGNALS                                                                                  \
     "SELECT l.seq, l.action_intent_id, l.from_state, l.to_state, "                                 \
     "to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "              \
-    "i.action_type, i.account_id, i.completed::text, i.terminal_reason, i.last_error::text, "      \
+    "i.action_type, i.account_id, i.completed::text, l.payload ->> 'reason', "                     \
+    "i.last_error::text, "                                                                         \
     "i.intent -> 'decision' ->> 'decision_id' "                                                    \
     "FROM intentd.ledger l JOIN intentd.intents i "                                                \
     "ON i.tenant_id = l.tenant_id AND i.action_intent_id = l.action_intent_id "                    \

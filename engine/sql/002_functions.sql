@@ -241,6 +241,13 @@ DECLARE
     led jsonb;
     effects bigint;
 BEGIN
+    -- lock the rows in key order first (as intentd.renew does), so concurrent writers of the
+    -- same intents queue instead of deadlocking
+    PERFORM 1 FROM intentd.intents q
+        JOIN jsonb_array_elements(p_ops) AS e(op)
+          ON q.tenant_id = e.op ->> 'tenant_id' AND q.action_intent_id = e.op ->> 'action_intent_id'
+        ORDER BY q.tenant_id, q.action_intent_id
+        FOR UPDATE OF q;
     WITH ops AS (
         SELECT (e.ord - 1)::int AS i, e.op, e.op ->> 'tenant_id' AS t,
                e.op ->> 'action_intent_id' AS id,
@@ -377,12 +384,20 @@ END $$;
 
 -- Keeps p_node's leases alive on the intents it names (p_keys: [{"t": tenant, "id": id}]);
 -- returns how many it still holds.
+-- Rows are locked in key order, as intentd.apply locks them, so the two never deadlock.
 CREATE FUNCTION intentd.renew(p_node text, p_lease_s int, p_keys jsonb) RETURNS bigint
 LANGUAGE sql AS $$
-    WITH u AS (
+    WITH lk AS (
+        SELECT q.tenant_id, q.action_intent_id FROM intentd.intents q
+        JOIN jsonb_to_recordset(p_keys) AS k(t text, id text)
+          ON q.tenant_id = k.t AND q.action_intent_id = k.id
+        WHERE q.lease_owner = p_node
+        ORDER BY q.tenant_id, q.action_intent_id
+        FOR UPDATE OF q
+    ), u AS (
         UPDATE intentd.intents q SET lease_expires_at = now() + make_interval(secs => p_lease_s)
-        FROM jsonb_to_recordset(p_keys) AS k(t text, id text)
-        WHERE q.tenant_id = k.t AND q.action_intent_id = k.id
+        FROM lk
+        WHERE q.tenant_id = lk.tenant_id AND q.action_intent_id = lk.action_intent_id
           AND q.lease_owner = p_node AND q.lease_expires_at > now()
         RETURNING 1)
     SELECT count(*) FROM u

@@ -137,6 +137,11 @@ def test_fault_matrix_composites(pg_cluster, intentd_factory):
                     problems.append((iid, "SUCCEEDED without its effects", ev, tk))
             elif live_ev or live_tk:
                 problems.append((iid, "%s left effects behind" % states[iid], live_ev, live_tk))
+        for p in problems[:5]:
+            print("problem intent:", p[0], db.query(
+                "SELECT state, terminal_reason, last_error::text, completed::text "
+                "FROM intentd.intents WHERE tenant_id=%s AND action_intent_id=%s",
+                (tenant.tenant_id, p[0])), file=sys.stderr)
         assert not problems, problems[:10]
         assert list(states.values()).count("SUCCEEDED") > FAULT_INTENTS // 2
         adm = inst.admin()
