@@ -54,8 +54,12 @@
  * outcome could not be recorded anyway. Requests are retried every DB_BACKOFF_S. */
 #define DB_BACKOFF_S 1.0
 
-/* After an empty answer, the bucket is not asked again before its next token could exist. */
+/* After an empty answer, the bucket is not asked again before its next token could exist
+ * (1 / rate), nor later than this, so a raised rate applies soon. */
 #define EMPTY_BACKOFF_MAX_S 1.0
+
+/* retry_at while a token request is out: about a database round trip. */
+#define FETCH_WAIT_S 0.05
 
 struct lim {
     int concurrency;
@@ -456,10 +460,11 @@ static void evaluate(const struct gentry *e, const struct lim *l, bool is_retry,
     } else if (e->in_flight >= l->concurrency) {
         d->kind = GUARD_CONCURRENCY;
     } else if (local_tokens(e, now) < 1 && (!optimistic || now < e->next_fetch_at)) {
-        double wait = 1.0 / l->rate;
-        wait = wait > 1.0 ? 1.0 : wait < 0.001 ? 0.001 : wait;
+        /* Known empty or unreachable: not before the next request may go. Otherwise tokens are
+         * being fetched now: back after about a round trip, well inside TOKEN_TTL_S, so a
+         * caller that polls instead of waiting for the wake still finds them. */
         d->kind = GUARD_RATE_LIMITED;
-        d->retry_at_epoch = now + wait > e->next_fetch_at ? now + wait : e->next_fetch_at;
+        d->retry_at_epoch = now < e->next_fetch_at ? e->next_fetch_at : now + FETCH_WAIT_S;
     } else {
         d->kind = GUARD_GO;
         return;

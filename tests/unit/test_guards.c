@@ -471,7 +471,7 @@ static void rate_limited_until_tokens_arrive_then_woken(void **state)
     int w = f.a.wakes;
     guards_acquire(f.a.g, "t-wake", "crm", &l, false, now, &d);
     assert_int_equal(d.kind, GUARD_RATE_LIMITED); /* nothing in the local reservoir yet */
-    assert_true(d.retry_at_epoch > now && d.retry_at_epoch <= now + 1);
+    assert_true(d.retry_at_epoch > now && d.retry_at_epoch <= now + 0.1);
     assert_peek(&f.a, "t-wake", &l, false, now, "tokens", "0");
     wait_wake(&f, &f.a, w);
     assert_peek(&f.a, "t-wake", &l, false, now, "tokens", "5"); /* a batch: 100 ms of 50/s */
@@ -480,6 +480,32 @@ static void rate_limited_until_tokens_arrive_then_woken(void **state)
     guards_done(f.a.g, "t-wake", "crm", GUARD_RESULT_SUCCESS, now);
     /* Tokens held past a second are dropped rather than spent late. */
     assert_peek(&f.a, "t-wake", &l, false, now + 1.5, "tokens", "0");
+    fixture_finish(&f);
+}
+
+static void a_caller_back_at_retry_at_finds_its_tokens(void **state)
+{
+    struct fixture f;
+    struct connector_limits l = roomy();
+    struct guard_decision d;
+    const char *t = "t-poll";
+    char buf[64];
+    l.rate_per_second = 0.5; /* slow enough that 1 / rate is past the tokens' lifetime */
+    l.burst = 1;
+    fixture_open(&f, 1);
+    double now = wall();
+    guards_acquire(f.a.g, t, "crm", &l, false, now, &d);
+    assert_int_equal(d.kind, GUARD_RATE_LIMITED);
+    assert_true(d.retry_at_epoch < now + 0.2);
+    double back = d.retry_at_epoch, give_up = wall() + 10;
+    while (strcmp(peek_str(&f.a, t, &l, false, back, "tokens", buf, sizeof buf), "1")) {
+        assert_true(wall() < give_up);
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    guards_acquire(f.a.g, t, "crm", &l, false, back, &d); /* no wake used */
+    assert_int_equal(d.kind, GUARD_GO);
+    guards_done(f.a.g, t, "crm", GUARD_RESULT_SUCCESS, back);
     fixture_finish(&f);
 }
 
@@ -842,6 +868,7 @@ int main(void)
         cmocka_unit_test(retry_budget_refuses_retries_but_never_first_attempts),
         cmocka_unit_test(zero_retry_budget_refuses_every_retry),
         cmocka_unit_test(rate_limited_until_tokens_arrive_then_woken),
+        cmocka_unit_test(a_caller_back_at_retry_at_finds_its_tokens),
         cmocka_unit_test(two_nodes_together_stay_within_the_bucket),
         cmocka_unit_test(empty_bucket_is_not_asked_again_at_once),
         cmocka_unit_test(unreachable_database_holds_every_call),
