@@ -344,7 +344,7 @@ static void print_task(json_t *task)
         char *d = ctl_cell(json_object_get(g, "decision"), 0);
         char *b = ctl_cell(json_object_get(g, "breaker"), 0);
         printf("  guards: %s (breaker %s, %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
-               " in flight, %.0f tokens, retry budget %.2f)\n",
+               " in flight, %.0f rate tokens held, %.1f retries left in the budget)\n",
                d ? d : "?", b ? b : "?", json_integer_value(json_object_get(g, "in_flight")),
                json_integer_value(json_object_get(g, "concurrency")),
                json_number_value(json_object_get(g, "tokens")),

@@ -353,8 +353,8 @@ def test_preview_posts_the_file_byte_exact_with_the_token(server, tmp_path):
     assert headers["Authorization"] == "Bearer T0K" and "Intent-Signature" not in headers
     out = r.stdout.decode()
     assert "CreateTask: crm.create_task on crm, undone by crm.archive_task" in out
-    assert ("  guards: breaker_open (breaker open, 3 of 64 in flight, 12 tokens, "
-            "retry budget 0.50)") in out
+    assert ("  guards: breaker_open (breaker open, 3 of 64 in flight, 12 "
+            "rate tokens held, 0.5 retries left in the budget)") in out
     assert "  call: POST https://crm.example/crm/v3/objects/tasks\n" in out
     assert '    {"properties":{"hs_task_subject":"x"}}' in out
     assert "  problem: this connector is not configured for the tenant" in out
