@@ -1,10 +1,11 @@
 /* intentctl: the operator's command-line client for intentd's HTTP API (docs/api-contract.md).
  * This file holds the command line, the help and the dispatch; the commands live in
- * intentctl_cmd.c, the tables in intentctl_table.c, the transport in intentctl_http.c.
+ * intentctl_cmd.c, intentctl_connector.c and intentctl_ops.c, the tables in intentctl_table.c,
+ * the transport in intentctl_http.c.
  *
  * Exit codes (also in --help): 0 ok; 1 the server said no (4xx, or any intent of a batch
- * rejected); 2 usage error, unreadable FILE or key; 3 cannot connect, timeout, 5xx or an
- * unreadable answer; 4 `ledger verify` found tampering. */
+ * rejected, or a preview found the intent invalid); 2 usage error, unreadable FILE or key;
+ * 3 cannot connect, timeout, 5xx or an unreadable answer; 4 `ledger verify` found tampering. */
 #include "intentctl.h"
 
 #include <stdio.h>
@@ -62,6 +63,34 @@ static const struct command commands[] = {
     {"cancel", " reason tenant ", ctl_cmd_cancel, "cancel ID --reason TEXT [--tenant T]",
      "Cancel an intent: PENDING becomes CANCELLED at once; EXECUTING stops at the next state\n"
      "boundary (both exit 0); a finished intent answers 409 (exit 1)."},
+    {"compensate", " reason partial tenant ", ctl_cmd_compensate,
+     "compensate ID --reason TEXT [--partial] [--tenant T]",
+     "Undo a SUCCEEDED intent: its reversible steps are undone in reverse order, then it ends\n"
+     "CANCELLED (FAILED with compensation_failed if an undo cannot finish; see status). Prints\n"
+     "the steps and how each will be undone. When some steps cannot be undone (e.g. a posted\n"
+     "Slack message) the server refuses with 409 naming them (exit 1) and nothing changes;\n"
+     "--partial undoes the others and leaves those. Other 409s: the intent is not SUCCEEDED,\n"
+     "or none of its steps can be undone. The ledger records the reason and who asked."},
+    {"redrive", " reason tenant ", ctl_cmd_redrive, "redrive ID --reason TEXT [--tenant T]",
+     "Run a FAILED intent again from the step that failed, with fresh attempts; the steps\n"
+     "that succeeded are not repeated. Refused with 409 (exit 1) unless it is FAILED, before\n"
+     "its deadline, and its completed steps were not already undone. The ledger records the\n"
+     "reason and who asked."},
+    {"signals", " after limit tenant ", ctl_cmd_signals,
+     "signals [--after SEQ] [--limit N] [--tenant T]",
+     "List outcome signals in ledger order: SEQ AT SIGNAL INTENT ACTION EXTERNAL-IDS REASON.\n"
+     "SIGNAL is ACTION_EXECUTED, ACTION_FAILED, ACTION_EXPIRED, ACTION_CANCELLED or\n"
+     "ACTION_COMPENSATED (undone by an operator). --after SEQ shows only later ones; --limit\n"
+     "is 1 to 1000 (server default 100). When a page is full, a line on stderr gives the\n"
+     "--after to continue with. --json prints the server's page, whose next_after is the seq\n"
+     "to resume from. --tenant T is for a global admin token."},
+    {"preview", " ", ctl_cmd_preview, "preview FILE",
+     "Dry-run the intent in FILE ('-' = stdin; an ActionIntentV1 as it would be submitted,\n"
+     "unsigned; operator token of its tenant). Prints each Task in workflow order: its\n"
+     "operation and undo, what the connector's guards would decide now, and the exact\n"
+     "requests it would send (credentials redacted), or why it would fail. Nothing is stored\n"
+     "or sent. Exit 1 when the intent would be refused, with the reasons on stderr (with\n"
+     "--json the server's document is printed too)."},
     {"ledger verify", " ", ctl_cmd_ledger_verify, "ledger verify",
      "Check the ledger's hash chain (admin token). Exit 4 when a row was altered, removed or\n"
      "reordered; the first bad row's seq and the reason are printed."},
@@ -124,7 +153,8 @@ static void usage(FILE *f)
             "\n"
             "exit codes:\n"
             "  0  ok\n"
-            "  1  the server said no (4xx, or an intent of a batch was rejected)\n"
+            "  1  the server said no (4xx, an intent of a batch was rejected, or a preview\n"
+            "     found the intent invalid)\n"
             "  2  usage error, unreadable file or key\n"
             "  3  cannot connect, timeout, 5xx, or an unreadable answer\n"
             "  4  ledger verify found tampering\n",
@@ -296,6 +326,8 @@ int main(int argc, char **argv)
         {"limit", &o.limit, NULL},
         {"cursor", &o.cursor, NULL},
         {"all", NULL, &o.all},
+        {"partial", NULL, &o.partial},
+        {"after", &o.after, NULL},
         {"base-url", &o.base_url, NULL},
         {"auth", &o.auth, NULL},
         {"token-url", &o.token_url, NULL},

@@ -1,6 +1,7 @@
 /* The parts of intentctl, a blocking command-line client of the API in docs/api-contract.md:
  * intentctl.c (command line, help, dispatch), intentctl_cmd.c (the commands),
- * intentctl_connector.c (the connector configuration commands),
+ * intentctl_connector.c (the connector configuration commands), intentctl_ops.c (compensate,
+ * redrive, signals, preview),
  * intentctl_table.c (human output) and intentctl_http.c (libcurl transport, request ids,
  * problem+json reporting). Signing is engine/signature.h's sig_sign, the server's own code. */
 #ifndef INTENTCTL_H
@@ -132,8 +133,10 @@ struct ctl_cmdline {
     const char *pos[CTL_MAX_POSITIONAL];
     int npos;
     const char *key, *key_file, *t; /* submit, sign */
-    const char *tenant;             /* status, timeline, cancel */
-    const char *reason;             /* cancel */
+    const char *tenant;             /* status, timeline, cancel, compensate, redrive, signals */
+    const char *reason;             /* cancel, compensate, redrive */
+    bool partial;                   /* compensate */
+    const char *after;              /* signals (with limit) */
     const char *role;               /* token create */
     const char *status, *action_type, *account, *since, *until, *limit, *cursor; /* list */
     bool all;                                                                    /* list */
@@ -141,6 +144,25 @@ struct ctl_cmdline {
     const char *base_url, *auth, *token_url, *client_id, *secrets_file, *settings, *limits;
     const char *argv_secret;
 };
+
+/* Helpers the command files share (intentctl_cmd.c). */
+
+/* Reads a whole file ('-' = stdin) into b, up to b->max bytes. Returns 0 or CTL_EXIT_USAGE after
+ * a message. */
+int ctl_read_file(const char *path, struct buf *b);
+/* Sends one request with the bearer token and parses the 2xx answer, printing any problem.
+ * On 0, *ans is the document and res needs ctl_response_free; otherwise both are released. */
+int ctl_call(struct ctl *c, const char *method, const char *path, const char *body,
+             struct ctl_response *res, json_t **ans);
+/* Builds "/v1/intents/<id><suffix>[?tenant_id=<tenant>]" into p. Returns 0 or CTL_EXIT_USAGE. */
+int ctl_intent_path(struct ctl *c, const char *id, const char *suffix, const char *tenant,
+                    struct buf *p);
+/* Builds a JSON body {"<k>":"<v>"} into *out (the caller frees it). Returns 0 or
+ * CTL_EXIT_USAGE (v not UTF-8). */
+int ctl_small_body(const char *k, const char *v, char **out);
+/* Prints an intent's steps[] as a table: STEP OPERATION EXTERNAL-ID UNDO (intentctl_ops.c).
+ * Returns 0 or CTL_EXIT_UNAVAILABLE. */
+int ctl_print_steps(json_t *steps);
 
 /* Each command checks its positionals (CTL_EXIT_USAGE with a message when wrong), runs, prints
  * its result to stdout (or the server's JSON with c->json) and returns an exit code. */
@@ -154,6 +176,11 @@ int ctl_cmd_ledger_verify(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_tenant_create(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_token_create(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_health(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_ops.c */
+int ctl_cmd_compensate(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_redrive(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_signals(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_preview(struct ctl *c, const struct ctl_cmdline *o);
 /* intentctl_connector.c */
 int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o);

@@ -9,8 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Reads a whole file ('-' = stdin) into b, up to b->max bytes. Returns 0 or CTL_EXIT_USAGE. */
-static int read_file(const char *path, struct buf *b)
+int ctl_read_file(const char *path, struct buf *b)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     char chunk[65536];
@@ -52,7 +51,7 @@ static int load_key(const struct ctl_cmdline *o, struct buf *out)
         fprintf(stderr, "intentctl: warning: a key on the command line is visible to other users "
                         "(ps); prefer --key-file PATH or INTENTCTL_APPROVAL_KEY\n");
     } else if (o->key_file) {
-        if ((rc = read_file(o->key_file, out)))
+        if ((rc = ctl_read_file(o->key_file, out)))
             return rc;
         if (out->len && out->data[out->len - 1] == '\n')
             out->data[--out->len] = '\0';
@@ -81,7 +80,7 @@ static int read_and_sign(const struct ctl_cmdline *o, long long t, struct buf *b
     buf_init(&k, CTL_KEY_MAX);
     int rc = load_key(o, &k);
     if (!rc)
-        rc = read_file(o->pos[0], body);
+        rc = ctl_read_file(o->pos[0], body);
     if (!rc) {
         int err = sig_sign(k.data, k.len, t, body->data ? body->data : "", body->len, sig,
                            SIG_HEADER_BUFLEN);
@@ -219,10 +218,8 @@ out:
     return rc;
 }
 
-/* Sends one request with the bearer token and parses the 2xx answer, printing any problem.
- * On 0, *ans is the document and res needs ctl_response_free; otherwise both are released. */
-static int call(struct ctl *c, const char *method, const char *path, const char *body,
-                struct ctl_response *res, json_t **ans)
+int ctl_call(struct ctl *c, const char *method, const char *path, const char *body,
+             struct ctl_response *res, json_t **ans)
 {
     int rc = ctl_request(c, method, path, NULL, body, body ? strlen(body) : 0, res);
     if (rc)
@@ -234,9 +231,8 @@ static int call(struct ctl *c, const char *method, const char *path, const char 
     return rc;
 }
 
-/* Builds "/v1/intents/<id><suffix>[?tenant_id=<tenant>]" into p. */
-static int intent_path(struct ctl *c, const char *id, const char *suffix, const char *tenant,
-                       struct buf *p)
+int ctl_intent_path(struct ctl *c, const char *id, const char *suffix, const char *tenant,
+                    struct buf *p)
 {
     char *eid = ctl_escape(c, id);
     char *et = tenant ? ctl_escape(c, tenant) : NULL;
@@ -251,8 +247,7 @@ static int intent_path(struct ctl *c, const char *id, const char *suffix, const 
     return err ? CTL_EXIT_USAGE : 0;
 }
 
-/* Builds a JSON body {"<k>":"<v>"} into *out (the caller frees it). */
-static int small_body(const char *k, const char *v, char **out)
+int ctl_small_body(const char *k, const char *v, char **out)
 {
     json_t *req = json_pack("{s:s}", k, v);
     *out = req ? json_dumps(req, JSON_COMPACT) : NULL;
@@ -269,8 +264,11 @@ static const char *const status_fields[][2] = {
     {"account_id", "account"},
     {"action_type", "action type"},
     {"state", "state"},
+    {"compensating_to", "compensating to"},
     {"explanation", "explanation"},
     {"current_step", "step"},
+    {"held_by", "held by"},
+    {"waiting_until", "waiting until"},
     {"attempts", "attempts"},
     {"crash_attempts", "crash attempts"},
     {"priority", "priority"},
@@ -281,8 +279,10 @@ static const char *const status_fields[][2] = {
     {"created_at", "created"},
     {"submitted_at", "submitted"},
     {"updated_at", "updated"},
+    {"finished_at", "finished"},
     {"expires_at", "expires"},
     {"expires_at_epoch", NULL}, /* expires_at says it */
+    {"steps", NULL},            /* a table of its own, below */
 };
 #define N_STATUS_FIELDS (sizeof status_fields / sizeof status_fields[0])
 
@@ -316,6 +316,11 @@ static int print_intent(json_t *it)
             rc = ctl_kv_row(&t, k, v);
     }
     ctl_table_print_free(&t);
+    json_t *steps = json_object_get(it, "steps");
+    if (!rc && json_array_size(steps)) {
+        fputc('\n', stdout);
+        rc = ctl_print_steps(steps);
+    }
     return rc;
 }
 
@@ -330,8 +335,8 @@ int ctl_cmd_status(struct ctl *c, const struct ctl_cmdline *o)
         return CTL_EXIT_USAGE;
     }
     buf_init(&path, 4096);
-    if ((rc = intent_path(c, o->pos[0], "", o->tenant, &path)) ||
-        (rc = call(c, "GET", path.data, NULL, &res, &ans)))
+    if ((rc = ctl_intent_path(c, o->pos[0], "", o->tenant, &path)) ||
+        (rc = ctl_call(c, "GET", path.data, NULL, &res, &ans)))
         goto out;
     if (c->json)
         ctl_print_raw(&res);
@@ -389,8 +394,8 @@ int ctl_cmd_timeline(struct ctl *c, const struct ctl_cmdline *o)
         return CTL_EXIT_USAGE;
     }
     buf_init(&path, 4096);
-    if ((rc = intent_path(c, o->pos[0], "/timeline", o->tenant, &path)) ||
-        (rc = call(c, "GET", path.data, NULL, &res, &ans)))
+    if ((rc = ctl_intent_path(c, o->pos[0], "/timeline", o->tenant, &path)) ||
+        (rc = ctl_call(c, "GET", path.data, NULL, &res, &ans)))
         goto out;
     if (c->json)
         ctl_print_raw(&res);
@@ -458,7 +463,7 @@ int ctl_cmd_list(struct ctl *c, const struct ctl_cmdline *o)
         size_t i;
         buf_reset(&path);
         if ((rc = list_path(c, o, cursor, &path)) ||
-            (rc = call(c, "GET", path.data, NULL, &res, &ans)))
+            (rc = ctl_call(c, "GET", path.data, NULL, &res, &ans)))
             break;
         if (c->json && !o->all)
             ctl_print_raw(&res);
@@ -523,9 +528,9 @@ int ctl_cmd_cancel(struct ctl *c, const struct ctl_cmdline *o)
         return CTL_EXIT_USAGE;
     }
     buf_init(&path, 4096);
-    if ((rc = small_body("reason", o->reason, &body)) ||
-        (rc = intent_path(c, o->pos[0], "/cancel", o->tenant, &path)) ||
-        (rc = call(c, "POST", path.data, body, &res, &ans)))
+    if ((rc = ctl_small_body("reason", o->reason, &body)) ||
+        (rc = ctl_intent_path(c, o->pos[0], "/cancel", o->tenant, &path)) ||
+        (rc = ctl_call(c, "POST", path.data, body, &res, &ans)))
         goto out;
     if (c->json) {
         ctl_print_raw(&res);
@@ -556,7 +561,7 @@ int ctl_cmd_ledger_verify(struct ctl *c, const struct ctl_cmdline *o)
         fprintf(stderr, "intentctl: ledger verify takes no arguments\n");
         return CTL_EXIT_USAGE;
     }
-    if ((rc = call(c, "GET", "/v1/ledger/verify", NULL, &res, &ans)))
+    if ((rc = ctl_call(c, "GET", "/v1/ledger/verify", NULL, &res, &ans)))
         return rc;
     json_t *ok = json_object_get(ans, "ok");
     if (!json_is_boolean(ok)) {
@@ -622,8 +627,8 @@ int ctl_cmd_tenant_create(struct ctl *c, const struct ctl_cmdline *o)
         fprintf(stderr, "intentctl: tenant create needs exactly one tenant ID\n");
         return CTL_EXIT_USAGE;
     }
-    if ((rc = small_body("tenant_id", o->pos[0], &body)) ||
-        (rc = call(c, "POST", "/v1/tenants", body, &res, &ans)))
+    if ((rc = ctl_small_body("tenant_id", o->pos[0], &body)) ||
+        (rc = ctl_call(c, "POST", "/v1/tenants", body, &res, &ans)))
         goto out;
     rc = print_secrets(c, &res, ans);
     ctl_cleanse(res.body.data, res.body.len);
@@ -647,7 +652,7 @@ int ctl_cmd_token_create(struct ctl *c, const struct ctl_cmdline *o)
         return CTL_EXIT_USAGE;
     }
     buf_init(&path, 4096);
-    if ((rc = small_body("role", o->role, &body)))
+    if ((rc = ctl_small_body("role", o->role, &body)))
         goto out;
     et = ctl_escape(c, o->pos[0]);
     if (!et || buf_printf(&path, "/v1/tenants/%s/tokens", et)) {
@@ -655,7 +660,7 @@ int ctl_cmd_token_create(struct ctl *c, const struct ctl_cmdline *o)
         rc = CTL_EXIT_USAGE;
         goto out;
     }
-    if ((rc = call(c, "POST", path.data, body, &res, &ans)))
+    if ((rc = ctl_call(c, "POST", path.data, body, &res, &ans)))
         goto out;
     rc = print_secrets(c, &res, ans);
     ctl_cleanse(res.body.data, res.body.len);

@@ -29,6 +29,30 @@ INTENT = {
     "expires_at_epoch": 1795341600,
 }
 
+STEPS = [{"step": "Post\x1b[2J", "operation": "notify.post_message", "external_id": None,
+          "reversible": False, "compensate": None, "compensation": {"state": "irreversible"}},
+         {"step": "CreateTask", "operation": "crm.create_task", "external_id": "77",
+          "reversible": True, "compensate": "crm.archive_task",
+          "compensation": {"state": "failed", "attempts": 4, "cause": "HTTP 500: boom"}}]
+
+PREVIEW = {"valid": True, "action_intent_id": "ai_1", "action_type": "crm.create_task",
+           "expires_at_epoch": 1795341600, "note": "a dry run: nothing was stored or sent",
+           "tasks": [{"step": "CreateTask", "operation": "crm.create_task", "connector": "crm",
+                      "reversible": True, "compensate": "crm.archive_task",
+                      "parameters": {"subject": "x"}, "configured": True,
+                      "guards": {"breaker": "open", "in_flight": 3, "concurrency": 64,
+                                 "tokens": 12.0, "retry_budget_left": 0.5,
+                                 "decision": "breaker_open"},
+                      "requests": [{"phase": "call", "method": "POST",
+                                    "path": "/crm/v3/objects/tasks",
+                                    "url": "https://crm.example/crm/v3/objects/tasks",
+                                    "headers": {"Authorization": "Bearer [redacted]"},
+                                    "body": {"properties": {"hs_task_subject": "x"}}}]},
+                     {"step": "Hook", "operation": "webhook.call", "connector": "webhook",
+                      "reversible": True, "compensate": "webhook.undo", "parameters": {},
+                      "configured": False,
+                      "problem": "this connector is not configured for the tenant"}]}
+
 
 class Handler(BaseHTTPRequestHandler):
     seen = []  # (method, path, headers, body) of every request
@@ -77,6 +101,18 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(200, {"items": [dict(item, action_intent_id="ai_2")],
                                          "next_cursor": None})
             return self.answer(200, {"items": [item], "next_cursor": "c2"})
+        if p.startswith("/v1/signals"):
+            return self.answer(200, {"signals": [
+                {"seq": 41, "type": "ACTION_FAILED", "action_intent_id": "ai_1", "state": "FAILED",
+                 "at": "2026-11-21T10:00:03Z", "action_type": "sales.book_meeting",
+                 "account_id": "acct_1", "reason": "", "decision_id": "d_1",
+                 "last_error": {"error": "Connector.Permanent", "cause": "HTTP 400"},
+                 "steps": [{"step": "DraftMeeting", "operation": "calendar.draft_meeting",
+                            "external_id": "ev1", "compensation": "compensated"}]},
+                {"seq": 42, "type": "ACTION_EXECUTED", "action_intent_id": "ai_2",
+                 "state": "SUCCEEDED", "at": "2026-11-21T10:00:04Z",
+                 "action_type": "internal.log_note", "account_id": "acct_1", "reason": "",
+                 "last_error": None, "steps": []}], "next_after": 42})
         if p == "/v1/ledger/verify":
             return self.answer(200, {"ok": False, "rows": 10, "seq": 7, "reason": "hash mismatch"})
         return self.problem(404, "Not Found", "no route")
@@ -96,6 +132,22 @@ class Handler(BaseHTTPRequestHandler):
                                     [{"pointer": "/parameters/title", "message": "required"}])
             return self.answer(202, {"action_intent_id": "ai_1", "tenant_id": "acme",
                                      "state": "PENDING", "status_url": "/v1/intents/ai_1"})
+        if "/compensate" in p and "ai_irr" in p:
+            return self.problem(409, "Conflict", "steps [\"Notify\"] cannot be undone", [
+                {"pointer": "/partial", "message": "these steps cannot be undone",
+                 "irreversible_steps": ["Notify"]}])
+        if "/compensate" in p:
+            return self.answer(202, dict(INTENT, state="COMPENSATING",
+                                         compensating_to="CANCELLED", steps=STEPS))
+        if "/redrive" in p:
+            return self.answer(202, dict(INTENT, state="EXECUTING"))
+        if p == "/v1/intents:preview":
+            if b"bad" in body:
+                return self.answer(200, {"valid": False, "detail": "parameters rejected",
+                                         "errors": [{"pointer": "/parameters/due_at",
+                                                     "message": "is required"}],
+                                         "note": "a dry run"})
+            return self.answer(200, PREVIEW)
         if p.endswith("/cancel"):
             return self.answer(202, dict(INTENT, state="EXECUTING", cancel_requested=True))
         if p == "/v1/tenants":
@@ -234,3 +286,84 @@ def test_tenant_create_shows_secrets_once_with_a_warning(server):
     out = r.stdout.decode()
     assert "approval key    ak_SECRET" in out and "operator token  tok_op" in out
     assert json.loads(Handler.seen[0][3]) == {"tenant_id": "acme"}
+
+
+def test_compensate_partial_sends_the_flag_and_shows_the_steps(server):
+    r = run(server, "compensate", "ai_1", "--reason", "undo it", "--partial", "--tenant", "acme")
+    assert r.returncode == 0, r.stderr
+    method, path, headers, body = Handler.seen[0]
+    assert (method, path) == ("POST", "/v1/intents/ai_1/compensate?tenant_id=acme")
+    assert headers["Authorization"] == "Bearer T0K"
+    assert json.loads(body) == {"reason": "undo it", "partial": True}
+    out = r.stdout.decode()
+    assert out.startswith("compensating ai_1: it is COMPENSATING and ends CANCELLED")
+    assert "\x1b" not in out
+    lines = out.splitlines()
+    assert lines[3].split() == ["Post?[2J", "notify.post_message", "-", "-", "irreversible"]
+    assert lines[4].split()[-4:] == ["failed:", "HTTP", "500:", "boom"]
+
+
+def test_compensate_without_partial_sends_only_the_reason(server):
+    r = run(server, "compensate", "ai_1", "--reason", "r")
+    assert r.returncode == 0 and json.loads(Handler.seen[0][3]) == {"reason": "r"}
+
+
+def test_compensate_irreversible_is_exit_1_with_a_hint(server):
+    r = run(server, "compensate", "ai_irr", "--reason", "r")
+    assert r.returncode == 1 and r.stdout == b""
+    err = r.stderr.decode().splitlines()
+    assert err[0].startswith('intentctl: 409 Conflict: steps ["Notify"] cannot be undone')
+    assert err[1] == "  /partial: these steps cannot be undone"
+    assert err[2].startswith('intentctl: hint: ["Notify"] cannot be undone; --partial')
+
+
+def test_redrive_sends_the_reason(server):
+    r = run(server, "redrive", "ai_1", "--reason", "fixed the token")
+    assert r.returncode == 0, r.stderr
+    assert Handler.seen[0][1] == "/v1/intents/ai_1/redrive"
+    assert json.loads(Handler.seen[0][3]) == {"reason": "fixed the token"}
+    assert r.stdout.decode() == ("redriven ai_1: EXECUTING again from step CreateTask, "
+                                 "with fresh attempts\n")
+
+
+def test_signals_table_and_full_page_hint(server):
+    r = run(server, "signals", "--after", "40", "--limit", "2", "--tenant", "a b")
+    assert r.returncode == 0, r.stderr
+    assert Handler.seen[0][1] == "/v1/signals?after=40&limit=2&tenant_id=a%20b"
+    lines = r.stdout.decode().splitlines()
+    assert lines[1].split() == ["41", "2026-11-21T10:00:03Z", "ACTION_FAILED", "ai_1",
+                                "sales.book_meeting", "DraftMeeting=ev1", "Connector.Permanent"]
+    assert lines[2].split()[2:] == ["ACTION_EXECUTED", "ai_2", "internal.log_note", "-", "-"]
+    assert r.stderr.decode() == "intentctl: more signals may follow: add --after 42\n"
+
+
+def test_signals_json_is_the_server_page_without_hint(server):
+    r = run(server, "--json", "signals", "--limit", "2")
+    assert r.returncode == 0 and json.loads(r.stdout)["next_after"] == 42
+    assert r.stderr == b""
+
+
+def test_preview_posts_the_file_byte_exact_with_the_token(server, tmp_path):
+    f = tmp_path / "it.json"
+    f.write_bytes(b'{"x": 1}\n')
+    r = run(server, "preview", str(f))
+    assert r.returncode == 0, r.stderr
+    method, path, headers, body = Handler.seen[0]
+    assert (method, path, body) == ("POST", "/v1/intents:preview", b'{"x": 1}\n')
+    assert headers["Authorization"] == "Bearer T0K" and "Intent-Signature" not in headers
+    out = r.stdout.decode()
+    assert "CreateTask: crm.create_task on crm, undone by crm.archive_task" in out
+    assert ("  guards: breaker_open (breaker open, 3 of 64 in flight, 12 "
+            "rate tokens held, 0.5 retries left in the budget)") in out
+    assert "  call: POST https://crm.example/crm/v3/objects/tasks\n" in out
+    assert '    {"properties":{"hs_task_subject":"x"}}' in out
+    assert "  problem: this connector is not configured for the tenant" in out
+
+
+def test_preview_invalid_is_exit_1_with_reasons(server):
+    r = run(server, "preview", "-", stdin=b'{"bad": 1}')
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr.decode() == ("intentctl: the intent would be refused: parameters rejected\n"
+                                 "  /parameters/due_at: is required\n")
+    r = run(server, "--json", "preview", "-", stdin=b'{"bad": 1}')
+    assert r.returncode == 1 and json.loads(r.stdout)["valid"] is False
