@@ -759,7 +759,9 @@ static void start(struct call *c)
         return;
     }
     struct guard_decision d;
-    bool retry = it->step_attempts > 0 || it->inflight;
+    /* a retry is an attempt after a failed one; resuming a crash-cut attempt is not (the
+     * retry budget guards vendors against retry storms, not against recovery) */
+    bool retry = it->step_attempts > 0;
     guards_acquire(app->guards, it->tenant, c->connector, &c->cfg->limits, retry, now, &d);
     if (d.kind != GUARD_GO) {
         double due = d.retry_at_epoch > now + DEFER_MIN_S ? d.retry_at_epoch : now + DEFER_MIN_S;
