@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,7 +190,16 @@ int main(int argc, char **argv)
         log_error("out of memory at start-up");
         goto out_loop;
     }
-    struct http_client_config hcc = {.ca_file = app->cfg.ca_file};
+    /* thousands of connector calls may be in flight at once: lift the soft limit on open
+     * files to the hard one (bounded) */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max < 65536 ? nofile.rlim_max : 65536;
+        if (setrlimit(RLIMIT_NOFILE, &nofile))
+            log_warn("cannot raise the open-file limit: %s", strerror(errno));
+    }
+    struct http_client_config hcc = {
+        .ca_file = app->cfg.ca_file, .max_host_conns = 4096, .max_total_conns = 8192};
     if (http_client_new(app->loop, &hcc, &app->http_client, err, sizeof err)) {
         log_error("outbound HTTP client: %s", err);
         goto out_loop;
