@@ -64,6 +64,12 @@ char *api_query_param(const struct api_req *req, const char *name, bool *bad);
  * NULL: any). Returns false after replying 400 to a malformed parameter. */
 bool api_read_tenant(struct api_req *req, char **tenant);
 
+/* Why s is not an acceptable outbound URL (NULL when it is): http or https, a host (name, IPv4
+ * or [IPv6]) with an optional port, no user information, no fragment, a query only when
+ * allow_query (connector base URLs get paths appended, so they have none), visible ASCII only,
+ * at most 2048 bytes (api_connectors.c). */
+const char *api_url_problem(const char *s, bool allow_query);
+
 /* Schema violations as [{pointer, message}]. */
 json_t *api_schema_errors_json(const struct schema_errors *errs);
 /* The checks of a schema-valid intent that need the workflow registry and the clock: 0 =
@@ -91,6 +97,10 @@ void svc_put_connector(struct api_req *req);
 void svc_get_connector(struct api_req *req);
 void svc_list_connectors(struct api_req *req);
 void svc_delete_connector(struct api_req *req);
+/* api_signal_push.c */
+void svc_put_signal_push(struct api_req *req);
+void svc_get_signal_push(struct api_req *req);
+void svc_delete_signal_push(struct api_req *req);
 
 /* Formats a store failure as a problem reply (503 when the database is unreachable). */
 void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg);

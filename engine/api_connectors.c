@@ -70,10 +70,7 @@ static void unknown_members(json_t *obj, const char *base, const char *const *al
     }
 }
 
-/* Why s is not an acceptable base or token URL (NULL when it is): http or https, a host (name,
- * IPv4 or [IPv6]) with an optional port, no user information, no query or fragment (paths are
- * appended to it), visible ASCII only, at most URL_MAX bytes. */
-static const char *url_problem(const char *s)
+const char *api_url_problem(const char *s, bool allow_query)
 {
     size_t len = strlen(s);
     if (len == 0 || len > URL_MAX)
@@ -119,8 +116,10 @@ static const char *url_problem(const char *s)
             return "has a port outside 1-65535";
     }
     for (const char *q = end; *q; q++) {
-        if (*q == '?' || *q == '#')
-            return "must not have a query or fragment (request paths are appended to it)";
+        if (*q == '#' || (*q == '?' && !allow_query))
+            return allow_query ? "must not have a fragment"
+                               : "must not have a query or fragment (request paths are appended "
+                                 "to it)";
         if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f || strchr("\"<>\\^`{|}", *q))
             return "may hold only visible ASCII characters allowed in a URL (percent-encode "
                    "others)";
@@ -194,8 +193,8 @@ static void check_auth(json_t *auth, struct put_input *in, json_t *errors)
     } else if (type && !strcmp(type, "oauth2")) {
         unknown_members(auth, "/auth", oauth_m, errors);
         json_t *u = json_object_get(auth, "token_url");
-        const char *why =
-            json_is_string(u) ? url_problem(json_string_value(u)) : "token_url must be a string";
+        const char *why = json_is_string(u) ? api_url_problem(json_string_value(u), false)
+                                            : "token_url must be a string";
         if (!u)
             add_error(errors, "/auth", "token_url", "is required for this auth type");
         else if (why)
@@ -219,7 +218,7 @@ static void check_body(json_t *doc, struct put_input *in, json_t *errors)
     unknown_members(doc, "", top, errors);
     json_t *u = json_object_get(doc, "base_url");
     const char *why = !u                  ? "base_url is required"
-                      : json_is_string(u) ? url_problem(json_string_value(u))
+                      : json_is_string(u) ? api_url_problem(json_string_value(u), false)
                                           : "base_url must be a string";
     if (why)
         add_error(errors, u ? "/base_url" : "", u ? NULL : "base_url", why);

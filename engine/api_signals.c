@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "queries.h"
+#include "signals.h"
 #include "store.h"
 
 #define SIGNALS_DEFAULT 100
@@ -46,6 +47,32 @@ static json_t *external_ids(const char *completed_text)
     return out;
 }
 
+json_t *signals_json(const PGresult *r, long long *last)
+{
+    json_t *list = json_array();
+    *last = -1;
+    for (int i = 0; list && i < PQntuples(r); i++) {
+        const char *reason = PQgetisnull(r, i, 8) ? "" : PQgetvalue(r, i, 8);
+        json_t *last_error =
+            PQgetisnull(r, i, 9) ? json_null() : json_loads(PQgetvalue(r, i, 9), 0, NULL);
+        *last = atoll(PQgetvalue(r, i, 0));
+        json_t *sig = json_pack(
+            "{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s?}", "seq", (json_int_t)*last,
+            "type", signal_type(PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), reason),
+            "action_intent_id", PQgetvalue(r, i, 1), "state", PQgetvalue(r, i, 3), "at",
+            PQgetvalue(r, i, 4), "action_type", PQgetvalue(r, i, 5), "account_id",
+            PQgetvalue(r, i, 6), "steps", external_ids(PQgetvalue(r, i, 7)), "reason", reason,
+            "last_error", last_error ? last_error : json_null(), "decision_id",
+            PQgetisnull(r, i, 10) ? NULL : PQgetvalue(r, i, 10));
+        /* a signal left out would be skipped for good by a consumer resuming after a later one */
+        if (json_array_append_new(list, sig)) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    return list;
+}
+
 static void fetched(void *arg, int err, const struct store_result *res, const char *sqlstate,
                     const char *msg)
 {
@@ -54,26 +81,13 @@ static void fetched(void *arg, int err, const struct store_result *res, const ch
         api_reply_store_error(req, err, sqlstate, msg);
         return;
     }
-    PGresult *r = res->results[0];
-    json_t *list = json_array();
-    long long last = -1;
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *reason = PQgetisnull(r, i, 8) ? "" : PQgetvalue(r, i, 8);
-        json_t *last_error =
-            PQgetisnull(r, i, 9) ? json_null() : json_loads(PQgetvalue(r, i, 9), 0, NULL);
-        last = atoll(PQgetvalue(r, i, 0));
-        json_array_append_new(
-            list,
-            json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s?}", "seq",
-                      (json_int_t)last, "type",
-                      signal_type(PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), reason),
-                      "action_intent_id", PQgetvalue(r, i, 1), "state", PQgetvalue(r, i, 3), "at",
-                      PQgetvalue(r, i, 4), "action_type", PQgetvalue(r, i, 5), "account_id",
-                      PQgetvalue(r, i, 6), "steps", external_ids(PQgetvalue(r, i, 7)), "reason",
-                      reason, "last_error", last_error ? last_error : json_null(), "decision_id",
-                      PQgetisnull(r, i, 10) ? NULL : PQgetvalue(r, i, 10)));
+    long long last;
+    json_t *list = signals_json(res->results[0], &last);
+    json_t *body = list ? json_pack("{s:o}", "signals", list) : NULL;
+    if (!body) {
+        api_reply_problem(req, 500, "internal", "out of memory");
+        return;
     }
-    json_t *body = json_pack("{s:o}", "signals", list);
     if (last >= 0)
         json_object_set_new(body, "next_after", json_integer(last));
     api_reply_json(req, 200, body, NULL);

@@ -20,6 +20,7 @@ struct http_client;
 struct connectors;
 struct guards;
 struct alerts;
+struct signal_push;
 
 struct app {
     uv_loop_t *loop;
@@ -35,7 +36,8 @@ struct app {
     struct http_client *http_client; /* outbound calls to connectors */
     struct connectors *connectors;   /* per-tenant connector configuration */
     struct guards *guards;
-    struct alerts *alerts; /* human notification */
+    struct alerts *alerts;           /* human notification */
+    struct signal_push *signal_push; /* outcome signals to tenants' URLs */
     char conninfo[1024];
     bool stopping; /* graceful shutdown has begun */
 };

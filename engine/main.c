@@ -22,6 +22,7 @@
 #include "migrations.h"
 #include "pgembed.h"
 #include "scheduler.h"
+#include "signal_push.h"
 #include "store.h"
 #include "submitter.h"
 #include "tenant_keys.h"
@@ -59,6 +60,8 @@ static void part_stopped(void *arg)
     /* the scheduler has drained: no call is in flight any more */
     alerts_stop(d->app.alerts);
     d->app.alerts = NULL;
+    signal_push_stop(d->app.signal_push);
+    d->app.signal_push = NULL;
     http_client_close(d->app.http_client, NULL, NULL);
     d->app.http_client = NULL;
     /* Before the store: guards finish freeing once their token requests have answered. */
@@ -213,7 +216,7 @@ int main(int argc, char **argv)
         log_error("cannot listen on %s: %s", app->cfg.listen, err);
         goto out_loop;
     }
-    if (alerts_start(app, &app->alerts)) {
+    if (alerts_start(app, &app->alerts) || signal_push_start(app, &app->signal_push)) {
         log_error("out of memory at start-up");
         goto out_loop;
     }
@@ -241,6 +244,7 @@ out_loop:
         submitter_free(app->submitter);
         guards_free(app->guards);
         alerts_stop(app->alerts);
+        signal_push_stop(app->signal_push);
         if (app->http_client)
             http_client_close(app->http_client, NULL, NULL);
         if (app->store)

@@ -129,6 +129,26 @@ enum intent_col {
     "$2::int)"
 #define Q_ALERT_DONE "SELECT intentd.alert_done($1, $2, $3, $4::boolean, $5, $6::int)"
 
+/* Signal push (engine/sql/006_signal_push.sql). */
+#define SIGNAL_PUSH_COLUMNS                                                                        \
+    "tenant_id, url, last_seq, attempts, last_error, "                                             \
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), updated_by, "    \
+    "to_char(next_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define Q_SIGNAL_PUSH_PUT                                                                          \
+    "SELECT " SIGNAL_PUSH_COLUMNS " FROM intentd.put_signal_push($1, $2, $3, $4)"
+#define Q_SIGNAL_PUSH_GET                                                                          \
+    "SELECT " SIGNAL_PUSH_COLUMNS " FROM intentd.signal_push WHERE tenant_id = $1"
+#define Q_SIGNAL_PUSH_DELETE "SELECT intentd.delete_signal_push($1, $2, $3)"
+/* $1 limit, $2 lease seconds, $3 node id. */
+#define Q_SIGNAL_PUSH_TAKE                                                                         \
+    "SELECT tenant_id, url, last_seq, attempts FROM intentd.take_signal_push($1::int, $2::int, "   \
+    "$3)"
+/* $1 tenant, $2 url, $3 last_seq read, $4 last seq sent, $5 node id. */
+#define Q_SIGNAL_PUSH_ACKED "SELECT intentd.signal_push_acked($1, $2, $3::bigint, $4::bigint, $5)"
+/* $1 tenant, $2 url, $3 last_seq read, $4 error, $5 retry seconds, $6 node id. */
+#define Q_SIGNAL_PUSH_FAILED                                                                       \
+    "SELECT intentd.signal_push_failed($1, $2, $3::bigint, $4, $5::int, $6)"
+
 /* Takes up to $3 tokens from the shared bucket of (tenant $1, connector $2), refilled at $4 per
  * second up to $5 (engine/sql/004_guards.sql); answers how many were granted. */
 #define Q_TAKE_TOKENS "SELECT intentd.take_tokens($1, $2, $3::int, $4::float8, $5::int)"
