@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "pg_test.h"
+
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -28,35 +30,7 @@ static char harness[4096];
 static char dir[256];
 static char url[512];
 
-static int run_harness(const char *cmd, char *out, size_t outlen)
-{
-    int fds[2], status;
-    size_t got = 0;
-    ssize_t n;
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 1);
-        close(fds[1]);
-        execl("/bin/bash", "bash", harness, cmd, dir, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    while (out && got + 1 < outlen && (n = read(fds[0], out + got, outlen - 1 - got)) > 0)
-        got += (size_t)n;
-    if (out) {
-        out[got] = '\0';
-        out[strcspn(out, "\n")] = '\0';
-    }
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+#define run_harness(cmd, out, outlen) pg_test_run(harness, cmd, dir, out, outlen)
 
 /* ---- fixture: an app with a loop, a store and the cache ---- */
 
@@ -445,15 +419,8 @@ int main(void)
         cmocka_unit_test_setup(entries_expire, reset),
     };
     char err[512];
-    const char *env = getenv("INTENTD_PG_HARNESS");
-    char src[4096];
     log_set_level(LOG_ERROR);
-    if (env && *env) {
-        snprintf(harness, sizeof harness, "%s", env);
-    } else {
-        snprintf(src, sizeof src, "%s", __FILE__);
-        snprintf(harness, sizeof harness, "%s/../pg_harness.sh", dirname(src));
-    }
+    pg_test_find_harness(harness, sizeof harness);
     snprintf(dir, sizeof dir, "/tmp/intentd-test-connectors-XXXXXX");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");

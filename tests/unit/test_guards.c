@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "pg_test.h"
 #include <errno.h>
 #include <libgen.h>
 #include <math.h>
@@ -31,50 +33,7 @@ static char pg_url[512];
 
 /* ---- harness ---- */
 
-/* Runs "pg_harness.sh CMD DIR"; captures the first stdout line. Returns its exit status. */
-static int run_harness(const char *cmd, const char *dir, char *out, size_t outlen)
-{
-    int fds[2], status;
-    size_t got = 0;
-    ssize_t n;
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 1);
-        close(fds[1]);
-        execl("/bin/bash", "bash", harness, cmd, dir, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    while (out && got + 1 < outlen && (n = read(fds[0], out + got, outlen - 1 - got)) > 0)
-        got += (size_t)n;
-    if (out) {
-        out[got] = '\0';
-        out[strcspn(out, "\n")] = '\0';
-    }
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void find_harness(void)
-{
-    const char *env = getenv("INTENTD_PG_HARNESS");
-    char src[4096];
-    if (env && *env) {
-        snprintf(harness, sizeof harness, "%s", env);
-        return;
-    }
-    snprintf(src, sizeof src, "%s", __FILE__);
-    snprintf(harness, sizeof harness, "%s/../pg_harness.sh", dirname(src));
-    if (access(harness, R_OK) != 0)
-        snprintf(harness, sizeof harness, "tests/pg_harness.sh");
-}
+#define run_harness(cmd, dir, out, outlen) pg_test_run(harness, cmd, dir, out, outlen)
 
 /* ---- fixture: one loop, nodes that each own a store and a struct guards ---- */
 
@@ -881,7 +840,7 @@ int main(void)
         cmocka_unit_test(kinds_have_names),
     };
     log_set_level(getenv("TEST_GUARDS_DEBUG") ? LOG_DEBUG : (enum log_level)(LOG_ERROR + 1));
-    find_harness();
+    pg_test_find_harness(harness, sizeof harness);
     snprintf(pg_dir, sizeof pg_dir, "/tmp/intentd-test-guards-XXXXXX");
     if (!mkdtemp(pg_dir)) {
         perror("mkdtemp");

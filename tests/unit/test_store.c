@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "pg_test.h"
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -29,53 +31,7 @@ static char main_url[512];
 
 /* ---- harness ---- */
 
-/* Runs "pg_harness.sh CMD DIR" and captures its first stdout line. Returns its exit status. */
-static int run_harness(const char *cmd, const char *dir, char *out, size_t outlen)
-{
-    int fds[2], status;
-    pid_t pid;
-    ssize_t n;
-    size_t got = 0;
-    if (pipe(fds) != 0)
-        return -1;
-    pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 1);
-        close(fds[1]);
-        execl("/bin/bash", "bash", harness, cmd, dir, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    while (out && got + 1 < outlen && (n = read(fds[0], out + got, outlen - 1 - got)) > 0)
-        got += (size_t)n;
-    if (out) {
-        out[got] = '\0';
-        out[strcspn(out, "\n")] = '\0';
-    }
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void find_harness(void)
-{
-    const char *env = getenv("INTENTD_PG_HARNESS");
-    char src[4096];
-    if (env && *env) {
-        snprintf(harness, sizeof(harness), "%s", env);
-        return;
-    }
-    /* __FILE__ is the path the compiler was given (relative to the build directory under meson);
-     * the harness sits in tests/, one level above this file. */
-    snprintf(src, sizeof(src), "%s", __FILE__);
-    snprintf(harness, sizeof(harness), "%s/../pg_harness.sh", dirname(src));
-    if (access(harness, R_OK) != 0)
-        snprintf(harness, sizeof(harness), "tests/pg_harness.sh");
-}
+#define run_harness(cmd, dir, out, outlen) pg_test_run(harness, cmd, dir, out, outlen)
 
 /* ---- shared test plumbing ---- */
 
@@ -913,7 +869,7 @@ int main(void)
         cmocka_unit_test(unknown_host_name_fails_jobs),
     };
     log_set_level(getenv("TEST_STORE_DEBUG") ? LOG_DEBUG : LOG_ERROR);
-    find_harness();
+    pg_test_find_harness(harness, sizeof harness);
     snprintf(main_dir, sizeof(main_dir), "/tmp/intentd-test-store-XXXXXX");
     if (!mkdtemp(main_dir)) {
         perror("mkdtemp");
