@@ -438,3 +438,22 @@ void api_handle(void *arg, struct http_exchange *ex, const struct http_request *
     else
         api_reply_problem(req, 404, "not-found", "no such resource: %s", http->path);
 }
+
+json_t *api_read_json_object(struct api_req *req)
+{
+    struct schema_errors *perrs = malloc(sizeof *perrs);
+    json_t *doc = NULL;
+    if (!perrs) {
+        api_reply_problem(req, 500, "internal", "out of memory");
+        return NULL;
+    }
+    intent_schema_errors_init(perrs);
+    int prc = intent_schema_parse(req->http->body, req->http->body_len, &doc, perrs);
+    free(perrs);
+    if (prc || !json_is_object(doc)) {
+        json_decref(doc);
+        api_reply_problem(req, 400, "malformed-json", "the body must be a JSON object");
+        return NULL;
+    }
+    return doc;
+}

@@ -60,6 +60,10 @@ bool api_tenant_visible(const struct api_req *req, const char *tenant);
  * absent); sets *bad when the value is not valid percent-encoding. */
 char *api_query_param(const struct api_req *req, const char *name, bool *bad);
 
+/* Parses the request body as one JSON object (duplicate keys, NUL characters and deep nesting
+ * refused, as for intents). Returns it (a new reference), or NULL after replying 400 (or 500). */
+json_t *api_read_json_object(struct api_req *req);
+
 /* The tenant a request reads from: the token's, or for a global admin ?tenant_id= (may be
  * NULL: any). Returns false after replying 400 to a malformed parameter. */
 bool api_read_tenant(struct api_req *req, char **tenant);

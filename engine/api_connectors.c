@@ -431,20 +431,9 @@ void svc_put_connector(struct api_req *req)
         api_reply_problem(req, 404, "not-found", "no such connector");
         return;
     }
-    struct schema_errors *perrs = malloc(sizeof *perrs);
-    json_t *doc = NULL;
-    if (!perrs) {
-        api_reply_problem(req, 500, "internal", "out of memory");
+    json_t *doc = api_read_json_object(req);
+    if (!doc)
         return;
-    }
-    intent_schema_errors_init(perrs);
-    int prc = intent_schema_parse(req->http->body, req->http->body_len, &doc, perrs);
-    free(perrs);
-    if (prc || !json_is_object(doc)) {
-        json_decref(doc);
-        api_reply_problem(req, 400, "malformed-json", "the body must be a JSON object");
-        return;
-    }
     json_t *errors = json_array();
     struct put_input in = {0};
     json_t *tid = json_object_get(doc, "tenant_id");

@@ -25,16 +25,9 @@ struct op_body {
  * something is wrong (nothing has changed then). */
 static bool read_body(struct api_req *req, enum action act, struct op_body *b)
 {
-    json_error_t jerr;
-    json_t *body = req->http->body_len ? json_loadb(req->http->body, req->http->body_len,
-                                                    JSON_REJECT_DUPLICATES, &jerr)
-                                       : NULL;
-    if (!json_is_object(body)) {
-        json_decref(body);
-        api_reply_problem(req, 400, "invalid-request",
-                          "the body must be a JSON object with a reason");
+    json_t *body = api_read_json_object(req);
+    if (!body)
         return false;
-    }
     json_t *errors = json_array();
     const char *reason = json_string_value(json_object_get(body, "reason"));
     if (!reason || !*reason || strlen(reason) > REASON_MAX)

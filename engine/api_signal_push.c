@@ -66,20 +66,9 @@ static void add_error(json_t *errors, const char *pointer, const char *message)
 
 void svc_put_signal_push(struct api_req *req)
 {
-    struct schema_errors *perrs = malloc(sizeof *perrs);
-    json_t *doc = NULL;
-    if (!perrs) {
-        api_reply_problem(req, 500, "internal", "out of memory");
+    json_t *doc = api_read_json_object(req);
+    if (!doc)
         return;
-    }
-    intent_schema_errors_init(perrs);
-    int prc = intent_schema_parse(req->http->body, req->http->body_len, &doc, perrs);
-    free(perrs);
-    if (prc || !json_is_object(doc)) {
-        json_decref(doc);
-        api_reply_problem(req, 400, "malformed-json", "the body must be a JSON object");
-        return;
-    }
     json_t *errors = json_array();
     const char *key;
     json_t *v;
