@@ -478,6 +478,20 @@ void exec_task_succeeded(struct item *it, const struct asl_step *st, const char 
     exec_submit(it, op, true);
 }
 
+void exec_attempt_rows(struct item *it, json_t *op, const char *state, const char *operation,
+                       const char *key)
+{
+    int attempt = it->step_attempts + 1;
+    if (attempt == 1 && !it->inflight)
+        exec_op_ledger(op, exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
+                                           json_pack("{s:s, s:s, s:s}", "step", state, "type",
+                                                     "Task", "operation", operation)));
+    exec_op_ledger(
+        op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
+                            json_pack("{s:s, s:i, s:s, s:s}", "step", state, "attempt", attempt,
+                                      "operation", operation, "idempotency_key", key)));
+}
+
 /* Runs a Task whose operation writes an internal record: the record, the step's outcome and
  * its ledger rows commit together in one intentd.apply. */
 static void run_internal_task(struct item *it, const struct asl_step *st,
@@ -490,15 +504,7 @@ static void run_internal_task(struct item *it, const struct asl_step *st,
         exec_finish(it, "FAILED", "internal error preparing a step", NULL, NULL);
         return;
     }
-    int attempt = it->step_attempts + 1;
-    if (attempt == 1)
-        exec_op_ledger(op, exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
-                                           json_pack("{s:s, s:s, s:s}", "step", st->state, "type",
-                                                     "Task", "operation", aop->name)));
-    exec_op_ledger(
-        op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
-                            json_pack("{s:s, s:i, s:s, s:s}", "step", st->state, "attempt", attempt,
-                                      "operation", aop->name, "idempotency_key", key)));
+    exec_attempt_rows(it, op, st->state, aop->name, key);
     struct adapter_errors errs = {0};
     if (aop->validate(st->parameters, &errs)) {
         char cause[ADAPTER_POINTER_MAX + ADAPTER_MESSAGE_MAX + 4];

@@ -111,18 +111,8 @@ static json_t *attempt_op(struct call *c, bool with_start)
 {
     struct item *it = c->it;
     json_t *op = exec_op_new(it);
-    if (op && with_start) {
-        int attempt = it->step_attempts + 1;
-        if (attempt == 1 && !it->inflight)
-            exec_op_ledger(op,
-                           exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
-                                           json_pack("{s:s, s:s, s:s}", "step", c->state, "type",
-                                                     "Task", "operation", c->aop->name)));
-        exec_op_ledger(op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
-                                           json_pack("{s:s, s:i, s:s, s:s}", "step", c->state,
-                                                     "attempt", attempt, "operation", c->aop->name,
-                                                     "idempotency_key", c->key)));
-    }
+    if (op && with_start)
+        exec_attempt_rows(it, op, c->state, c->aop->name, c->key);
     return op;
 }
 
@@ -291,15 +281,7 @@ static void write_ahead(struct call *c)
                                            json_pack("{s:s, s:i, s:s}", "step", c->state, "attempt",
                                                      attempt, "operation", c->aop->name)));
     } else {
-        if (attempt == 1 && !it->inflight)
-            exec_op_ledger(op,
-                           exec_ledger_row("step.entered", "EXECUTING", "EXECUTING",
-                                           json_pack("{s:s, s:s, s:s}", "step", c->state, "type",
-                                                     "Task", "operation", c->aop->name)));
-        exec_op_ledger(op, exec_ledger_row("attempt.started", "EXECUTING", "EXECUTING",
-                                           json_pack("{s:s, s:i, s:s, s:s}", "step", c->state,
-                                                     "attempt", attempt, "operation", c->aop->name,
-                                                     "idempotency_key", c->key)));
+        exec_attempt_rows(it, op, c->state, c->aop->name, c->key);
         if (it->prior)
             json_object_set(op, "prior", it->prior);
     }

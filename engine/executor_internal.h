@@ -96,6 +96,10 @@ void exec_task_failed(struct item *it, const struct asl_step *st, const char *er
  * needs) in op (stolen) and moves on. */
 void exec_task_succeeded(struct item *it, const struct asl_step *st, const char *operation,
                          const char *external_id, json_t *result, json_t *op);
+/* Appends the rows that open an attempt of a Task to op: step.entered (first attempt) and
+ * attempt.started with the idempotency key. */
+void exec_attempt_rows(struct item *it, json_t *op, const char *state, const char *operation,
+                       const char *key);
 int exec_idempotency_key(const struct item *it, const char *step, char *out, size_t outlen);
 
 /* executor_call.c: runs Task st (borrowed; copied as needed) whose operation aop calls a

@@ -10,7 +10,7 @@
 #include "executor_internal.h"
 #include "log.h"
 
-#define COMP_MAX_ATTEMPTS 12 /* per undo (about ten minutes): then it counts as failed */
+#define COMP_MAX_ATTEMPTS 12  /* per undo (about ten minutes): then it counts as failed */
 #define COMP_BACKOFF_S    1.0 /* doubled per attempt, with full jitter */
 #define COMP_BACKOFF_MAX  60.0
 
