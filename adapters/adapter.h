@@ -67,8 +67,8 @@ struct adapter_ctx {
 /* An HTTP response as the engine received it. Only complete responses reach an adapter:
  * transport failures (refused, reset, timed out) are classified by the engine. */
 struct adapter_response {
-    long status;             /* 100..599 */
-    const char *body;        /* NUL-terminated (at most 1 MiB), "" when empty */
+    long status;      /* 100..599 */
+    const char *body; /* NUL-terminated (at most 1 MiB), "" when empty */
     size_t body_len;
     const char *retry_after; /* the Retry-After header as sent, or NULL */
     const char *location;    /* the Location header, or NULL */

@@ -18,14 +18,14 @@ struct config {
     char *master_key_file; /* AES-256-GCM key for secrets at rest */
     char *statemachines_dir;
     char *alert_webhook_url; /* Slack-shaped webhook for human notification, or NULL */
-    char *ca_file;        /* extra CA bundle for connector TLS, or NULL (system store only) */
-    int quarantine_after; /* crash-cut attempts before an intent is quarantined */
-    int lease_seconds;    /* lease length; renewed every third of it */
-    int max_connections;  /* HTTP connections at once */
-    int db_pool;          /* pool connections */
-    int claim_batch;      /* intents claimed per scheduler round */
-    int poll_ms;          /* slow poll for due work, besides NOTIFY and timers */
-    bool scheduler;       /* false: accept and serve, but execute nothing (INTENTD_SCHEDULER=off) */
+    char *ca_file;           /* extra CA bundle for connector TLS, or NULL (system store only) */
+    int quarantine_after;    /* crash-cut attempts before an intent is quarantined */
+    int lease_seconds;       /* lease length; renewed every third of it */
+    int max_connections;     /* HTTP connections at once */
+    int db_pool;             /* pool connections */
+    int claim_batch;         /* intents claimed per scheduler round */
+    int poll_ms;             /* slow poll for due work, besides NOTIFY and timers */
+    bool scheduler; /* false: accept and serve, but execute nothing (INTENTD_SCHEDULER=off) */
     enum log_level log_level;
 };
 
