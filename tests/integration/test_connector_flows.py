@@ -287,3 +287,40 @@ def test_signals_report_outcomes_in_ledger_order(env):
     assert [s["action_intent_id"] for s in r2.json["signals"]] == [bad["action_intent_id"]]
     assert_problem(c.get("/v1/signals?after=-1"), 400)
     assert_problem(c.get("/v1/signals?limit=0"), 400)
+
+
+def test_rate_limit_defers_without_counting_attempts(env, shared_db):
+    tenant, c, fake = env
+    configure(c, fake, only=("crm",), limits={"rate_per_second": 2, "burst": 1})
+    its = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(5)]
+    for it in its:
+        assert c.submit(it, key=tenant.approval_key).status == 202
+    for it in its:
+        st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED"))
+        assert st["state"] == "SUCCEEDED" and st["attempts"] == 1, st
+    assert len(live(fake, "hubspot", "create")) == 5
+    # the shared bucket gave out at most burst + rate x elapsed tokens: some calls were held
+    assert shared_db.scalar("SELECT count(*) FROM intentd.rate_buckets WHERE tenant_id = %s",
+                            (tenant.tenant_id,)) == 1
+
+
+def test_breaker_opens_on_an_outage_and_calls_are_held_not_failed(env):
+    tenant, c, fake = env
+    configure(c, fake, only=("crm",), limits={"breaker_failures": 2,
+                                              "breaker_open_seconds": 2})
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                   status=503, count=2)
+    first = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(2)]
+    for it in first:
+        assert c.submit(it, key=tenant.approval_key).status == 202
+    deadline = time.monotonic() + 30
+    while len([r for r in fake.requests(vendor="hubspot") if r["method"] == "POST"]) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    held = intent(tenant, "crm.create_task", crm_task_params())
+    assert c.submit(held, key=tenant.approval_key).status == 202
+    for it in first + [held]:
+        st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED"))
+        assert st["state"] == "SUCCEEDED", st
+    # the held intent never spent an attempt on the open breaker
+    assert c.intent(held["action_intent_id"]).json["attempts"] == 1
