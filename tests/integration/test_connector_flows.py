@@ -299,7 +299,10 @@ def test_rate_limit_defers_without_counting_attempts(env, shared_db):
         st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED"))
         assert st["state"] == "SUCCEEDED" and st["attempts"] == 1, st
     assert len(live(fake, "hubspot", "create")) == 5
-    # the shared bucket gave out at most burst + rate x elapsed tokens: some calls were held
+    # one token at once, two a second: five calls cannot have gone out within 1.5 s
+    times = sorted(r["time"] for r in fake.requests(vendor="hubspot") if r["method"] == "POST")
+    assert times[-1] - times[0] >= 1.5, times
+    # the bucket is the shared one, in PostgreSQL
     assert shared_db.scalar("SELECT count(*) FROM intentd.rate_buckets WHERE tenant_id = %s",
                             (tenant.tenant_id,)) == 1
 
@@ -308,8 +311,8 @@ def test_breaker_opens_on_an_outage_and_calls_are_held_not_failed(env):
     tenant, c, fake = env
     configure(c, fake, only=("crm",), limits={"breaker_failures": 2,
                                               "breaker_open_seconds": 2})
-    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
-                   status=503, count=2)
+    outage = fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$",
+                            action="status", status=503, count=-1)
     first = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(2)]
     for it in first:
         assert c.submit(it, key=tenant.approval_key).status == 202
@@ -319,8 +322,16 @@ def test_breaker_opens_on_an_outage_and_calls_are_held_not_failed(env):
         time.sleep(0.05)
     held = intent(tenant, "crm.create_task", crm_task_params())
     assert c.submit(held, key=tenant.approval_key).status == 202
+    # while the outage lasts the new intent is held by the breaker, without spending attempts
+    seen = c.wait_for_state(held["action_intent_id"], ("EXECUTING", "PENDING", "SUCCEEDED"))
+    deadline = time.monotonic() + 30
+    while seen.get("held_by") != "breaker_open":
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.02)
+        seen = c.intent(held["action_intent_id"]).json
+    assert seen["attempts"] == 0
+    fake.remove_fault(outage)
     for it in first + [held]:
         st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED"))
         assert st["state"] == "SUCCEEDED", st
-    # the held intent never spent an attempt on the open breaker
     assert c.intent(held["action_intent_id"]).json["attempts"] == 1
