@@ -359,10 +359,10 @@ static json_t *task_json(const struct asl_state *st)
             json_array_append_new(errs, json_string(r->errors[k]));
         json_array_append_new(
             retry,
-            json_pack("{s:o, s:f, s:f, s:i, s:f?, s:s}", "error_equals", errs, "interval_seconds",
+            json_pack("{s:o, s:i, s:f, s:i, s:o, s:s}", "error_equals", errs, "interval_seconds",
                       r->interval_seconds, "backoff_rate", r->backoff_rate, "max_attempts",
                       r->max_attempts, "max_delay_seconds",
-                      r->max_delay_seconds > 0 ? json_real(r->max_delay_seconds) : json_null(),
+                      r->max_delay_seconds > 0 ? json_integer(r->max_delay_seconds) : json_null(),
                       "jitter", r->jitter_full ? "FULL" : "NONE"));
     }
     return json_pack("{s:s, s:s, s:s?, s:b, s:o}", "state", st->name, "operation", st->operation,
