@@ -7,6 +7,8 @@ reported, never asserted), 2 when it cannot run at all.
 
 Environment (optional): CB_INTENTS (per phase, 20000), CB_BATCH (1000), CB_CONC (4 submitting
 connections), CB_DELAYS ("0,50": fake response times in ms), CB_TIMEOUT (600 s per phase),
+CB_PACED_RATE (500/s) and CB_PACED_SECONDS (10): single submissions at a steady rate, for the
+latency of an engine that is not saturated (0 skips),
 BENCH_INTENTD_ENV (extra intentd environment, as for bench.py), INTENTD_BIN.
 """
 
@@ -30,16 +32,22 @@ BATCH = int(os.environ.get("CB_BATCH", "1000"))
 CONC = int(os.environ.get("CB_CONC", "4"))
 DELAYS = [int(x) for x in os.environ.get("CB_DELAYS", "0,50").split(",") if x.strip()]
 TIMEOUT = float(os.environ.get("CB_TIMEOUT", "600"))
+PACED_RATE = float(os.environ.get("CB_PACED_RATE", "500"))
+PACED_SECONDS = float(os.environ.get("CB_PACED_SECONDS", "10"))
 RUN = "%x" % int(time.time())
 
 
-def bodies(tenant, tag):
+def template(tenant):
     tpl = make_intent(tenant.tenant_id, action_type="crm.create_task",
                       parameters=crm_task_params())
     tpl["action_intent_id"] = "@@ID@@"
     tpl["decision"]["decision_id"] = "d_@@ID@@"
     tpl["approval"]["approval_id"] = "ap_@@ID@@"
-    parts = canonical(tpl).split(b"@@ID@@")
+    return canonical(tpl).split(b"@@ID@@")
+
+
+def bodies(tenant, tag):
+    parts = template(tenant)
     ids = ["%s%s_%07d" % (tag, RUN, i) for i in range(N)]
     return [b'{"intents":[' + b",".join(i.encode().join(parts) for i in ids[k:k + BATCH]) + b"]}"
             for k in range(0, N, BATCH)]
@@ -59,13 +67,40 @@ def latency(db, tenant_id):
     return [round(v, 1) for v in row] if row else None
 
 
-def phase(node, db, fake, delay_ms):
+def fresh_tenant(node, fake, delay_ms):
     fake.reset()
     fake.config(delay_ms=delay_ms, tokens={"hubspot": ["crm-token"]}, request_log_max=100)
     tenant = node.create_tenant()
     c = node.client(token=tenant.oncall)
     configure(c, fake, only=("crm",), limits={"timeout_seconds": 30, "concurrency": 10000})
     c.close()
+    return tenant
+
+
+def paced(node, db, fake, delay_ms):
+    """Single POSTs at a steady rate: latency without a backlog."""
+    tenant = fresh_tenant(node, fake, delay_ms)
+    parts = template(tenant)
+    n = int(PACED_RATE * PACED_SECONDS)
+    reqs = [bench.raw_post(node.port, "/v1/intents",
+                           ("p%d_%s_%07d" % (delay_ms, RUN, i)).encode().join(parts), tenant.key)
+            for i in range(n)]
+    sent = bench.paced_send(node.port, reqs, PACED_RATE, 32)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and db.scalar(
+            "SELECT count(*) FROM intentd.intents WHERE tenant_id = %s AND state IN "
+            "('SUCCEEDED', 'FAILED', 'EXPIRED', 'CANCELLED')", (tenant.tenant_id,)) < n:
+        time.sleep(0.2)
+    out = {"fake_delay_ms": delay_ms, "rate": PACED_RATE, "intents": n,
+           "achieved_rate": sent.get("achieved_rate"),
+           "latency_ms_p50_p99": latency(db, tenant.tenant_id)}
+    log("[%d ms, paced %.0f/s] submit->SUCCEEDED p50/p99 %s ms", delay_ms, PACED_RATE,
+        out["latency_ms_p50_p99"])
+    return out
+
+
+def phase(node, db, fake, delay_ms):
+    tenant = fresh_tenant(node, fake, delay_ms)
     raw = bodies(tenant, "cb%d_" % delay_ms)
     meter = CpuMeter(db.cluster, node.pid)
     s0 = meter.snap()
@@ -136,6 +171,8 @@ def main():
         node.start()
         for d in DELAYS:
             results["phases"].append(phase(node, db, fake, d))
+            if PACED_RATE > 0:
+                results.setdefault("paced", []).append(paced(node, db, fake, d))
     except Exception as e:  # noqa: BLE001
         results["error"] = repr(e)[:1000]
         print(json.dumps(results))
