@@ -141,6 +141,12 @@ struct adapter_op {
      * call and record the step as done with delivery unknown (a vendor with no key, where a
      * repeat would duplicate a visible effect). */
     bool unknown_is_delivered;
+    /* A repeat of the call is harmless: the vendor de-duplicates it (a unique key, a
+     * client-supplied id, an idempotency header) or the method is idempotent. Otherwise the
+     * engine sends the call on a fresh connection, because libcurl silently repeats a request
+     * once when a reused keep-alive connection dies before any byte of the answer, and that
+     * repeat would duplicate the effect with nothing to notice it (reads always reuse). */
+    bool repeat_safe;
     /* The idempotency header the request carries ("Idempotency-Key"), or NULL: only for
      * documentation and previews; build_request sets the header itself. */
     const char *idempotency_header;

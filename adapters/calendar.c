@@ -284,6 +284,7 @@ static void classify_delete_event(const json_t *params, const struct adapter_ctx
 
 const struct adapter_op calendar_draft_meeting = {
     .name = "calendar.draft_meeting",
+    .repeat_safe = true,
     .reversible = true,
     .validate = validate_draft_meeting,
     .build_request = build_draft_meeting,
@@ -294,6 +295,7 @@ const struct adapter_op calendar_draft_meeting = {
 
 const struct adapter_op calendar_delete_event = {
     .name = "calendar.delete_event",
+    .repeat_safe = true,
     .validate = adapter_params_any,
     .build_request = build_delete_event,
     .classify = classify_delete_event,

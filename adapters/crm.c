@@ -637,6 +637,7 @@ static void classify_restore_field(const json_t *params, const struct adapter_ct
 
 const struct adapter_op crm_create_task = {
     .name = "crm.create_task",
+    .repeat_safe = true,
     .reversible = true,
     .validate = validate_create_task,
     .build_request = build_create_task,
@@ -647,6 +648,7 @@ const struct adapter_op crm_create_task = {
 
 const struct adapter_op crm_create_opportunity = {
     .name = "crm.create_opportunity",
+    .repeat_safe = true,
     .reversible = true,
     .validate = validate_create_opportunity,
     .build_request = build_create_opportunity,
@@ -658,6 +660,7 @@ const struct adapter_op crm_create_opportunity = {
 /* A PATCH of the same value is harmless to repeat: an unknown outcome is retried. */
 const struct adapter_op crm_update_field = {
     .name = "crm.update_field",
+    .repeat_safe = true,
     .reversible = true,
     .validate = validate_update_field,
     .build_prepare = build_read_field,
@@ -668,6 +671,7 @@ const struct adapter_op crm_update_field = {
 
 const struct adapter_op crm_archive_task = {
     .name = "crm.archive_task",
+    .repeat_safe = true,
     .validate = adapter_params_any,
     .build_request = build_archive_task,
     .classify = classify_archive,
@@ -675,6 +679,7 @@ const struct adapter_op crm_archive_task = {
 
 const struct adapter_op crm_archive_deal = {
     .name = "crm.archive_deal",
+    .repeat_safe = true,
     .validate = adapter_params_any,
     .build_request = build_archive_deal,
     .classify = classify_archive,
@@ -682,6 +687,7 @@ const struct adapter_op crm_archive_deal = {
 
 const struct adapter_op crm_restore_field = {
     .name = "crm.restore_field",
+    .repeat_safe = true,
     .validate = adapter_params_any,
     .build_request = build_restore_field,
     .classify = classify_restore_field,

@@ -385,6 +385,7 @@ const struct adapter_op email_create_draft = {
 
 const struct adapter_op email_delete_draft = {
     .name = "email.delete_draft",
+    .repeat_safe = true,
     .validate = adapter_params_any,
     .build_request = build_delete_draft,
     .classify = classify_delete_draft,

@@ -286,6 +286,7 @@ static void classify_undo(const json_t *params, const struct adapter_ctx *ctx,
 
 const struct adapter_op webhook_call = {
     .name = "webhook.call",
+    .repeat_safe = true,
     .reversible = true,
     .validate = validate_call,
     .build_request = build_call,
@@ -295,6 +296,7 @@ const struct adapter_op webhook_call = {
 
 const struct adapter_op webhook_undo = {
     .name = "webhook.undo",
+    .repeat_safe = true,
     .validate = adapter_params_any,
     .build_request = build_undo,
     .classify = classify_undo,

@@ -10,8 +10,8 @@
 #define REQUEST_HEADERS 24
 
 int connector_send(struct http_client *client, const struct connector_config *cfg,
-                   const json_t *req, int task_timeout_s, http_client_cb cb, void *arg,
-                   char why[ADAPTER_MESSAGE_MAX])
+                   const json_t *req, int task_timeout_s, bool fresh_connection, http_client_cb cb,
+                   void *arg, char why[ADAPTER_MESSAGE_MAX])
 {
     const char *method = json_string_value(json_object_get(req, "method"));
     const char *path = json_string_value(json_object_get(req, "path"));
@@ -83,7 +83,8 @@ int connector_send(struct http_client *client, const struct connector_config *cf
                                      .nheaders = n,
                                      .body = body,
                                      .body_len = body_len,
-                                     .timeout_ms = timeout_s * 1000};
+                                     .timeout_ms = timeout_s * 1000,
+                                     .fresh_connection = fresh_connection};
         rc = http_client_send(client, &hr, cb, arg);
         if (rc)
             snprintf(why, ADAPTER_MESSAGE_MAX, "the request could not be started: %s",

@@ -10,10 +10,11 @@
 #include "connectors.h"
 #include "http_client.h"
 
-/* The attempt's timeout is the Task's TimeoutSeconds (task_timeout_s, 0: none) capped by the
- * connector's limit. Returns 0 (cb runs once) or an error with why filled. */
+/* fresh_connection: see struct http_client_req. The attempt's timeout is the Task's TimeoutSeconds
+ * (task_timeout_s, 0: none) capped by the connector's limit. Returns 0 (cb runs once) or an error
+ * with why filled. */
 int connector_send(struct http_client *client, const struct connector_config *cfg,
-                   const json_t *req, int task_timeout_s, http_client_cb cb, void *arg,
-                   char why[ADAPTER_MESSAGE_MAX]);
+                   const json_t *req, int task_timeout_s, bool fresh_connection, http_client_cb cb,
+                   void *arg, char why[ADAPTER_MESSAGE_MAX]);
 
 #endif

@@ -204,8 +204,10 @@ static void on_response(void *arg, const struct http_client_resp *resp);
 
 static int send_described(struct call *c, const json_t *req, char why[ADAPTER_MESSAGE_MAX])
 {
-    return connector_send(c->it->e->app->http_client, c->cfg, req, c->timeout_s, on_response, c,
-                          why);
+    /* the call itself (not a look-up) of an operation the vendor does not de-duplicate */
+    bool fresh = c->phase == PH_CALL && !c->aop->repeat_safe;
+    return connector_send(c->it->e->app->http_client, c->cfg, req, c->timeout_s, fresh, on_response,
+                          c, why);
 }
 
 static void fill_ctx(struct call *c, struct adapter_ctx *ctx)

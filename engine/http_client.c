@@ -670,6 +670,10 @@ static int setup_easy(struct http_client *c, struct xfer *x, const struct http_c
     if (c->ca_file)
         SET(CURLOPT_CAINFO, c->ca_file);
     SET(CURLOPT_TIMEOUT_MS, timeout);
+    if (req->fresh_connection) {
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+        SET(CURLOPT_FORBID_REUSE, 1L);
+    }
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     SET(CURLOPT_USERAGENT, c->user_agent);
     SET(CURLOPT_HTTPHEADER, x->headers);

@@ -32,7 +32,11 @@ struct http_client_req {
     int nheaders;
     const char *body; /* may be NULL (no body) */
     size_t body_len;
-    long timeout_ms; /* the whole attempt, connect to last byte (0: 30000) */
+    long timeout_ms;       /* the whole attempt, connect to last byte (0: 30000) */
+    bool fresh_connection; /* open a new connection and close it after: on a reused one,
+                              libcurl silently repeats a request once if the connection dies
+                              before any byte of the answer, which callers whose vendor does
+                              not de-duplicate must not allow */
 };
 
 enum http_outcome {

@@ -644,6 +644,34 @@ static void callback_may_send_the_next_request(void **state)
     fx_end(fx);
 }
 
+static void send_fresh(struct call *k)
+{
+    struct fx *fx = k->fx;
+    int next = (int)(k - fx->calls) + 1;
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", fx->srv.port);
+    struct http_client_req req = {
+        .method = "POST", .url = url, .body = "x", .body_len = 1, .fresh_connection = true};
+    if (next < 3)
+        assert_int_equal(http_client_send(fx->c, &req, on_resp, &fx->calls[next]), 0);
+}
+
+/* A call whose repeat the vendor would not notice never rides a reused connection (on which
+ * libcurl may silently send it twice). */
+static void fresh_connection_requests_never_reuse_one(void **state)
+{
+    struct fx *fx = fx_new();
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        fx->calls[i].then = send_fresh;
+    send_path(fx, &fx->calls[0], "GET", "/ok", 0);
+    wait_for(fx, 3);
+    for (int i = 0; i < 3; i++)
+        expect_status(&fx->calls[i], 200);
+    assert_int_equal(fx->srv.accepted, 3);
+    fx_end(fx);
+}
+
 /* ---- argument checks ---------------------------------------------------------------------- */
 
 static void invalid_requests_are_rejected_without_callback(void **state)
@@ -781,6 +809,7 @@ int main(void)
         cmocka_unit_test(overlong_header_value_is_dropped),
         cmocka_unit_test(delayed_answer_within_timeout_arrives),
         cmocka_unit_test(body_of_exactly_the_cap_is_accepted),
+        cmocka_unit_test(fresh_connection_requests_never_reuse_one),
         cmocka_unit_test(refused_connection_is_not_sent),
         cmocka_unit_test(unresolvable_host_is_not_sent),
         cmocka_unit_test(tls_handshake_failure_is_not_sent),
