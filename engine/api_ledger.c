@@ -5,7 +5,7 @@
  *
  * Who sees what: a global admin reads every row (optionally one tenant's, ?tenant_id=); any
  * tenant token (operator, oncall, tenant admin) reads only its own tenant's rows. Rows without
- * a tenant (tenant creation, global events) are visible to the global admin only. A tenant's
+ * a tenant (global events) are visible to the global admin only. A tenant's
  * rows are a subsequence of the chain, so in its export each row's hash can be recomputed from
  * its prev_hash, but the links between rows of other tenants are not there to check.
  *
