@@ -12,6 +12,8 @@ pkgs=(
   postgresql postgresql-contrib
   # tests
   python3 python3-pytest python3-psycopg2 python3-yaml jq valgrind curl procps
+  # syntax checks of deploy/ (tests/run, suite deploy)
+  systemd yamllint
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -49,6 +49,7 @@ static const struct route routes[] = {
     {"POST", "/v1/tenants", AUTH_ADMIN, svc_create_tenant},
     {"POST", "/v1/tenants/*/tokens", AUTH_ADMIN, svc_create_token},
     {"GET", "/v1/ledger/verify", AUTH_ADMIN, svc_ledger_verify},
+    {"GET", "/v1/ledger", AUTH_OPERATOR, svc_ledger_export},
     {"GET", "/v1/connectors", AUTH_OPERATOR, svc_list_connectors},
     {"GET", "/v1/connectors/*", AUTH_OPERATOR, svc_get_connector},
     {"PUT", "/v1/connectors/*", AUTH_ONCALL, svc_put_connector},
@@ -176,6 +177,12 @@ void api_reply_raw(struct api_req *req, int status, const char *content_type, co
                    size_t len)
 {
     respond(req, status, content_type, body, len, NULL);
+}
+
+void api_reply_raw_headers(struct api_req *req, int status, const char *content_type,
+                           const char *body, size_t len, const char *const *headers)
+{
+    respond(req, status, content_type, body, len, headers);
 }
 
 void api_reply_json(struct api_req *req, int status, json_t *body, const char *const *headers)

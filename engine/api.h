@@ -44,6 +44,9 @@ void api_reply_problem_errors(struct api_req *req, int status, const char *slug,
 /* Replies with raw bytes of a content type (copied) and frees req. */
 void api_reply_raw(struct api_req *req, int status, const char *content_type, const char *body,
                    size_t len);
+/* Like api_reply_raw with extra headers (NULL or a NULL-terminated "Name: value" list). */
+void api_reply_raw_headers(struct api_req *req, int status, const char *content_type,
+                           const char *body, size_t len, const char *const *headers);
 
 /* Checks the bearer token asynchronously, then calls next(req) with req->role/tenant/actor
  * set when the token's role is at least min; otherwise replies 401/403 itself (next is not
@@ -94,6 +97,8 @@ void svc_preview(struct api_req *req);
 void svc_create_tenant(struct api_req *req);
 void svc_create_token(struct api_req *req);
 void svc_ledger_verify(struct api_req *req);
+/* api_ledger.c */
+void svc_ledger_export(struct api_req *req);
 void svc_readyz(struct api_req *req);
 void svc_action_types(struct api_req *req);
 /* api_connectors.c */

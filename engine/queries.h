@@ -111,6 +111,17 @@ enum intent_col {
     "SELECT seq, encode(prev_hash, 'hex'), encode(hash, 'hex'), intentd.ledger_canon(l) "          \
     "FROM intentd.ledger l WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int"
 
+/* Ledger export: every column in seq order (keyset by seq), hashes in hex, created_at in UTC
+ * with microseconds and as the integer microseconds ledger_canon hashes over. */
+#define Q_LEDGER_EXPORT                                                                            \
+    "SELECT seq, tenant_id, action_intent_id, event, from_state, to_state, node_id, actor, "       \
+    "payload::text, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), " \
+    "(extract(epoch FROM created_at) * 1000000)::bigint, encode(prev_hash, 'hex'), "               \
+    "encode(hash, 'hex') FROM intentd.ledger WHERE seq > $1::bigint "                              \
+    "AND ($2::text IS NULL OR tenant_id = $2) "                                                    \
+    "AND ($3::timestamptz IS NULL OR created_at >= $3::timestamptz) "                              \
+    "AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz) ORDER BY seq LIMIT $5::int"
+
 /* Terminal transitions of a tenant after a ledger seq, with what the upstream system needs. */
 #define Q_SIGNALS                                                                                  \
     "SELECT l.seq, l.action_intent_id, l.from_state, l.to_state, "                                 \

@@ -94,6 +94,16 @@ static const struct command commands[] = {
     {"ledger verify", " ", ctl_cmd_ledger_verify, "ledger verify",
      "Check the ledger's hash chain (admin token). Exit 4 when a row was altered, removed or\n"
      "reordered; the first bad row's seq and the reason are printed."},
+    {"ledger export", " since until format out tenant limit ", ctl_cmd_ledger_export,
+     "ledger export [--since TS] [--until TS] [--format jsonl|csv] [--out FILE]\n"
+     "       [--tenant T] [--limit N]",
+     "Export ledger rows in seq order, following every page, to stdout or FILE (written to\n"
+     "FILE.part, then renamed, so FILE is complete or untouched; mode 0600). TS is RFC 3339;\n"
+     "--since includes, --until excludes. jsonl (default): one object per row with every\n"
+     "column, hashes in hex, created_at_us as hashed, so a whole-ledger export can be\n"
+     "re-verified offline. csv: RFC 4180 with one header row, payload as compact JSON.\n"
+     "A global admin token exports every row (--tenant T: one tenant's); any other token\n"
+     "its own tenant's rows. --limit N rows per request (server default 10000, max 100000)."},
     {"tenant create", " ", ctl_cmd_tenant_create, "tenant create ID",
      "Create a tenant (admin token). Prints its approval key and its operator and oncall\n"
      "tokens: they are shown this once and cannot be read back."},
@@ -328,6 +338,8 @@ int main(int argc, char **argv)
         {"all", NULL, &o.all},
         {"partial", NULL, &o.partial},
         {"after", &o.after, NULL},
+        {"format", &o.format, NULL},
+        {"out", &o.out, NULL},
         {"base-url", &o.base_url, NULL},
         {"auth", &o.auth, NULL},
         {"token-url", &o.token_url, NULL},

@@ -52,6 +52,7 @@ struct ctl_response {
     struct buf body;                     /* at most CTL_RESPONSE_MAX bytes */
     char request_id[CTL_REQUEST_ID_MAX]; /* the server's X-Request-ID, else the one we sent */
     char content_type[64];               /* media type without parameters, lower case */
+    char next_after_seq[24];             /* Intentd-Next-After-Seq (ledger export), else "" */
 };
 
 /* Prepares c->curl. Returns 0, or CTL_EXIT_UNAVAILABLE with a message on stderr. */
@@ -143,6 +144,7 @@ struct ctl_cmdline {
     /* connector set; argv_secret is set by any secret-bearing flag, which is refused */
     const char *base_url, *auth, *token_url, *client_id, *secrets_file, *settings, *limits;
     const char *argv_secret;
+    const char *format, *out; /* ledger export */
 };
 
 /* Helpers the command files share (intentctl_cmd.c). */
@@ -169,6 +171,7 @@ int ctl_print_steps(json_t *steps);
 int ctl_cmd_submit(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_sign(struct ctl *c, const struct ctl_cmdline *o); /* hidden; prints the header */
 int ctl_cmd_status(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_ledger_export(struct ctl *c, const struct ctl_cmdline *o); /* intentctl_ledger.c */
 int ctl_cmd_timeline(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_list(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_cancel(struct ctl *c, const struct ctl_cmdline *o);

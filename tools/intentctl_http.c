@@ -87,6 +87,17 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
         if (vlen)
             copy_printable(t->res->request_id, sizeof t->res->request_id, v, vlen);
     }
+    static const char next[] = "intentd-next-after-seq:";
+    size_t xlen = sizeof next - 1;
+    if (n > xlen && strncasecmp(data, next, xlen) == 0) {
+        const char *v = data + xlen;
+        size_t vlen = n - xlen;
+        while (vlen && (*v == ' ' || *v == '\t'))
+            v++, vlen--;
+        while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+            vlen--;
+        copy_printable(t->res->next_after_seq, sizeof t->res->next_after_seq, v, vlen);
+    }
     return n;
 }
 
