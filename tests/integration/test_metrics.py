@@ -5,6 +5,9 @@ against what the tests did and what the database holds."""
 import math
 import re
 
+import pytest
+
+from connector_env import VendorFake, book_meeting, configure, crm_task_params, intent
 from harness import wait_until
 
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -282,3 +285,73 @@ def test_metrics_need_no_token_and_refuse_other_methods(client):
     assert r.status == 200
     assert client.post("/metrics", body={}).status == 405
 
+
+
+@pytest.fixture(scope="module")
+def fake():
+    f = VendorFake().start()
+    yield f
+    f.stop()
+
+
+def test_connector_attempts_and_latency_are_counted(shared, client, fake):
+    """One rate-limited CRM answer, then success: the attempt counter has a rate_limited and a
+    succeeded CRM attempt, the calendar call succeeded, and the latency histogram saw them."""
+    fake.reset()
+    fake.config(tokens={"hubspot": ["crm-token"], "calendar": ["cal-token"],
+                        "gmail": ["gmail-token"], "webhook": ["hook-token"]})
+    inst = shared[0]
+    tenant = inst.create_tenant()
+    c = inst.client(token=tenant.oncall)
+    configure(c, fake, only=("crm", "calendar"))
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                   status=429, retry_after=1, count=1)
+    before = scrape(client)
+    it = book_meeting(tenant)
+    assert c.submit(it, key=tenant.key).status == 202
+    st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED", "EXPIRED"))
+    assert st["state"] == "SUCCEEDED", st
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("intentd_connector_attempts_total", connector="crm",
+                 outcome="rate_limited") == 1
+    assert delta("intentd_connector_attempts_total", connector="crm", outcome="succeeded") == 1
+    assert delta("intentd_connector_attempts_total", connector="calendar",
+                 outcome="succeeded") == 1
+    assert delta("intentd_connector_request_duration_seconds_count", connector="crm") >= 2
+    assert delta("intentd_connector_request_duration_seconds_bucket", connector="crm",
+                 le="+Inf") >= 2
+    assert delta("intentd_connector_request_duration_seconds_sum", connector="crm") > 0
+    c.close()
+
+
+def test_deferrals_are_counted_by_cause(intentd_factory, fake):
+    """A connector limited to one call every 2 s: the second of two intents is deferred by the
+    rate guard, counted under cause rate_limited."""
+    fake.reset()
+    fake.config(tokens={"hubspot": ["crm-token"]})
+    inst = intentd_factory()
+    tenant = inst.create_tenant()
+    c = inst.client(token=tenant.oncall)
+    configure(c, fake, only=("crm",), limits={"rate_per_second": 0.5, "burst": 1})
+    ids = []
+    for _ in range(2):
+        it = intent(tenant, "crm.create_task", crm_task_params())
+        assert c.submit(it, key=tenant.key).status == 202
+        ids.append(it["action_intent_id"])
+    plain = inst.client()
+    got = wait_until(lambda: value(scrape(plain), "intentd_deferrals_total",
+                                   cause="rate_limited") >= 1, 15,
+                     what="a deferral by the rate guard")
+    assert got
+    for i in ids:
+        assert c.wait_for_state(i, ("SUCCEEDED", "FAILED"))["state"] == "SUCCEEDED"
+    final = scrape(plain)
+    assert value(final, "intentd_connector_attempts_total", connector="crm",
+                 outcome="succeeded") == 2
+    assert value(final, "intentd_leases_held") == 0
+    c.close()
+    plain.close()
