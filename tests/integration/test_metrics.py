@@ -226,12 +226,17 @@ def test_metrics_move_with_the_work(shared_intentd, shared_db, client, tenant):
     assert op.intent(ids[0], tenant.tenant_id).status == 200
     assert op.get("/v1/intents/no-such-intent").status == 404
 
+    done = {"from": "EXECUTING", "to": "SUCCEEDED"}
+
     def settled():
-        # the database gauges are cached for about a second
+        # the database gauges are cached for about a second, and the executor counts a
+        # transition when the commit's answer reaches it, a moment after the row changed
         after = scrape(client)
-        return after if value(after, "intentd_intents", state="SUCCEEDED") == \
-            shared_db.scalar("SELECT count(*) FROM intentd.intents WHERE state='SUCCEEDED'") \
-            else None
+        gauge_ok = value(after, "intentd_intents", state="SUCCEEDED") == \
+            shared_db.scalar("SELECT count(*) FROM intentd.intents WHERE state='SUCCEEDED'")
+        counted = value(after, "intentd_intent_transitions_total", **done) >= \
+            value(before, "intentd_intent_transitions_total", **done) + n
+        return after if gauge_ok and counted else None
     after = wait_until(settled, 10, what="the intents gauge to match the database")
 
     for state, count in shared_db.query("SELECT state, count(*) FROM intentd.intents "
@@ -248,9 +253,10 @@ def test_metrics_move_with_the_work(shared_intentd, shared_db, client, tenant):
     def delta(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert delta("intentd_intent_transitions_total", **{"from": "EXECUTING",
-                                                        "to": "SUCCEEDED"}) == n
-    assert delta("intentd_ledger_append_duration_seconds_count") >= n
+    assert delta("intentd_intent_transitions_total", **done) == n
+    # outcomes of several intents share an apply call (group commit): at least one was made
+    assert delta("intentd_ledger_append_duration_seconds_count") >= 1
+    assert delta("intentd_ledger_append_duration_seconds_sum") > 0
     assert delta("intentd_http_requests_total", method="POST", route="/v1/intents",
                  status="202") == n
     assert delta("intentd_http_requests_total", method="GET", route="/v1/intents/*",
