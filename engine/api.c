@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app_metrics.h"
 #include "crypto.h"
 #include "log.h"
 #include "queries.h"
@@ -31,6 +32,7 @@ static void svc_healthz(struct api_req *req)
 static const struct route routes[] = {
     {"GET", "/healthz", AUTH_NONE, svc_healthz},
     {"GET", "/readyz", AUTH_NONE, svc_readyz},
+    {"GET", "/metrics", AUTH_NONE, svc_metrics},
     {"POST", "/v1/intents", AUTH_NONE, svc_submit},
     {"POST", "/v1/intents:batch", AUTH_NONE, svc_submit_batch},
     {"POST", "/v1/intents:preview", AUTH_OPERATOR, svc_preview},
@@ -169,6 +171,7 @@ static void req_free(struct api_req *req)
 static void respond(struct api_req *req, int status, const char *ctype, const char *body,
                     size_t len, const char *const *headers)
 {
+    app_metrics_http(req->app->metrics, req->http->method, req->route, status);
     http_respond(req->ex, status, ctype, body, len, headers);
     req_free(req);
 }
@@ -426,6 +429,7 @@ void api_handle(void *arg, struct http_exchange *ex, const struct http_request *
             continue;
         }
         memcpy(req->params, params, sizeof params);
+        req->route = rt->pattern;
         if (app->stopping && rt->auth == AUTH_NONE && rt->fn != svc_healthz &&
             rt->fn != svc_readyz) {
             api_reply_problem(req, 503, "shutting-down", "this node is shutting down");

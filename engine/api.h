@@ -27,6 +27,8 @@ struct api_req {
     char tenant[72]; /* the token's tenant; "" for the bootstrap admin */
     char actor[200]; /* for the ledger: "token:<role>:<tenant>:<hash prefix>" or "admin" */
     void *svc;       /* the service's own state, freed by the service before replying */
+    /* the matched route pattern (static), for metrics; NULL: none matched */
+    const char *route;
 };
 
 /* The HTTP handler given to http_server_start; arg is the struct app. */
@@ -110,6 +112,9 @@ void svc_delete_connector(struct api_req *req);
 void svc_put_signal_push(struct api_req *req);
 void svc_get_signal_push(struct api_req *req);
 void svc_delete_signal_push(struct api_req *req);
+
+/* api_metrics.c */
+void svc_metrics(struct api_req *req);
 
 /* Formats a store failure as a problem reply (503 when the database is unreachable). */
 void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg);

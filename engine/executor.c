@@ -4,11 +4,13 @@
  * before the call's callback ran. */
 #include "executor.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "adapter.h"
+#include "app_metrics.h"
 #include "asl.h"
 #include "crypto.h"
 #include "executor_internal.h"
@@ -24,6 +26,7 @@
 
 struct flight {
     struct executor *e;
+    uint64_t sent_ns; /* when the apply call was sent: its latency is the ledger append's */
     int n;
     struct item *items[EXEC_APPLY_BATCH];
 };
@@ -73,6 +76,7 @@ static void drop(struct item *it)
     if (it->next)
         it->next->prev = it->prev;
     e->in_hand--;
+    app_metrics_leases(e->app->metrics, e->in_hand);
     exec_call_abandon(it);
     item_free(it);
 }
@@ -700,6 +704,7 @@ static void flush(struct executor *e)
         int rc = IE_NOMEM;
         if (text) {
             const char *p[2] = {e->app->cfg.node_id, text};
+            f->sent_ns = uv_hrtime();
             rc = store_query(e->app->store, Q_APPLY, 2, p, applied, f);
             free(text);
         }
@@ -741,6 +746,22 @@ static void backoff(struct executor *e, struct flight *f, int err, const char *s
     }
 }
 
+/* Transitions are counted once their op committed ('ok', or 'dup': a repeat of an op whose
+ * first answer was lost, which was not counted then), from the op's own ledger rows. */
+static void count_transitions(struct executor *e, const json_t *op)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(op, "ledger"), i, row)
+    {
+        const char *event = json_string_value(json_object_get(row, "event"));
+        if (event && !strcmp(event, "intent.transition"))
+            app_metrics_transition(e->app->metrics,
+                                   json_string_value(json_object_get(row, "from_state")),
+                                   json_string_value(json_object_get(row, "to_state")));
+    }
+}
+
 static void applied(void *arg, int err, const struct store_result *res, const char *sqlstate,
                     const char *msg)
 {
@@ -758,6 +779,7 @@ static void applied(void *arg, int err, const struct store_result *res, const ch
         return;
     }
     e->retry_ms = 0;
+    app_metrics_ledger_append(e->app->metrics, (double)(uv_hrtime() - f->sent_ns) / 1e9);
     PGresult *r = res->results[0];
     bool dropped = false;
     for (int row = 0; row < PQntuples(r); row++) {
@@ -766,6 +788,8 @@ static void applied(void *arg, int err, const struct store_result *res, const ch
             continue;
         struct item *it = f->items[idx];
         const char *result = PQgetvalue(r, row, 1);
+        if (strcmp(result, "fenced"))
+            count_transitions(e, it->op);
         json_decref(it->op);
         it->op = NULL;
         if (!strcmp(result, "fenced")) {
@@ -848,6 +872,7 @@ void executor_take(struct executor *e, const PGresult *r, int row)
         e->items->prev = it;
     e->items = it;
     e->in_hand++;
+    app_metrics_leases(e->app->metrics, e->in_hand);
     it->m = workflows_get(e->app->workflows, it->type);
     if (!it->m) {
         if (compensating)

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "app.h"
+#include "app_metrics.h"
 #include "connectors.h"
 #include "crypto.h"
 #include "executor_internal.h"
@@ -122,6 +123,7 @@ static void call_failed(struct call *c, bool written_ahead, const char *error, c
                         double retry_after_s, bool keep_unknown)
 {
     struct item *it = c->it;
+    app_metrics_attempt(it->e->app->metrics, c->connector, error, keep_unknown);
     if (c->comp) {
         exec_comp_cb cb = c->comp_cb;
         enum adapter_verdict v = !strcmp(error, "Connector.Permanent")      ? ADAPTER_PERMANENT
@@ -167,6 +169,7 @@ static void call_succeeded(struct call *c, bool written_ahead, const char *exter
                            json_t *result)
 {
     struct item *it = c->it;
+    app_metrics_attempt(it->e->app->metrics, c->connector, NULL, false);
     if (c->comp) {
         exec_comp_cb cb = c->comp_cb;
         if (call_end(c))
@@ -610,6 +613,7 @@ static void on_response(void *arg, const struct http_client_resp *resp)
         call_end(c);
         return;
     }
+    app_metrics_connector_latency(c->it->e->app->metrics, c->connector, resp->elapsed_ms / 1e3);
     switch (c->phase) {
     case PH_PREPARE:
         after_prepare(c, resp);
@@ -635,6 +639,7 @@ static void on_response(void *arg, const struct http_client_resp *resp)
 static void defer(struct call *c, const char *held_by, double due)
 {
     struct item *it = c->it;
+    app_metrics_deferral(it->e->app->metrics, held_by);
     if (call_end(c)) {
         json_t *op = exec_op_new(it);
         if (op)

@@ -13,6 +13,7 @@
 #include "alerts.h"
 #include "api.h"
 #include "app.h"
+#include "app_metrics.h"
 #include "connectors.h"
 #include "guards.h"
 #include "http_client.h"
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
                               .app_name = "intentd"};
     if (store_open(app->loop, &sc, &app->store) || tenant_keys_new(&app->keys) ||
         connectors_new(app, &app->connectors) || submitter_new(app, &app->submitter) ||
-        guards_new(app, &app->guards)) {
+        guards_new(app, &app->guards) || app_metrics_new(&app->metrics)) {
         log_error("out of memory at start-up");
         goto out_loop;
     }
@@ -255,6 +256,7 @@ out_loop:
         log_warn("the loop still had open handles at exit");
 out:
     tenant_keys_free(app->keys);
+    app_metrics_free(app->metrics);   /* the loop has ended: nothing records any more */
     connectors_free(app->connectors); /* after the store closed: no load is in flight */
     workflows_free(app->workflows);
     lifecycle_free(app->lifecycle);
