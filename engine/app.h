@@ -21,6 +21,7 @@ struct connectors;
 struct guards;
 struct alerts;
 struct signal_push;
+struct toggles;
 
 struct app {
     uv_loop_t *loop;
@@ -38,6 +39,7 @@ struct app {
     struct guards *guards;
     struct alerts *alerts;           /* human notification */
     struct signal_push *signal_push; /* outcome signals to tenants' URLs */
+    struct toggles *toggles;         /* kill switches */
     char conninfo[1024];
     bool stopping; /* graceful shutdown has begun */
 };
