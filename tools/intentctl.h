@@ -143,6 +143,7 @@ struct ctl_cmdline {
     /* connector set; argv_secret is set by any secret-bearing flag, which is refused */
     const char *base_url, *auth, *token_url, *client_id, *secrets_file, *settings, *limits;
     const char *argv_secret;
+    bool yes; /* toggle: no confirmation prompt */
 };
 
 /* Helpers the command files share (intentctl_cmd.c). */
@@ -185,5 +186,8 @@ int ctl_cmd_preview(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_delete(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_toggle.c */
+int ctl_cmd_toggle(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_toggles(struct ctl *c, const struct ctl_cmdline *o);
 
 #endif

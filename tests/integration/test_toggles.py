@@ -264,3 +264,61 @@ def test_emergency_stop_value_is_checked(intentd_binary):
     env["INTENTD_EMERGENCY_STOP"] = "yes"
     p = subprocess.run([intentd_binary], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "INTENTD_EMERGENCY_STOP" in p.stderr, p
+
+
+CTL = os.environ.get("INTENTCTL_BIN", os.path.join(os.path.dirname(__file__), "..", "..",
+                                                   "build", "tools", "intentctl"))
+
+
+def ctl(node, token, *args, stdin=None, tty_answer=None):
+    if not (os.path.isfile(CTL) and os.access(CTL, os.X_OK)):
+        pytest.skip("%s not built (set INTENTCTL_BIN)" % CTL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENTCTL_")}
+    env["INTENTCTL_URL"] = "http://127.0.0.1:%d" % node.port
+    env["INTENTCTL_TOKEN"] = token
+    if tty_answer is None:
+        return subprocess.run([CTL] + list(args), input=stdin, capture_output=True, env=env,
+                              timeout=60)
+    import pty
+    master, slave = pty.openpty()
+    try:
+        os.write(master, tty_answer)
+        return subprocess.run([CTL] + list(args), stdin=slave, capture_output=True, env=env,
+                              timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_intentctl_toggle_and_toggles(intentd_factory, new_db):
+    db = new_db()
+    node = intentd_factory(db, env={"INTENTD_SCHEDULER": "off"})
+    t = node.create_tenant()
+    key = "%s/crm" % t.tenant_id
+    # on a terminal it asks; anything but yes leaves everything as it was
+    r = ctl(node, t.oncall, "toggle", "connector", key, "pause", "--reason", "x",
+            tty_answer=b"n\n")
+    assert r.returncode == 1 and b"not confirmed" in r.stderr, r
+    assert db.scalar("SELECT count(*) FROM intentd.toggles") == 0
+    r = ctl(node, t.oncall, "toggle", "connector", key, "pause", "--reason", "x",
+            tty_answer=b"yes\n")
+    assert r.returncode == 0 and b"run -> pause" in r.stdout, r
+    assert b"set the connector kill switch" in r.stderr
+    r = ctl(node, t.oncall, "toggle", "connector", key, "pause", "--reason", "again", "--yes")
+    assert r.returncode == 0 and b"already pause" in r.stdout, r
+    r = ctl(node, t.oncall, "toggles")
+    assert r.returncode == 0 and key.encode() in r.stdout and b"pause" in r.stdout, r
+    r = ctl(node, t.oncall, "--json", "toggles")
+    assert [x["key"] for x in __import__("json").loads(r.stdout)["toggles"]] == [key]
+    # the server's refusals and usage errors
+    r = ctl(node, t.oncall, "toggle", "global", "pause", "--reason", "x", "--yes")
+    assert r.returncode == 1 and b"403" in r.stderr, r
+    r = ctl(node, t.oncall, "toggle", "connector", key, "stop", "--reason", "x", "--yes")
+    assert r.returncode == 1 and b"/mode" in r.stderr, r
+    r = ctl(node, t.oncall, "toggle", "connector", key, "run", "--yes")
+    assert r.returncode == 2, r
+    r = ctl(node, node.admin_token, "toggle", "global", "pause", "--reason", "drill", "--yes")
+    assert r.returncode == 0, r
+    assert db.scalar("SELECT mode FROM intentd.toggles WHERE scope = 'global'") == "pause"
+    r = ctl(node, t.oncall, "toggle", "--help")
+    assert r.returncode == 0 and b"--yes" in r.stdout
