@@ -223,11 +223,19 @@ def test_roles_validation_listing_and_pending_kill(intentd_factory, new_db):
         st = op.intent(it["action_intent_id"]).json
         assert st["state"] == "CANCELLED" and "runaway agent" in st["terminal_reason"], st
     assert db.intent_state(other["action_intent_id"], t2.tenant_id) == "PENDING"
+    # kill of a connector: the intents of the action types that call it
+    email = intent(t2, "email.create_draft", {"to": ["a@example.com"], "subject": "s",
+                                              "body": "b"})
+    submit_all(node.client(), t2, [email])
+    r = put(adm, "connector", "%s/crm" % t2.tenant_id, "kill")
+    assert r.status == 200 and r.json["affected"] == 1 and r.json["previous"] == "pause", r
+    assert db.intent_state(other["action_intent_id"], t2.tenant_id) == "CANCELLED"
+    assert db.intent_state(email["action_intent_id"], t2.tenant_id) == "PENDING"
     rows = toggle_rows(db)
-    assert [x[2] for x in rows] == ["pause", "pause", "pause", "pause", "kill"]
+    assert [x[2] for x in rows] == ["pause", "pause", "pause", "pause", "kill", "kill"]
     assert rows[0][0] == "admin" and rows[0][4]["reason"] == "maintenance"
-    assert rows[-1][0].startswith("token:oncall:%s:" % t1.tenant_id)
-    assert rows[-1][4]["affected"] == 5
+    assert rows[-2][0].startswith("token:oncall:%s:" % t1.tenant_id)
+    assert rows[-2][4]["affected"] == 5
     assert adm.verify_ledger().json["ok"] is True
 
 
