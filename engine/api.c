@@ -48,6 +48,8 @@ static const struct route routes[] = {
     {"GET", "/v1/signals/push", AUTH_ONCALL, svc_get_signal_push},
     {"PUT", "/v1/signals/push", AUTH_ONCALL, svc_put_signal_push},
     {"DELETE", "/v1/signals/push", AUTH_ONCALL, svc_delete_signal_push},
+    {"GET", "/v1/toggles", AUTH_OPERATOR, svc_get_toggles},
+    {"PUT", "/v1/toggles", AUTH_ONCALL, svc_put_toggle},
     {"POST", "/v1/tenants", AUTH_ADMIN, svc_create_tenant},
     {"POST", "/v1/tenants/*/tokens", AUTH_ADMIN, svc_create_token},
     {"GET", "/v1/ledger/verify", AUTH_ADMIN, svc_ledger_verify},

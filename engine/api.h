@@ -108,6 +108,9 @@ void svc_put_connector(struct api_req *req);
 void svc_get_connector(struct api_req *req);
 void svc_list_connectors(struct api_req *req);
 void svc_delete_connector(struct api_req *req);
+/* api_toggles.c */
+void svc_get_toggles(struct api_req *req);
+void svc_put_toggle(struct api_req *req);
 /* api_signal_push.c */
 void svc_put_signal_push(struct api_req *req);
 void svc_get_signal_push(struct api_req *req);

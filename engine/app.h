@@ -22,6 +22,7 @@ struct guards;
 struct alerts;
 struct signal_push;
 struct app_metrics;
+struct toggles;
 
 struct app {
     uv_loop_t *loop;
@@ -40,6 +41,7 @@ struct app {
     struct alerts *alerts;           /* human notification */
     struct signal_push *signal_push; /* outcome signals to tenants' URLs */
     struct app_metrics *metrics;     /* GET /metrics; NULL: none kept */
+    struct toggles *toggles;         /* kill switches */
     char conninfo[1024];
     bool stopping; /* graceful shutdown has begun */
 };

@@ -90,8 +90,17 @@ int config_load(struct config *cfg, char *err, size_t errlen)
                       errlen)) ||
         (rc = int_env("INTENTD_DB_POOL", 4, 1, 64, &cfg->db_pool, err, errlen)) ||
         (rc = int_env("INTENTD_CLAIM_BATCH", 256, 1, 5000, &cfg->claim_batch, err, errlen)) ||
-        (rc = int_env("INTENTD_POLL_MS", 1000, 50, 60000, &cfg->poll_ms, err, errlen)))
+        (rc = int_env("INTENTD_POLL_MS", 1000, 50, 60000, &cfg->poll_ms, err, errlen)) ||
+        (rc = int_env("INTENTD_RESUME_WINDOW_MS", 5000, 0, 3600000, &cfg->resume_window_ms, err,
+                      errlen)))
         goto out;
+    const char *estop = getenv("INTENTD_EMERGENCY_STOP");
+    if (estop && *estop && strcmp(estop, "0") && strcmp(estop, "1")) {
+        snprintf(err, errlen, "INTENTD_EMERGENCY_STOP must be 0 or 1");
+        rc = IE_CONFIG;
+        goto out;
+    }
+    cfg->emergency_stop = estop && !strcmp(estop, "1");
     const char *sched = getenv("INTENTD_SCHEDULER");
     cfg->scheduler = !(sched && (!strcmp(sched, "off") || !strcmp(sched, "0")));
     const char *lvl = getenv("INTENTD_LOG_LEVEL");
@@ -163,6 +172,9 @@ void config_print_help(FILE *out)
           "  INTENTD_CLAIM_BATCH      intents claimed per round (default 256)\n"
           "  INTENTD_POLL_MS          slow poll for due work (default 1000)\n"
           "  INTENTD_SCHEDULER        'off' to accept and serve without executing\n"
+          "  INTENTD_EMERGENCY_STOP   1: set the global kill switch to pause at start-up\n"
+          "  INTENTD_RESUME_WINDOW_MS held intents resume spread over this window when a\n"
+          "                           paused scope runs again (default 5000)\n"
           "  INTENTD_ALERT_WEBHOOK_URL  Slack-shaped webhook that gets one message per intent\n"
           "                           and kind when it FAILS, EXPIRES, its compensation fails\n"
           "                           or it is quarantined (unset: alerts stay queued in\n"

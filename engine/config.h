@@ -25,6 +25,8 @@ struct config {
     int db_pool;             /* pool connections */
     int claim_batch;         /* intents claimed per scheduler round */
     int poll_ms;             /* slow poll for due work, besides NOTIFY and timers */
+    int resume_window_ms;    /* held intents resume spread over this after a toggle runs */
+    bool emergency_stop;     /* INTENTD_EMERGENCY_STOP=1: global pause at start-up */
     bool scheduler; /* false: accept and serve, but execute nothing (INTENTD_SCHEDULER=off) */
     enum log_level log_level;
 };

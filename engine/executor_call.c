@@ -14,12 +14,15 @@
 #include "crypto.h"
 #include "executor_internal.h"
 #include "guards.h"
+#include "toggles.h"
 #include "http_client.h"
 #include "connector_send.h"
 #include "log.h"
 
 #define CONFIG_RETRY_S 5.0  /* configuration unreadable (database down): look again */
 #define DEFER_MIN_S    0.05 /* a deferred call is looked at again no sooner than this */
+/* a call held by a pause is looked at again after this, should the flip to run be missed */
+#define PAUSE_RECHECK_S 5.0
 
 enum phase { PH_CONFIG, PH_PREPARE, PH_CALL, PH_RECONCILE, PH_REFRESH };
 
@@ -661,6 +664,29 @@ static void start(struct call *c)
         if (call_end(c))
             exec_finish(it, "EXPIRED", "the deadline passed before the call could start", NULL,
                         NULL);
+        return;
+    }
+    /* Kill switches: kill ends a forward call's intent as cancelled (compensating what
+     * succeeded; that compensation is not held by kill); pause holds every external call,
+     * compensation included, without an attempt, until the scope runs again (the flip to run
+     * makes held intents due; the recheck below is the fallback) or the deadline passes. */
+    char scope[300];
+    if (!c->comp && toggles_find(app->toggles, TOGGLE_KILL, it->tenant, it->type, c->connector,
+                                 scope, sizeof scope)) {
+        char why[400];
+        snprintf(why, sizeof why, "killed: %s", scope);
+        if (call_end(c))
+            exec_finish(it, "CANCELLED", why, NULL, NULL);
+        return;
+    }
+    if (toggles_find(app->toggles, TOGGLE_PAUSE, it->tenant, it->type, c->connector, scope,
+                     sizeof scope)) {
+        char held[400];
+        snprintf(held, sizeof held, "paused: %s", scope);
+        double due = now + PAUSE_RECHECK_S;
+        if (!c->comp && (double)it->expires < due)
+            due = (double)it->expires;
+        defer(c, held, due > now + DEFER_MIN_S ? due : now + DEFER_MIN_S);
         return;
     }
     struct guard_decision d;

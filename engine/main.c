@@ -27,6 +27,7 @@
 #include "store.h"
 #include "submitter.h"
 #include "tenant_keys.h"
+#include "toggles.h"
 #include "workflows.h"
 
 #define MIGRATE_ATTEMPTS 60
@@ -63,6 +64,8 @@ static void part_stopped(void *arg)
     d->app.alerts = NULL;
     signal_push_stop(d->app.signal_push);
     d->app.signal_push = NULL;
+    toggles_stop(d->app.toggles);
+    d->app.toggles = NULL;
     http_client_close(d->app.http_client, NULL, NULL);
     d->app.http_client = NULL;
     /* Before the store: guards finish freeing once their token requests have answered. */
@@ -217,7 +220,8 @@ int main(int argc, char **argv)
         log_error("cannot listen on %s: %s", app->cfg.listen, err);
         goto out_loop;
     }
-    if (alerts_start(app, &app->alerts) || signal_push_start(app, &app->signal_push)) {
+    if (alerts_start(app, &app->alerts) || signal_push_start(app, &app->signal_push) ||
+        toggles_start(app, &app->toggles)) {
         log_error("out of memory at start-up");
         goto out_loop;
     }
@@ -246,6 +250,7 @@ out_loop:
         guards_free(app->guards);
         alerts_stop(app->alerts);
         signal_push_stop(app->signal_push);
+        toggles_stop(app->toggles);
         if (app->http_client)
             http_client_close(app->http_client, NULL, NULL);
         if (app->store)

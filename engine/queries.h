@@ -217,4 +217,21 @@ enum connector_col {
 #define Q_CONNECTOR_SAVE_TOKEN                                                                     \
     "SELECT intentd.save_access_token($1, $2, $3, $4::float8, $5::bigint)"
 
+/* Kill switches (007_toggles.sql). The snapshot every node keeps: toggles not in run. */
+#define Q_TOGGLES_SNAPSHOT                                                                         \
+    "SELECT scope, key, mode FROM intentd.toggles WHERE mode <> 'run' ORDER BY scope, key "        \
+    "LIMIT 4097"
+/* $1 scope, $2 key, $3 mode, $4 reason, $5 actor, $6 node id, $7 resume window ms, $8 the
+ * action types a connector scope covers (text[] literal). */
+#define Q_TOGGLE_SET                                                                               \
+    "SELECT changed, previous, affected, "                                                         \
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), updated_by "     \
+    "FROM intentd.set_toggle($1, $2, $3, $4, $5, $6, $7::int, $8::text[])"
+/* $1 tenant (NULL: all): the toggles that can cover its intents. */
+#define Q_TOGGLES_LIST                                                                             \
+    "SELECT scope, key, mode, reason, "                                                            \
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), updated_by "     \
+    "FROM intentd.toggles WHERE $1::text IS NULL OR split_part(key, '/', 1) IN ('*', $1) "         \
+    "ORDER BY scope, key LIMIT 10000"
+
 #endif

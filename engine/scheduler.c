@@ -11,6 +11,7 @@
 #include "log.h"
 #include "queries.h"
 #include "store.h"
+#include "toggles.h"
 
 #define IN_HAND_FACTOR     4 /* intents in memory at most: claim_batch * this */
 #define RELEASE_TIMEOUT_MS 10000
@@ -151,9 +152,9 @@ static void renew_fire(uv_timer_t *t)
 static void notified(void *arg, const char *channel, const char *payload)
 {
     struct app *app = arg;
-    (void)channel;
-    (void)payload;
     /* channel NULL = (re)connected: something may have been missed, so look anyway. */
+    if (!channel || (payload && !strcmp(payload, "toggles")))
+        toggles_refresh(app->toggles);
     scheduler_wake(app->scheduler);
 }
 

@@ -134,6 +134,19 @@ static const struct command commands[] = {
     {"connector delete", " tenant ", ctl_cmd_connector_delete,
      "connector delete CONNECTOR [--tenant T]",
      "Remove a connector's configuration (oncall or admin token); the ledger records it."},
+    {"toggle", " reason yes ", ctl_cmd_toggle,
+     "toggle global|tenant|action_type|connector [KEY] run|pause|kill --reason TEXT [--yes]",
+     "Flip a kill switch (oncall token for the own tenant's scopes, global admin for the\n"
+     "global scope and keys whose tenant is *). KEY: tenant \"<tenant>\"; action_type and\n"
+     "connector \"<tenant>/<name>\" or \"*/<name>\" for every tenant; global \"*\" (may be left\n"
+     "out). pause: no new external call starts (held intents show held_by; deadlines still\n"
+     "run); run: held intents resume, spread over the server's INTENTD_RESUME_WINDOW_MS;\n"
+     "kill: covered intents that have not finished are cancelled, with compensation. On a\n"
+     "terminal it asks for confirmation first; --yes skips the question. Flipping to the\n"
+     "mode a switch already has changes nothing (exit 0)."},
+    {"toggles", " tenant ", ctl_cmd_toggles, "toggles [--tenant T]",
+     "List the kill switches that cover the token's tenant (a global admin sees all, or one\n"
+     "tenant's with --tenant): SCOPE KEY MODE UPDATED BY REASON."},
     {"health", " ", ctl_cmd_health, "health",
      "Ask /healthz and /readyz (no token needed); exit 3 unless both answer 200."},
     {"sign", " key key-file t ", ctl_cmd_sign, NULL,
@@ -337,6 +350,7 @@ int main(int argc, char **argv)
         {"cursor", &o.cursor, NULL},
         {"all", NULL, &o.all},
         {"partial", NULL, &o.partial},
+        {"yes", NULL, &o.yes},
         {"after", &o.after, NULL},
         {"format", &o.format, NULL},
         {"out", &o.out, NULL},

@@ -145,6 +145,7 @@ struct ctl_cmdline {
     const char *base_url, *auth, *token_url, *client_id, *secrets_file, *settings, *limits;
     const char *argv_secret;
     const char *format, *out; /* ledger export */
+    bool yes;                 /* toggle: no confirmation prompt */
 };
 
 /* Helpers the command files share (intentctl_cmd.c). */
@@ -188,5 +189,8 @@ int ctl_cmd_preview(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_delete(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_toggle.c */
+int ctl_cmd_toggle(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_toggles(struct ctl *c, const struct ctl_cmdline *o);
 
 #endif
