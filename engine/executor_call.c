@@ -40,7 +40,10 @@ struct call {
     int timeout_s;
     struct connector_config *cfg;
     bool guard_held;
-    bool refreshed;      /* an OAuth2 refresh was tried for this attempt */
+    bool refreshed;            /* an OAuth2 refresh was tried for this attempt */
+    struct call *next_refresh; /* in executor.refreshing, when this call leads a refresh */
+    struct call *waiters;      /* calls waiting for this call's refresh */
+    struct call *next_waiter;
     bool after_conflict; /* the reconcile follows a 409, not an unknown outcome */
     bool precheck;       /* the reconcile looks for an earlier attempt's effect */
     /* compensation of a step whose outcome stayed unknown: first find the effect with the
@@ -510,7 +513,59 @@ static void after_call(struct call *c, const struct http_client_resp *resp)
     }
 }
 
-/* --- OAuth2 refresh (once per attempt) --- */
+/* --- OAuth2 refresh (once per attempt, one at a time per tenant and connector) --- */
+
+/* A burst of calls answered 401 at once (an expired token) makes one token request: the first
+ * call leads it, the others wait on it and are sent again with the token it brings. */
+
+static struct call *refresh_leader(struct executor *e, const struct call *c)
+{
+    for (struct call *l = e->refreshing; l; l = l->next_refresh)
+        if (!strcmp(l->it->tenant, c->it->tenant) && !strcmp(l->connector, c->connector))
+            return l;
+    return NULL;
+}
+
+/* The call that answered 401 had no effect: it is sent again in the same attempt. */
+static void resend_with(struct call *c, struct connector_config *cfg)
+{
+    connector_config_ref(cfg);
+    connector_config_unref(c->cfg);
+    c->cfg = cfg;
+    c->refreshed = true;
+    build_and_send(c, c->aop->build_request, PH_CALL, true);
+}
+
+/* Ends the refresh leader leads: cfg (borrowed) is the configuration holding the new token, or
+ * NULL when the refresh failed with error and why. Waiters go first, so that on a closing
+ * executor the leader is the last call to end. */
+static void refresh_finished(struct call *leader, struct connector_config *cfg, const char *error,
+                             const char *why)
+{
+    struct executor *e = leader->it->e;
+    for (struct call **pp = &e->refreshing; *pp; pp = &(*pp)->next_refresh) {
+        if (*pp == leader) {
+            *pp = leader->next_refresh;
+            break;
+        }
+    }
+    struct call *w = leader->waiters;
+    leader->waiters = NULL;
+    leader->next_waiter = NULL;
+    while (w || leader) {
+        struct call *c = w ? w : leader;
+        if (w)
+            w = w->next_waiter;
+        else
+            leader = NULL;
+        if (e->closing)
+            call_end(c);
+        else if (cfg)
+            resend_with(c, cfg);
+        else
+            call_failed(c, true, error, why, -1, false);
+    }
+}
 
 static void token_saved(void *arg, int err);
 static void config_reloaded(void *arg, int err, struct connector_config *cfg);
@@ -524,14 +579,14 @@ static void after_refresh(struct call *c, const struct http_client_resp *resp)
         else
             snprintf(why, sizeof why, "refreshing the access token failed: %s",
                      resp->error ? resp->error : "no response");
-        call_failed(c, true, "Connector.Unauthorized", why, -1, false);
+        refresh_finished(c, NULL, "Connector.Unauthorized", why);
         return;
     }
     char *token = NULL;
     double expires_in = -1;
     if (connectors_oauth_parse(resp->body, &token, &expires_in)) {
-        call_failed(c, true, "Connector.Unauthorized",
-                    "the token endpoint's answer holds no access token", -1, false);
+        refresh_finished(c, NULL, "Connector.Unauthorized",
+                         "the token endpoint's answer holds no access token");
         return;
     }
     double expires = expires_in > 0 ? exec_now() + expires_in : 0;
@@ -539,57 +594,75 @@ static void after_refresh(struct call *c, const struct http_client_resp *resp)
                                           token_saved, c);
     crypto_free_secret(token, strlen(token));
     if (rc)
-        call_failed(c, true, "Connector.Unauthorized", "the new access token could not be stored",
-                    -1, false);
+        refresh_finished(c, NULL, "Connector.Unauthorized",
+                         "the new access token could not be stored");
 }
 
+/* The token is stored (or storing it lost to another node's newer one): whichever token the
+ * configuration holds now is the one to use, provided it is newer than the one refused. */
 static void token_saved(void *arg, int err)
 {
     struct call *c = arg;
-    if (c->it->e->closing) {
-        call_end(c);
-        return;
-    }
-    if (err) {
-        call_failed(c, true, "Connector.Unauthorized", "the new access token could not be stored",
-                    -1, false);
-        return;
-    }
-    int rc =
-        connectors_get(c->it->e->app->connectors, c->it->tenant, c->connector, config_reloaded, c);
-    if (rc)
-        call_failed(c, true, "Connector.Transient", "the connector configuration is unavailable",
-                    -1, false);
+    (void)err;
+    if (c->it->e->closing ||
+        connectors_get(c->it->e->app->connectors, c->it->tenant, c->connector, config_reloaded, c))
+        refresh_finished(c, NULL, "Connector.Transient",
+                         "the connector configuration is unavailable");
 }
 
 static void config_reloaded(void *arg, int err, struct connector_config *cfg)
 {
     struct call *c = arg;
-    if (c->it->e->closing) {
-        call_end(c);
-        return;
-    }
-    if (err) {
-        call_failed(c, true, "Connector.Transient", "the connector configuration is unavailable",
-                    -1, false);
-        return;
-    }
-    connector_config_ref(cfg);
-    connector_config_unref(c->cfg);
-    c->cfg = cfg;
-    /* the call that answered 401 had no effect: it is sent again in the same attempt */
-    build_and_send(c, c->aop->build_request, PH_CALL, true);
+    if (c->it->e->closing || err)
+        refresh_finished(c, NULL, "Connector.Transient",
+                         "the connector configuration is unavailable");
+    else if (cfg->version == c->cfg->version || !cfg->bearer)
+        refresh_finished(c, NULL, "Connector.Unauthorized",
+                         "the new access token could not be stored");
+    else
+        refresh_finished(c, cfg, NULL, NULL);
+}
+
+static void send_token_request(struct call *c);
+
+/* A 401 to a call sent with an older token than the one the configuration holds now (another
+ * call, or another node, refreshed meanwhile) needs no new refresh. */
+static void refresh_check(void *arg, int err, struct connector_config *cfg)
+{
+    struct call *c = arg;
+    if (c->it->e->closing)
+        refresh_finished(c, NULL, "Connector.Unauthorized", "the node is stopping");
+    else if (!err && cfg->version != c->cfg->version && cfg->bearer)
+        refresh_finished(c, cfg, NULL, NULL);
+    else
+        send_token_request(c);
 }
 
 static void refresh_token(struct call *c)
 {
-    char *form = NULL;
-    if (connectors_oauth_form(c->cfg, &form)) {
-        call_failed(c, true, "Connector.Unauthorized", "the connector has no refresh credentials",
-                    -1, false);
+    struct executor *e = c->it->e;
+    c->refreshed = true;
+    struct call *leader = refresh_leader(e, c);
+    if (leader) {
+        c->next_waiter = leader->waiters;
+        leader->waiters = c;
         return;
     }
-    c->refreshed = true;
+    c->next_refresh = e->refreshing;
+    e->refreshing = c;
+    if (connectors_get(e->app->connectors, c->it->tenant, c->connector, refresh_check, c))
+        send_token_request(c);
+}
+
+static void send_token_request(struct call *c)
+{
+    struct executor *e = c->it->e;
+    char *form = NULL;
+    if (connectors_oauth_form(c->cfg, &form)) {
+        refresh_finished(c, NULL, "Connector.Unauthorized",
+                         "the connector has no refresh credentials");
+        return;
+    }
     c->phase = PH_REFRESH;
     const char *headers[] = {"Content-Type: application/x-www-form-urlencoded",
                              "Accept: application/json"};
@@ -600,11 +673,11 @@ static void refresh_token(struct call *c)
                                  .body = form,
                                  .body_len = strlen(form),
                                  .timeout_ms = (long)c->cfg->limits.timeout_seconds * 1000};
-    int rc = http_client_send(c->it->e->app->http_client, &hr, on_response, c);
+    int rc = http_client_send(e->app->http_client, &hr, on_response, c);
     crypto_free_secret(form, strlen(form));
     if (rc)
-        call_failed(c, true, "Connector.Unauthorized", "the token request could not be started", -1,
-                    false);
+        refresh_finished(c, NULL, "Connector.Unauthorized",
+                         "the token request could not be started");
 }
 
 static void on_response(void *arg, const struct http_client_resp *resp)
@@ -613,7 +686,10 @@ static void on_response(void *arg, const struct http_client_resp *resp)
     if (resp->outcome == HTTP_CANCELLED || c->it->e->closing) {
         /* Shutting down: the write-ahead marker stays, so whoever takes the intent up next
          * reconciles before repeating anything. */
-        call_end(c);
+        if (c->phase == PH_REFRESH)
+            refresh_finished(c, NULL, "Connector.Unauthorized", "the token request was cancelled");
+        else
+            call_end(c);
         return;
     }
     app_metrics_connector_latency(c->it->e->app->metrics, c->connector, resp->elapsed_ms / 1e3);

@@ -57,7 +57,9 @@ struct executor {
     struct item *qhead, *qtail;
     int queued;
     int inflight;
-    int calling; /* items with an external call (or its set-up) in progress */
+    int calling;             /* items with an external call (or its set-up) in progress */
+    struct call *refreshing; /* calls refreshing an OAuth2 token, one per tenant and connector;
+                                others answered 401 meanwhile wait on them */
     uv_timer_t retry_timer;
     unsigned retry_ms;
     bool retry_armed;

@@ -171,6 +171,53 @@ def test_oauth2_refreshes_once_on_401_and_calls_again(env):
     assert fake.oauth()["issued"] == 2
 
 
+def test_a_burst_of_401s_refreshes_the_token_once(env):
+    tenant, c, fake = env
+    oauth = {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
+             "client_id": "fake-client", "client_secret": "fake-secret",
+             "refresh_token": "fake-refresh"}
+    configure(c, fake, only=("crm",), crm_auth=oauth)
+    # no access token yet: every call of the burst answers 401 at about the same time
+    its = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(20)]
+    r = c.batch(its, key=tenant.approval_key)
+    assert r.status == 200, r
+    for it in its:
+        st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED"))
+        assert st["state"] == "SUCCEEDED", (st["last_error"], st["attempts"])
+    assert fake.oauth()["issued"] == 1
+    assert len(live(fake, "hubspot", "create")) == 20
+
+
+def test_a_refresh_the_token_endpoint_refuses_fails_unauthorized(env):
+    tenant, c, fake = env
+    oauth = {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
+             "client_id": "fake-client", "client_secret": "fake-secret",
+             "refresh_token": "revoked-refresh-token"}
+    configure(c, fake, only=("crm",), crm_auth=oauth)
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
+    assert st["state"] == "FAILED" and st["last_error"]["error"] == "Connector.Unauthorized", st
+    assert "refreshing the access token failed" in st["last_error"]["cause"]
+    assert fake.oauth()["issued"] == 0 and fake.effects(vendor="hubspot") == []
+
+
+def test_an_undo_the_vendor_refuses_ends_in_compensation_failed(env, shared_db):
+    tenant, c, fake = env
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                   status=400, count=-1)
+    fake.add_fault(method="DELETE", path_regex="/events/", action="status", status=400,
+                   count=-1)
+    it = book_meeting(tenant)
+    st = submit_and_wait(c, tenant, it, ("FAILED", "SUCCEEDED", "CANCELLED"))
+    assert st["state"] == "FAILED", st
+    assert st["terminal_reason"].startswith("compensation_failed"), st
+    assert st["last_error"]["error"] == "Intentd.CompensationFailed"
+    assert st["steps"][0]["compensation"]["state"] == "failed"
+    assert len(live(fake, "calendar")) == 1  # left behind, and a human is told
+    assert shared_db.scalar("SELECT kind FROM intentd.alerts WHERE action_intent_id = %s",
+                            (it["action_intent_id"],)) == "compensation_failed"
+
+
 def test_unconfigured_connector_fails_with_a_clear_cause(fake, shared):
     inst = shared[0]
     tenant = inst.create_tenant()
