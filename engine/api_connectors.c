@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "json_errors.h"
 #include "connectors.h"
 #include "crypto.h"
 #include "log.h"
@@ -16,7 +17,6 @@
 #define SECRET_MAX    4096
 #define CLIENT_ID_MAX 512
 #define SETTINGS_MAX  (16 * 1024) /* bytes of the settings as compact JSON */
-#define NAME_SHOWN    64          /* bytes of an unknown member's name quoted in a pointer */
 #define REDACTED      "[redacted]"
 
 static const char *const connector_names[] = {"crm", "calendar", "email", "notify", "webhook"};
@@ -31,29 +31,6 @@ static bool known_connector(const char *s)
 
 /* --- validation --- */
 
-/* Appends {pointer: base "/" member (RFC 6901-escaped), message} to errors. */
-static void add_error(json_t *errors, const char *base, const char *member, const char *message)
-{
-    char ptr[64 + 2 * NAME_SHOWN];
-    size_t n = (size_t)snprintf(ptr, sizeof ptr, "%s", base);
-    if (member) {
-        ptr[n++] = '/';
-        for (size_t i = 0; member[i] && i < NAME_SHOWN && n + 3 < sizeof ptr; i++) {
-            if (member[i] == '~' || member[i] == '/') {
-                ptr[n++] = '~';
-                ptr[n++] = member[i] == '~' ? '0' : '1';
-            } else {
-                ptr[n++] = member[i];
-            }
-        }
-        ptr[n] = '\0';
-    }
-    json_t *e = json_pack("{s:s, s:s}", "pointer", ptr, "message", message);
-    if (!e) /* a name cut inside a UTF-8 character */
-        e = json_pack("{s:s, s:s}", "pointer", base, "message", message);
-    json_array_append_new(errors, e);
-}
-
 /* Reports every member of obj not named in allowed (NULL-terminated). */
 static void unknown_members(json_t *obj, const char *base, const char *const *allowed,
                             json_t *errors)
@@ -66,7 +43,7 @@ static void unknown_members(json_t *obj, const char *base, const char *const *al
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = !strcmp(*a, key);
         if (!ok)
-            add_error(errors, base, key, "unknown member");
+            json_errors_add(errors, base, key, "unknown member");
     }
 }
 
@@ -165,9 +142,9 @@ static const char *auth_text(json_t *auth, const char *name, size_t max, json_t 
     json_t *v = json_object_get(auth, name);
     const char *why = v ? text_problem(v, max, name) : NULL;
     if (!v)
-        add_error(errors, "/auth", name, "is required for this auth type");
+        json_errors_add(errors, "/auth", name, "is required for this auth type");
     else if (why)
-        add_error(errors, "/auth", name, why);
+        json_errors_add(errors, "/auth", name, why);
     return v && !why ? json_string_value(v) : NULL;
 }
 
@@ -178,8 +155,8 @@ static void check_auth(json_t *auth, struct put_input *in, json_t *errors)
     static const char *const oauth_m[] = {"type",          "token_url",     "client_id",
                                           "client_secret", "refresh_token", NULL};
     if (!json_is_object(auth)) {
-        add_error(errors, auth ? "/auth" : "", auth ? NULL : "auth",
-                  auth ? "auth must be an object" : "auth is required");
+        json_errors_add(errors, auth ? "/auth" : "", auth ? NULL : "auth",
+                        auth ? "auth must be an object" : "auth is required");
         return;
     }
     const char *type = json_string_value(json_object_get(auth, "type"));
@@ -189,23 +166,23 @@ static void check_auth(json_t *auth, struct put_input *in, json_t *errors)
         unknown_members(auth, "/auth", bearer_m, errors);
         in->token = auth_text(auth, "token", SECRET_MAX, errors);
         if (in->token && strchr(in->token, ' '))
-            add_error(errors, "/auth", "token", "token must not hold spaces");
+            json_errors_add(errors, "/auth", "token", "token must not hold spaces");
     } else if (type && !strcmp(type, "oauth2")) {
         unknown_members(auth, "/auth", oauth_m, errors);
         json_t *u = json_object_get(auth, "token_url");
         const char *why = json_is_string(u) ? api_url_problem(json_string_value(u), false)
                                             : "token_url must be a string";
         if (!u)
-            add_error(errors, "/auth", "token_url", "is required for this auth type");
+            json_errors_add(errors, "/auth", "token_url", "is required for this auth type");
         else if (why)
-            add_error(errors, "/auth", "token_url", why);
+            json_errors_add(errors, "/auth", "token_url", why);
         else
             in->token_url = json_string_value(u);
         in->client_id = auth_text(auth, "client_id", CLIENT_ID_MAX, errors);
         in->client_secret = auth_text(auth, "client_secret", SECRET_MAX, errors);
         in->refresh_token = auth_text(auth, "refresh_token", SECRET_MAX, errors);
     } else {
-        add_error(errors, "/auth", "type", "type must be none, bearer or oauth2");
+        json_errors_add(errors, "/auth", "type", "type must be none, bearer or oauth2");
         return;
     }
     in->auth_kind = type;
@@ -221,23 +198,24 @@ static void check_body(json_t *doc, struct put_input *in, json_t *errors)
                       : json_is_string(u) ? api_url_problem(json_string_value(u), false)
                                           : "base_url must be a string";
     if (why)
-        add_error(errors, u ? "/base_url" : "", u ? NULL : "base_url", why);
+        json_errors_add(errors, u ? "/base_url" : "", u ? NULL : "base_url", why);
     else
         in->base_url = json_string_value(u);
     check_auth(json_object_get(doc, "auth"), in, errors);
     in->settings = json_object_get(doc, "settings");
     if (in->settings && !json_is_object(in->settings)) {
-        add_error(errors, "/settings", NULL, "settings must be an object");
+        json_errors_add(errors, "/settings", NULL, "settings must be an object");
     } else if (in->settings) {
         char *text = json_dumps(in->settings, JSON_COMPACT);
         if (!text || strlen(text) > SETTINGS_MAX)
-            add_error(errors, "/settings", NULL, "settings must be at most 16384 bytes as JSON");
+            json_errors_add(errors, "/settings", NULL,
+                            "settings must be at most 16384 bytes as JSON");
         free(text);
     }
     in->limits = json_object_get(doc, "limits");
     struct connector_limits lim = {0};
     if (in->limits && connector_limits_parse(in->limits, "/limits", &lim, errors) == IE_NOMEM)
-        add_error(errors, "/limits", NULL, "out of memory");
+        json_errors_add(errors, "/limits", NULL, "out of memory");
 }
 
 /* --- which tenant --- */
@@ -438,9 +416,9 @@ void svc_put_connector(struct api_req *req)
     struct put_input in = {0};
     json_t *tid = json_object_get(doc, "tenant_id");
     if (tid && !api_valid_tenant_id(json_string_value(tid)))
-        add_error(errors, "/tenant_id", NULL, "tenant_id must be 1-64 of [A-Za-z0-9._-]");
+        json_errors_add(errors, "/tenant_id", NULL, "tenant_id must be 1-64 of [A-Za-z0-9._-]");
     else if (!tid && !req->tenant[0])
-        add_error(errors, "", "tenant_id", "tenant_id is required with a global admin token");
+        json_errors_add(errors, "", "tenant_id", "tenant_id is required with a global admin token");
     check_body(doc, &in, errors);
     const char *tenant = NULL;
     int rc = json_array_size(errors) ? 0 : pick_tenant(req, json_string_value(tid), &tenant);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "json_errors.h"
 #include "intent_view.h"
 #include "log.h"
 #include "queries.h"
@@ -31,24 +32,18 @@ static bool read_body(struct api_req *req, enum action act, struct op_body *b)
     json_t *errors = json_array();
     const char *reason = json_string_value(json_object_get(body, "reason"));
     if (!reason || !*reason || strlen(reason) > REASON_MAX)
-        json_array_append_new(errors, json_pack("{s:s, s:s}", "pointer", "/reason", "message",
-                                                "reason is required: 1 to 1000 characters"));
+        json_errors_add(errors, "/reason", NULL, "reason is required: 1 to 1000 characters");
     json_t *partial = json_object_get(body, "partial");
     if (partial && (act != ACT_COMPENSATE || !json_is_boolean(partial)))
-        json_array_append_new(errors,
-                              json_pack("{s:s, s:s}", "pointer", "/partial", "message",
-                                        act == ACT_COMPENSATE ? "partial must be true or false"
-                                                              : "redrive takes no partial"));
+        json_errors_add(errors, "/partial", NULL,
+                        act == ACT_COMPENSATE ? "partial must be true or false"
+                                              : "redrive takes no partial");
     const char *key;
     json_t *v;
     json_object_foreach(body, key, v)
     {
-        if (strcmp(key, "reason") && strcmp(key, "partial")) {
-            char ptr[300];
-            snprintf(ptr, sizeof ptr, "/%.200s", key);
-            json_array_append_new(
-                errors, json_pack("{s:s, s:s}", "pointer", ptr, "message", "unknown field"));
-        }
+        if (strcmp(key, "reason") && strcmp(key, "partial"))
+            json_errors_add(errors, "", key, "unknown field");
     }
     if (json_array_size(errors)) {
         json_decref(body);

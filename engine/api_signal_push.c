@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "json_errors.h"
 #include "log.h"
 #include "queries.h"
 #include "store.h"
@@ -59,11 +60,6 @@ static void reply_row(void *arg, int err, const struct store_result *res, const 
     api_reply_json(req, 200, view, NULL);
 }
 
-static void add_error(json_t *errors, const char *pointer, const char *message)
-{
-    json_array_append_new(errors, json_pack("{s:s, s:s}", "pointer", pointer, "message", message));
-}
-
 void svc_put_signal_push(struct api_req *req)
 {
     json_t *doc = api_read_json_object(req);
@@ -75,19 +71,20 @@ void svc_put_signal_push(struct api_req *req)
     json_object_foreach(doc, key, v)
     {
         if (strcmp(key, "url") && strcmp(key, "tenant_id"))
-            add_error(errors, "", "unknown member (only url and tenant_id are allowed)");
+            json_errors_add(errors, "", NULL,
+                            "unknown member (only url and tenant_id are allowed)");
     }
     json_t *tid = json_object_get(doc, "tenant_id");
     if (tid && !api_valid_tenant_id(json_string_value(tid)))
-        add_error(errors, "/tenant_id", "tenant_id must be 1-64 of [A-Za-z0-9._-]");
+        json_errors_add(errors, "/tenant_id", NULL, "tenant_id must be 1-64 of [A-Za-z0-9._-]");
     else if (!tid && !req->tenant[0])
-        add_error(errors, "", "tenant_id is required with a global admin token");
+        json_errors_add(errors, "", NULL, "tenant_id is required with a global admin token");
     json_t *u = json_object_get(doc, "url");
     const char *why = !u                  ? "url is required"
                       : json_is_string(u) ? api_url_problem(json_string_value(u), true)
                                           : "url must be a string";
     if (why)
-        add_error(errors, u ? "/url" : "", why);
+        json_errors_add(errors, u ? "/url" : "", NULL, why);
     const char *tenant = NULL;
     int rc = 0;
     if (!errors) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "json_errors.h"
 #include "asl.h"
 #include "log.h"
 #include "queries.h"
@@ -24,11 +25,6 @@ struct flip {
     char mode[8];
     char reason[REASON_MAX + 1];
 };
-
-static void add_error(json_t *errors, const char *pointer, const char *message)
-{
-    json_array_append_new(errors, json_pack("{s:s, s:s}", "pointer", pointer, "message", message));
-}
 
 static bool valid_name(const char *s)
 {
@@ -119,51 +115,54 @@ static void check_flip(const json_t *doc, json_t *errors)
     json_object_foreach((json_t *)doc, k, v)
     {
         if (strcmp(k, "scope") && strcmp(k, "key") && strcmp(k, "mode") && strcmp(k, "reason"))
-            add_error(errors, "", "unknown member (only scope, key, mode and reason are allowed)");
+            json_errors_add(errors, "", NULL,
+                            "unknown member (only scope, key, mode and reason are allowed)");
     }
     const char *scope = json_string_value(json_object_get(doc, "scope"));
     if (!scope || (strcmp(scope, "global") && strcmp(scope, "tenant") &&
                    strcmp(scope, "action_type") && strcmp(scope, "connector")))
-        add_error(errors, "/scope", "scope must be global, tenant, action_type or connector");
+        json_errors_add(errors, "/scope", NULL,
+                        "scope must be global, tenant, action_type or connector");
     if (toggle_mode_parse(json_string_value(json_object_get(doc, "mode"))) < 0)
-        add_error(errors, "/mode", "mode must be run, pause or kill");
+        json_errors_add(errors, "/mode", NULL, "mode must be run, pause or kill");
     const char *reason = json_string_value(json_object_get(doc, "reason"));
     if (!reason || !reason[0] || strlen(reason) > REASON_MAX || !printable(reason))
-        add_error(errors, "/reason",
-                  "reason is required: 1-500 characters without control characters");
+        json_errors_add(errors, "/reason", NULL,
+                        "reason is required: 1-500 characters without control characters");
     json_t *kj = json_object_get(doc, "key");
     const char *key = json_string_value(kj);
     if (kj && !key) {
-        add_error(errors, "/key", "key must be a string");
+        json_errors_add(errors, "/key", NULL, "key must be a string");
         return;
     }
     if (!scope)
         return;
     if (!strcmp(scope, "global")) {
         if (key && strcmp(key, "*"))
-            add_error(errors, "/key", "the global scope's key is \"*\" (or omitted)");
+            json_errors_add(errors, "/key", NULL, "the global scope's key is \"*\" (or omitted)");
         return;
     }
     if (!key) {
-        add_error(errors, "/key", "key is required for this scope");
+        json_errors_add(errors, "/key", NULL, "key is required for this scope");
         return;
     }
     if (!strcmp(scope, "tenant")) {
         if (!api_valid_tenant_id(key))
-            add_error(errors, "/key", "a tenant scope's key is a tenant id");
+            json_errors_add(errors, "/key", NULL, "a tenant scope's key is a tenant id");
         return;
     }
     const char *slash = strchr(key, '/');
     char tenant[80];
     if (!slash || (size_t)(slash - key) >= sizeof tenant) {
-        add_error(errors, "/key", "this scope's key is \"<tenant>/<name>\" or \"*/<name>\"");
+        json_errors_add(errors, "/key", NULL,
+                        "this scope's key is \"<tenant>/<name>\" or \"*/<name>\"");
         return;
     }
     snprintf(tenant, sizeof tenant, "%.*s", (int)(slash - key), key);
     if (strcmp(tenant, "*") && !api_valid_tenant_id(tenant))
-        add_error(errors, "/key", "the key's tenant must be a tenant id or \"*\"");
+        json_errors_add(errors, "/key", NULL, "the key's tenant must be a tenant id or \"*\"");
     if (!valid_name(slash + 1))
-        add_error(errors, "/key", "the key's name must be 1-128 of [A-Za-z0-9._-]");
+        json_errors_add(errors, "/key", NULL, "the key's name must be 1-128 of [A-Za-z0-9._-]");
 }
 
 void svc_put_toggle(struct api_req *req)
@@ -189,10 +188,10 @@ void svc_put_toggle(struct api_req *req)
     if (!json_array_size(errors) && name) {
         name++;
         if (!strcmp(scope, "action_type") && !workflows_get(app->workflows, name))
-            add_error(errors, "/key", "no such action type");
+            json_errors_add(errors, "/key", NULL, "no such action type");
         if (!strcmp(scope, "connector") && !(types = types_calling(app->workflows, name, &nomem)) &&
             !nomem)
-            add_error(errors, "/key", "no action type calls this connector");
+            json_errors_add(errors, "/key", NULL, "no action type calls this connector");
     }
     if (nomem) {
         json_decref(errors);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "json_errors.h"
 
 #define DEFAULT_CONCURRENCY   64
 #define DEFAULT_RATE          100.0
@@ -13,7 +14,6 @@
 #define DEFAULT_RETRY_BUDGET  0.2
 #define DEFAULT_TIMEOUT       30
 #define BURST_MAX             1000000
-#define MEMBER_NAME_SHOWN     64 /* bytes of an unknown member's name quoted in a pointer */
 
 enum kind { K_INT, K_NUMBER };
 
@@ -58,28 +58,6 @@ void connector_limits_defaults(struct connector_limits *lim)
         lim->timeout_seconds = DEFAULT_TIMEOUT;
 }
 
-/* Appends {"pointer": base "/" member (RFC 6901-escaped, cut at MEMBER_NAME_SHOWN bytes),
- * "message"} to errors. Returns 0 or IE_NOMEM. */
-static int add_error(json_t *errors, const char *base, const char *member, const char *message)
-{
-    char ptr[80 + 2 * MEMBER_NAME_SHOWN];
-    size_t n = (size_t)snprintf(ptr, sizeof ptr, "%.64s/", base);
-    for (size_t i = 0; member[i] && i < MEMBER_NAME_SHOWN && n + 3 < sizeof ptr; i++) {
-        if (member[i] == '~' || member[i] == '/') {
-            ptr[n++] = '~';
-            ptr[n++] = member[i] == '~' ? '0' : '1';
-        } else {
-            ptr[n++] = member[i];
-        }
-    }
-    ptr[n] = '\0';
-    json_t *e = json_pack("{s:s, s:s}", "pointer", ptr, "message", message);
-    /* json_pack refuses a pointer that is not UTF-8 (a name cut inside a character) */
-    if (!e)
-        e = json_pack("{s:s, s:s}", "pointer", base, "message", message);
-    return e && !json_array_append_new(errors, e) ? 0 : IE_NOMEM;
-}
-
 int connector_limits_parse(const json_t *obj, const char *pointer, struct connector_limits *lim,
                            json_t *errors)
 {
@@ -122,7 +100,7 @@ int connector_limits_parse(const json_t *obj, const char *pointer, struct connec
         if (b)
             continue;
         bad = 1;
-        if (errors && (rc = add_error(errors, pointer, key, msg)))
+        if (errors && (rc = json_errors_add(errors, pointer, key, msg)))
             return rc;
     }
     return bad ? IE_INVAL : 0;
