@@ -88,6 +88,10 @@ void ctl_print_errors(const char *prefix, json_t *errors);
 /* Escapes s for use as one path segment or query value. Returns a string the caller frees
  * with curl_free, or NULL when out of memory. */
 char *ctl_escape(const struct ctl *c, const char *s);
+/* Appends name=<escaped value> for each value that is set, after '?' (the first) or '&'.
+ * Returns 0, or CTL_EXIT_USAGE after saying the options are too long. */
+int ctl_add_query(const struct ctl *c, struct buf *p, const char *const *names,
+                  const char *const *vals, size_t n);
 
 /* Overwrites len bytes at p in a way the compiler cannot drop. */
 void ctl_cleanse(void *p, size_t len);

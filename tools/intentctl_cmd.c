@@ -414,7 +414,6 @@ static int list_path(struct ctl *c, const struct ctl_cmdline *o, const char *cur
     const char *names[] = {"status", "action_type", "since", "until", "limit", "cursor"};
     const char *vals[] = {o->status, o->action_type, o->since, o->until, o->limit, cursor};
     int err;
-    char sep = '?';
     if (o->account) {
         char *ea = ctl_escape(c, o->account);
         err = !ea || buf_printf(p, "/v1/accounts/%s/executions", ea);
@@ -422,17 +421,11 @@ static int list_path(struct ctl *c, const struct ctl_cmdline *o, const char *cur
     } else {
         err = buf_puts(p, "/v1/executions");
     }
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !err; i++) {
-        if (!vals[i])
-            continue;
-        char *ev = ctl_escape(c, vals[i]);
-        err = !ev || buf_printf(p, "%c%s=%s", sep, names[i], ev);
-        curl_free(ev);
-        sep = '&';
-    }
-    if (err)
+    if (err) {
         fprintf(stderr, "intentctl: the filters are too long\n");
-    return err ? CTL_EXIT_USAGE : 0;
+        return CTL_EXIT_USAGE;
+    }
+    return ctl_add_query(c, p, names, vals, sizeof names / sizeof names[0]);
 }
 
 /* One page, or with --all every page (cursors followed), printed as one table or, with --json,

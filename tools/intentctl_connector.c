@@ -140,20 +140,6 @@ static int connector_path(struct ctl *c, const char *connector, const char *tena
     return err ? CTL_EXIT_USAGE : 0;
 }
 
-/* Sends one request and parses the 2xx answer; on 0 *ans and res need releasing. */
-static int exchange(struct ctl *c, const char *method, const char *path, const char *body,
-                    struct ctl_response *res, json_t **ans)
-{
-    int rc = ctl_request(c, method, path, NULL, body, body ? strlen(body) : 0, res);
-    if (rc)
-        return rc;
-    if (!(rc = ctl_check(c, res)) && !(*ans = ctl_parse_object(res)))
-        rc = CTL_EXIT_UNAVAILABLE;
-    if (rc)
-        ctl_response_free(res);
-    return rc;
-}
-
 /* The names of the secrets that are set, "a, b", or "-". */
 static json_t *set_list(json_t *set)
 {
@@ -298,7 +284,7 @@ int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o)
     if (!rc)
         rc = connector_path(c, o->pos[0], NULL, &path);
     if (!rc)
-        rc = exchange(c, "PUT", path.data, body, &res, &ans);
+        rc = ctl_call(c, "PUT", path.data, body, &res, &ans);
     if (!rc) {
         if (c->json)
             ctl_print_raw(&res);
@@ -339,7 +325,7 @@ int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o)
     buf_init(&path, 4096);
     int rc = connector_path(c, o->npos ? o->pos[0] : NULL, o->tenant, &path);
     if (!rc)
-        rc = exchange(c, "GET", path.data, NULL, &res, &ans);
+        rc = ctl_call(c, "GET", path.data, NULL, &res, &ans);
     if (rc)
         goto out;
     if (c->json) {
@@ -384,7 +370,7 @@ int ctl_cmd_connector_delete(struct ctl *c, const struct ctl_cmdline *o)
     buf_init(&path, 4096);
     int rc = connector_path(c, o->pos[0], o->tenant, &path);
     if (!rc)
-        rc = exchange(c, "DELETE", path.data, NULL, &res, &ans);
+        rc = ctl_call(c, "DELETE", path.data, NULL, &res, &ans);
     if (!rc) {
         if (c->json) {
             ctl_print_raw(&res);

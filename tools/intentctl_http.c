@@ -50,6 +50,23 @@ char *ctl_escape(const struct ctl *c, const char *s)
     return curl_easy_escape(c->curl, s, (int)strlen(s));
 }
 
+int ctl_add_query(const struct ctl *c, struct buf *p, const char *const *names,
+                  const char *const *vals, size_t n)
+{
+    int err = 0;
+    for (size_t i = 0; i < n && !err; i++) {
+        if (!vals[i])
+            continue;
+        char *ev = ctl_escape(c, vals[i]);
+        char sep = p->data && strchr(p->data, '?') ? '&' : '?';
+        err = !ev || buf_printf(p, "%c%s=%s", sep, names[i], ev);
+        curl_free(ev);
+    }
+    if (err)
+        fprintf(stderr, "intentctl: the options are too long\n");
+    return err ? CTL_EXIT_USAGE : 0;
+}
+
 /* Copies at most outlen - 1 bytes of s (n bytes long) into out, replacing anything that is not
  * printable ASCII with '?', so a hostile header cannot reach the terminal raw. */
 static void copy_printable(char *out, size_t outlen, const char *s, size_t n)

@@ -177,19 +177,11 @@ static int signals_path(struct ctl *c, const struct ctl_cmdline *o, struct buf *
 {
     const char *names[] = {"after", "limit", "tenant_id"};
     const char *vals[] = {o->after, o->limit, o->tenant};
-    char sep = '?';
-    int err = buf_puts(p, "/v1/signals");
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !err; i++) {
-        if (!vals[i])
-            continue;
-        char *ev = ctl_escape(c, vals[i]);
-        err = !ev || buf_printf(p, "%c%s=%s", sep, names[i], ev);
-        curl_free(ev);
-        sep = '&';
+    if (buf_puts(p, "/v1/signals")) {
+        fprintf(stderr, "intentctl: out of memory\n");
+        return CTL_EXIT_USAGE;
     }
-    if (err)
-        fprintf(stderr, "intentctl: the options are too long\n");
-    return err ? CTL_EXIT_USAGE : 0;
+    return ctl_add_query(c, p, names, vals, sizeof names / sizeof names[0]);
 }
 
 /* "Step=id Step=id", the external ids a signal reports; "-" when none. */
