@@ -55,16 +55,27 @@ struct call {
     exec_comp_cb comp_cb;
 };
 
-static void step_view(const struct call *c, struct asl_step *st)
+/* Moves the call's Task into *st, which outlives the call (release it with step_release). */
+static void take_step(struct call *c, struct asl_step *st)
 {
-    memset(st, 0, sizeof *st);
-    st->kind = ASL_STEP_TASK;
-    st->state = c->state;
-    st->input = c->input;
-    st->parameters = c->params;
-    st->resource = c->aop->name;
-    st->compensate = c->compensate;
-    st->timeout_seconds = c->timeout_s;
+    *st = (struct asl_step){.kind = ASL_STEP_TASK,
+                            .state = c->state,
+                            .input = c->input,
+                            .parameters = c->params,
+                            .resource = c->aop->name,
+                            .compensate = c->compensate,
+                            .timeout_seconds = c->timeout_s};
+    c->state = NULL;
+    c->input = c->params = NULL;
+    c->compensate = NULL;
+}
+
+static void step_release(struct asl_step *st)
+{
+    free((char *)st->state);
+    free((char *)st->compensate);
+    json_decref(st->input);
+    json_decref(st->parameters);
 }
 
 static void release_guard(struct call *c, enum guard_result r)
@@ -141,34 +152,22 @@ static void call_failed(struct call *c, bool written_ahead, const char *error, c
             cb(it, v, retry_after_s, why, NULL);
         return;
     }
-    struct asl_step st;
-    step_view(c, &st);
     json_t *op = attempt_op(c, !written_ahead);
     if (op && !keep_unknown) {
         json_object_set_new(op, "inflight", json_null());
         json_decref(it->inflight);
         it->inflight = NULL;
     }
-    /* the step is copied out of the call before it goes */
-    char *state = strdup(c->state);
-    json_t *input = json_incref(c->input), *params = json_incref(c->params);
-    char *compensate = c->compensate ? strdup(c->compensate) : NULL;
     char err[64], why[ADAPTER_MESSAGE_MAX + 64];
     snprintf(err, sizeof err, "%s", error);
     snprintf(why, sizeof why, "%s", cause);
-    if (call_end(c)) {
-        st.state = state;
-        st.input = input;
-        st.parameters = params;
-        st.compensate = compensate;
+    struct asl_step st;
+    take_step(c, &st);
+    if (call_end(c))
         exec_task_failed(it, &st, err, why, retry_after_s, op);
-    } else {
+    else
         json_decref(op);
-    }
-    free(state);
-    free(compensate);
-    json_decref(input);
-    json_decref(params);
+    step_release(&st);
 }
 
 static void call_succeeded(struct call *c, bool written_ahead, const char *external_id,
@@ -184,27 +183,17 @@ static void call_succeeded(struct call *c, bool written_ahead, const char *exter
         return;
     }
     json_t *op = attempt_op(c, !written_ahead);
-    char *state = strdup(c->state);
-    json_t *input = json_incref(c->input), *params = json_incref(c->params);
-    char *compensate = c->compensate ? strdup(c->compensate) : NULL;
-    const char *opname = c->aop->name;
+    const char *opname = c->aop->name; /* a static table's */
     char ext[ADAPTER_ID_MAX];
     snprintf(ext, sizeof ext, "%s", external_id ? external_id : "");
-    if (call_end(c)) {
-        struct asl_step st = {.kind = ASL_STEP_TASK,
-                              .state = state,
-                              .input = input,
-                              .parameters = params,
-                              .compensate = compensate};
+    struct asl_step st;
+    take_step(c, &st);
+    if (call_end(c))
         exec_task_succeeded(it, &st, opname, ext, result, op);
-    } else {
+    else
         json_decref(op);
-    }
     json_decref(result);
-    free(state);
-    free(compensate);
-    json_decref(input);
-    json_decref(params);
+    step_release(&st);
 }
 
 /* Sends a request an adapter described; the answer goes to cb. Returns 0 or an error message
