@@ -98,6 +98,7 @@ static void end(struct item *it)
         return;
     }
     json_object_set_new(op, "state", json_string(target));
+    json_object_set_new(op, "compensate_to", json_null()); /* it got there */
     json_object_set_new(op, "release", json_true());
     json_object_set_new(op, "inflight", json_null());
     json_object_set_new(op, "terminal_reason", json_string(reason));

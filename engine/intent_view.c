@@ -147,10 +147,7 @@ json_t *intent_view(const PGresult *r, int row, int output_col)
     bad |= json_object_set_new(o, "waiting_until", text_or_null(r, row, IC_WAIT_UNTIL));
     bad |= json_object_set_new(o, "steps", steps_view(r, row));
     bad |= json_object_set_new(o, "held_by", text_or_null(r, row, IC_HELD_BY));
-    bad |= json_object_set_new(o, "compensating_to",
-                               strcmp(PQgetvalue(r, row, IC_STATE), "COMPENSATING")
-                                   ? json_null()
-                                   : text_or_null(r, row, IC_COMPENSATE_TO));
+    bad |= json_object_set_new(o, "compensating_to", text_or_null(r, row, IC_COMPENSATE_TO));
     if (output_col >= 0)
         bad |= json_object_set_new(o, "output", json_col(r, row, output_col));
     if (bad) {

@@ -171,6 +171,7 @@ BEGIN
                 ELSE q.last_error END,
             finished_at = CASE WHEN d.new_state NOT IN ('EXECUTING', 'COMPENSATING')
                                THEN clock_timestamp() END,
+            compensate_to = CASE WHEN d.new_state = 'COMPENSATING' THEN q.compensate_to END,
             updated_at = clock_timestamp()
         FROM cur d
         WHERE q.tenant_id = d.tenant_id AND q.action_intent_id = d.action_intent_id
@@ -282,7 +283,8 @@ BEGIN
                                                 ARRAY[o.op -> 'comp_set' ->> 'index', 'comp'],
                                                 o.op -> 'comp_set' -> 'value')
                              ELSE q.completed END,
-            compensate_to = coalesce(o.op ->> 'compensate_to', q.compensate_to),
+            compensate_to = CASE WHEN o.op ? 'compensate_to' THEN o.op ->> 'compensate_to'
+                                 ELSE q.compensate_to END,
             held_by = CASE WHEN o.op ? 'held_by' THEN o.op ->> 'held_by' ELSE NULL END,
             finished_at = CASE WHEN (o.op ->> 'state') IN ('SUCCEEDED', 'FAILED', 'EXPIRED',
                                                            'CANCELLED')

@@ -266,6 +266,7 @@ def test_operator_compensate_undoes_a_succeeded_intent(env):
     assert r.status == 202, r
     st = op.wait_for_state(it["action_intent_id"], ("CANCELLED", "FAILED"))
     assert st["state"] == "CANCELLED", st
+    assert st["compensating_to"] is None  # only while COMPENSATING
     assert live(fake, "calendar") == [] and live(fake, "hubspot", "create") == []
     assert [s["compensation"]["state"] for s in st["steps"]] == ["compensated", "compensated"]
     # only once
