@@ -13,18 +13,9 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "adapter_cases.h"
 
 /* ---- helpers ---- */
-
-static const struct adapter_op *op_of(const char *name)
-{
-    const struct adapter_op *op = adapter_find(name);
-
-    if (!op)
-        print_error("no operation %s\n", name);
-    assert_non_null(op);
-    return op;
-}
 
 /* A string of n copies of the UTF-8 sequence unit. */
 static char *repeat(const char *unit, size_t n)
@@ -39,32 +30,6 @@ static char *repeat(const char *unit, size_t n)
     return s;
 }
 
-/* Runs op's validate on params and checks the pointers it reports, in order; prints what
- * differs and returns false on a mismatch. */
-static bool check_errors(const char *opname, const json_t *params, const char *const *want,
-                         size_t nwant, const char *what)
-{
-    const struct adapter_op *op = op_of(opname);
-    struct adapter_errors errs = {0};
-    size_t n = op->validate(params, &errs);
-    bool ok = n == nwant && errs.count == nwant;
-
-    for (size_t i = 0; ok && i < nwant; i++)
-        ok = !strcmp(errs.items[i].pointer, want[i]) && errs.items[i].message[0] != '\0';
-    if (!ok) {
-        char *s = json_dumps(params, JSON_COMPACT | JSON_ENCODE_ANY);
-
-        print_error("%s: %s %.120s: got %zu error(s):\n", what, opname, s ? s : "?", n);
-        for (size_t i = 0; i < errs.count; i++)
-            print_error("  \"%s\": %s\n", errs.items[i].pointer, errs.items[i].message);
-        print_error("want %zu:\n", nwant);
-        for (size_t i = 0; i < nwant; i++)
-            print_error("  \"%s\"\n", want[i]);
-        free(s);
-    }
-    return ok;
-}
-
 /* As check_errors, but fails the test; takes over params (released even on failure). */
 static void expect_errors(const char *opname, json_t *params, const char *const *want, size_t nwant,
                           const char *what)
@@ -76,34 +41,9 @@ static void expect_errors(const char *opname, json_t *params, const char *const 
         fail();
 }
 
-/* One validate() case: params as JSON text and the pointers of the expected errors. */
-struct vcase {
-    const char *op;
-    const char *params;
-    const char *want[4];
-    size_t nwant;
-};
-
-/* Tries every case, so that a failure lists all the mismatching ones. */
-static void run_cases(const struct vcase *cases, size_t n)
-{
-    size_t failed = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        json_t *p = doc_of(cases[i].params);
-        char what[32];
-
-        snprintf(what, sizeof what, "case %zu", i);
-        failed += !check_errors(cases[i].op, p, cases[i].want, cases[i].nwant, what);
-        json_decref(p);
-    }
-    assert_int_equal(failed, 0);
-}
-
-#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
-#define CT        "internal.create_task"
-#define LN        "internal.log_note"
-#define AB        "internal.attach_brief"
+#define CT "internal.create_task"
+#define LN "internal.log_note"
+#define AB "internal.attach_brief"
 
 /* ---- registry ---- */
 
