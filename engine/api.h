@@ -72,6 +72,9 @@ json_t *api_read_json_object(struct api_req *req);
 /* The tenant a request reads from: the token's, or for a global admin ?tenant_id= (may be
  * NULL: any). Returns false after replying 400 to a malformed parameter. */
 bool api_read_tenant(struct api_req *req, char **tenant);
+/* api_read_tenant for a request that acts on one tenant: a global admin must name it, else the
+ * reply is 400 tenant-required. Returns false after replying. */
+bool api_require_tenant(struct api_req *req, char **tenant);
 
 /* Why s is not an acceptable outbound URL (NULL when it is): http or https, a host (name, IPv4
  * or [IPv6]) with an optional port, no user information, no fragment, a query only when

@@ -487,6 +487,17 @@ bool api_read_tenant(struct api_req *req, char **tenant)
     return true;
 }
 
+bool api_require_tenant(struct api_req *req, char **tenant)
+{
+    if (!api_read_tenant(req, tenant))
+        return false;
+    if (*tenant)
+        return true;
+    api_reply_problem(req, 400, "tenant-required",
+                      "a global admin must name the tenant with ?tenant_id=");
+    return false;
+}
+
 static void intent_fetched(void *arg, int err, const struct store_result *res, const char *sqlstate,
                            const char *msg)
 {
@@ -584,13 +595,8 @@ static void timeline_fetched(void *arg, int err, const struct store_result *res,
 void svc_timeline(struct api_req *req)
 {
     char *tenant = NULL;
-    if (!api_read_tenant(req, &tenant))
+    if (!api_require_tenant(req, &tenant))
         return;
-    if (!tenant) {
-        api_reply_problem(req, 400, "tenant-required",
-                          "a global admin must name the tenant with ?tenant_id=");
-        return;
-    }
     const char *p[2] = {tenant, req->params[0]};
     struct store_stmt st[2] = {{Q_INTENT_DOC, 2, p}, {Q_TIMELINE, 2, p}};
     int rc = store_txn(req->app->store, st, 2, timeline_fetched, req);
@@ -781,14 +787,8 @@ void svc_cancel(struct api_req *req)
         return;
     }
     char *tenant = NULL;
-    if (!api_read_tenant(req, &tenant)) {
+    if (!api_require_tenant(req, &tenant)) {
         json_decref(body);
-        return;
-    }
-    if (!tenant) {
-        json_decref(body);
-        api_reply_problem(req, 400, "tenant-required",
-                          "a global admin must name the tenant with ?tenant_id=");
         return;
     }
     const char *p[5] = {tenant, req->params[0], reason, req->actor, req->app->cfg.node_id};

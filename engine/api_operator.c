@@ -54,14 +54,7 @@ static bool read_body(struct api_req *req, enum action act, struct op_body *b)
     snprintf(b->reason, sizeof b->reason, "%s", reason);
     b->partial = json_is_true(partial);
     json_decref(body);
-    if (!api_read_tenant(req, &b->tenant))
-        return false;
-    if (!b->tenant) {
-        api_reply_problem(req, 400, "tenant-required",
-                          "a global admin must name the tenant with ?tenant_id=");
-        return false;
-    }
-    return true;
+    return api_require_tenant(req, &b->tenant);
 }
 
 static void compensated(void *arg, int err, const struct store_result *res, const char *sqlstate,

@@ -125,13 +125,8 @@ void svc_signals(struct api_req *req)
         api_reply_problem(req, 400, "bad-query", "%s", problem);
         return;
     }
-    if (!api_read_tenant(req, &tenant))
+    if (!api_require_tenant(req, &tenant))
         return;
-    if (!tenant) {
-        api_reply_problem(req, 400, "tenant-required",
-                          "a global admin must name the tenant with ?tenant_id=");
-        return;
-    }
     char a[24], l[16];
     snprintf(a, sizeof a, "%lld", after);
     snprintf(l, sizeof l, "%lld", limit);

@@ -30,6 +30,17 @@ def test_malformed_percent_encoding_in_the_path_is_400(client, tenant):
     assert_problem(client.get("/v1/intents/ai_%zz", token=tenant.operator), 400)
 
 
+def test_a_global_admin_must_name_the_tenant_of_one_intent(admin, shared_db):
+    for method, path, body in (("GET", "/v1/intents/ai_x/timeline", None),
+                               ("POST", "/v1/intents/ai_x/cancel", {"reason": "r"}),
+                               ("POST", "/v1/intents/ai_x/compensate", {"reason": "r"}),
+                               ("POST", "/v1/intents/ai_x/redrive", {"reason": "r"}),
+                               ("GET", "/v1/signals", None)):
+        with unchanged(shared_db):
+            b = assert_problem(admin.request(method, path, body=body), 400)
+        assert b["type"].endswith("tenant-required"), (path, b)
+
+
 def test_node_with_another_master_key_refuses_clearly_and_stores_nothing(intentd_factory):
     first = intentd_factory()
     db = first.database
