@@ -13,9 +13,10 @@
 #define SIGNALS_DEFAULT 100
 #define SIGNALS_MAX     1000
 
-/* ACTION_COMPENSATED is an operator's undo of a SUCCEEDED intent; every other compensation is
- * part of the FAILED, EXPIRED or CANCELLED outcome (and its steps say what was undone). */
-static const char *signal_type(const char *from, const char *to, const char *reason)
+/* ACTION_COMPENSATED is an operator's undo of a SUCCEEDED intent (the ledger holds its
+ * operator.compensate row); every other compensation is part of the FAILED, EXPIRED or
+ * CANCELLED outcome (and its steps say what was undone). */
+static const char *signal_type(const char *from, const char *to, bool by_operator)
 {
     if (!strcmp(to, "SUCCEEDED"))
         return "ACTION_EXECUTED";
@@ -23,7 +24,7 @@ static const char *signal_type(const char *from, const char *to, const char *rea
         return "ACTION_FAILED";
     if (!strcmp(to, "EXPIRED"))
         return "ACTION_EXPIRED";
-    if (!strcmp(from, "COMPENSATING") && !strncmp(reason, "compensated by an operator", 26))
+    if (!strcmp(from, "COMPENSATING") && by_operator)
         return "ACTION_COMPENSATED";
     return "ACTION_CANCELLED";
 }
@@ -56,14 +57,16 @@ json_t *signals_json(const PGresult *r, long long *last)
         json_t *last_error =
             PQgetisnull(r, i, 9) ? json_null() : json_loads(PQgetvalue(r, i, 9), 0, NULL);
         *last = atoll(PQgetvalue(r, i, 0));
-        json_t *sig = json_pack(
-            "{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s?}", "seq", (json_int_t)*last,
-            "type", signal_type(PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), reason),
-            "action_intent_id", PQgetvalue(r, i, 1), "state", PQgetvalue(r, i, 3), "at",
-            PQgetvalue(r, i, 4), "action_type", PQgetvalue(r, i, 5), "account_id",
-            PQgetvalue(r, i, 6), "steps", external_ids(PQgetvalue(r, i, 7)), "reason", reason,
-            "last_error", last_error ? last_error : json_null(), "decision_id",
-            PQgetisnull(r, i, 10) ? NULL : PQgetvalue(r, i, 10));
+        json_t *sig =
+            json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s?}", "seq",
+                      (json_int_t)*last, "type",
+                      signal_type(PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                                  !strcmp(PQgetvalue(r, i, 11), "t")),
+                      "action_intent_id", PQgetvalue(r, i, 1), "state", PQgetvalue(r, i, 3), "at",
+                      PQgetvalue(r, i, 4), "action_type", PQgetvalue(r, i, 5), "account_id",
+                      PQgetvalue(r, i, 6), "steps", external_ids(PQgetvalue(r, i, 7)), "reason",
+                      reason, "last_error", last_error ? last_error : json_null(), "decision_id",
+                      PQgetisnull(r, i, 10) ? NULL : PQgetvalue(r, i, 10));
         /* a signal left out would be skipped for good by a consumer resuming after a later one */
         if (json_array_append_new(list, sig)) {
             json_decref(list);

@@ -128,7 +128,10 @@ enum intent_col {
     "to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "              \
     "i.action_type, i.account_id, i.completed::text, l.payload ->> 'reason', "                     \
     "i.last_error::text, "                                                                         \
-    "i.intent -> 'decision' ->> 'decision_id' "                                                    \
+    "i.intent -> 'decision' ->> 'decision_id', "                                                   \
+    "EXISTS (SELECT 1 FROM intentd.ledger o WHERE o.tenant_id = l.tenant_id "                      \
+    "AND o.action_intent_id = l.action_intent_id AND o.event = 'operator.compensate' "             \
+    "AND o.seq < l.seq) "                                                                          \
     "FROM intentd.ledger l JOIN intentd.intents i "                                                \
     "ON i.tenant_id = l.tenant_id AND i.action_intent_id = l.action_intent_id "                    \
     "WHERE l.tenant_id = $1 AND l.seq > $2::bigint AND l.event = 'intent.transition' "             \
