@@ -78,6 +78,11 @@ def test_crm_503_until_retries_run_out_deletes_the_calendar_draft(env):
     assert meeting["compensation"]["state"] == "compensated", st
     posts = [r for r in fake.requests(vendor="hubspot") if r["method"] == "POST"]
     assert len(posts) >= 2  # retried before giving up
+    # its calendar draft was undone: running it again from the failed step would build on an
+    # effect that is gone, so a redrive is refused
+    b = assert_problem(c.post("/v1/intents/%s/redrive" % it["action_intent_id"],
+                              body={"reason": "retry"}), 409)
+    assert b["type"].endswith("compensated"), b
 
 
 def test_reset_after_the_effect_is_reconciled_not_repeated(env):
@@ -118,6 +123,16 @@ def test_slack_unknown_outcome_is_never_repeated(env):
     assert st["state"] == "SUCCEEDED", st
     assert len(fake.effects(vendor="slack")) == 1
     assert len([r for r in fake.requests(vendor="slack")]) == 1
+
+
+def test_compensate_refuses_an_intent_with_nothing_to_undo(env):
+    tenant, c, fake = env
+    it = intent(tenant, "notify.post_message", {"text": "Deal closed"})
+    assert submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))["state"] == "SUCCEEDED"
+    path = "/v1/intents/%s/compensate" % it["action_intent_id"]
+    b = assert_problem(c.post(path, body={"reason": "undo", "partial": True}), 409)
+    assert b["type"].endswith("nothing-to-undo"), b
+    assert c.intent(it["action_intent_id"]).json["state"] == "SUCCEEDED"
 
 
 def test_rate_limited_honours_retry_after(env):
