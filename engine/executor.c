@@ -14,6 +14,7 @@
 #include "asl.h"
 #include "crypto.h"
 #include "executor_internal.h"
+#include "guards.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "queries.h"
@@ -40,6 +41,12 @@ double exec_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A guard deferral may have ended (tokens arrived, a slot freed): parked calls ask again. */
+static void guards_woke(void *arg)
+{
+    exec_unpark(arg, false);
+}
+
 int executor_new(struct app *app, struct executor **out)
 {
     struct executor *e = calloc(1, sizeof *e);
@@ -48,6 +55,10 @@ int executor_new(struct app *app, struct executor **out)
     e->app = app;
     uv_timer_init(app->loop, &e->retry_timer);
     e->retry_timer.data = e;
+    uv_timer_init(app->loop, &e->park_timer);
+    e->park_timer.data = e;
+    e->handles_open = 2;
+    guards_set_wake(app->guards, guards_woke, e);
     *out = e;
     return 0;
 }
@@ -83,14 +94,16 @@ static void drop(struct item *it)
 
 static void timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct executor *e = h->data;
+    if (--e->handles_open == 0)
+        free(e);
 }
 
 static void free_now(struct executor *e)
 {
     while (e->items)
         drop(e->items);
-    e->retry_timer.data = e;
+    uv_close((uv_handle_t *)&e->park_timer, timer_closed);
     uv_close((uv_handle_t *)&e->retry_timer, timer_closed);
 }
 
@@ -99,6 +112,8 @@ void executor_free(struct executor *e)
     if (!e)
         return;
     uv_timer_stop(&e->retry_timer);
+    guards_set_wake(e->app->guards, NULL, NULL);
+    exec_unpark(e, true); /* their intents' leases are released with the rest */
     if (e->inflight || e->calling) {
         e->closing = true; /* the last apply result or call callback frees it */
         return;

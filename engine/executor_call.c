@@ -21,6 +21,9 @@
 
 #define CONFIG_RETRY_S 5.0  /* configuration unreadable (database down): look again */
 #define DEFER_MIN_S    0.05 /* a deferred call is looked at again no sooner than this */
+#define PARK_MAX_S                                                                                 \
+    1.0 /* a guard wait this short stays in memory instead of giving the                           \
+           lease back (a token batch on its way, a concurrency slot) */
 /* a call held by a pause is looked at again after this, should the flip to run be missed */
 #define PAUSE_RECHECK_S 5.0
 
@@ -42,6 +45,7 @@ struct call {
     bool guard_held;
     bool refreshed;            /* an OAuth2 refresh was tried for this attempt */
     struct call *next_refresh; /* in executor.refreshing, when this call leads a refresh */
+    struct call *next_parked;  /* in executor.parked */
     struct call *waiters;      /* calls waiting for this call's refresh */
     struct call *next_waiter;
     bool after_conflict; /* the reconcile follows a 409, not an unknown outcome */
@@ -716,6 +720,43 @@ static void defer(struct call *c, const char *held_by, double due)
     }
 }
 
+static void start(struct call *c);
+
+static void park_fire(uv_timer_t *t)
+{
+    exec_unpark(t->data, false);
+}
+
+/* Keeps the call (and its lease) in memory until the guards wake it or until at: giving the
+ * lease back and claiming it again takes longer than such a wait, and tokens fetched for it
+ * would go stale meanwhile. */
+static void park(struct call *c, double at)
+{
+    struct executor *e = c->it->e;
+    c->next_parked = e->parked;
+    e->parked = c;
+    double ms = (at - exec_now()) * 1000.0;
+    uint64_t delay = ms < 1 ? 1 : (uint64_t)ms;
+    if (!uv_is_active((uv_handle_t *)&e->park_timer) || uv_timer_get_due_in(&e->park_timer) > delay)
+        uv_timer_start(&e->park_timer, park_fire, delay, 0);
+}
+
+void exec_unpark(struct executor *e, bool drop)
+{
+    struct call *list = e->parked;
+    e->parked = NULL;
+    uv_timer_stop(&e->park_timer);
+    while (list) {
+        struct call *c = list;
+        list = c->next_parked;
+        c->next_parked = NULL;
+        if (drop)
+            call_free(c);
+        else
+            start(c); /* may park it again */
+    }
+}
+
 static void start(struct call *c)
 {
     struct item *it = c->it;
@@ -760,6 +801,12 @@ static void start(struct call *c)
     bool retry = it->step_attempts > 0;
     guards_acquire(app->guards, it->tenant, c->connector, &c->cfg->limits, retry, now, &d);
     if (d.kind != GUARD_GO) {
+        bool brief = d.kind == GUARD_RATE_LIMITED || d.kind == GUARD_CONCURRENCY;
+        if (brief && d.retry_at_epoch - now <= PARK_MAX_S) {
+            app_metrics_deferral(app->metrics, guard_kind_name(d.kind));
+            park(c, d.retry_at_epoch > now ? d.retry_at_epoch : now + PARK_MAX_S);
+            return;
+        }
         double due = d.retry_at_epoch > now + DEFER_MIN_S ? d.retry_at_epoch : now + DEFER_MIN_S;
         defer(c, guard_kind_name(d.kind), due);
         return;

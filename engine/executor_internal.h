@@ -60,6 +60,10 @@ struct executor {
     int calling;             /* items with an external call (or its set-up) in progress */
     struct call *refreshing; /* calls refreshing an OAuth2 token, one per tenant and connector;
                                 others answered 401 meanwhile wait on them */
+    struct call *parked;     /* calls waiting in memory for a guard (a token batch on its way,
+                                a concurrency slot): the guards' wake or park_timer retries them */
+    uv_timer_t park_timer;
+    int handles_open; /* the two timers, until their close callbacks ran */
     uv_timer_t retry_timer;
     unsigned retry_ms;
     bool retry_armed;
@@ -133,6 +137,10 @@ void exec_adopt_unknown(struct item *it, json_t *op);
 
 /* executor_call.c: frees the call of an item that leaves memory. */
 void exec_call_abandon(struct item *it);
+/* executor_call.c: retries every parked call (the guards' wake, or park_timer); ends them
+ * without retrying when the executor is being freed (drop). */
+void exec_unpark(struct executor *e, bool drop);
+
 /* executor.c: a call ended while the executor was closing. */
 void executor_call_ended(struct executor *e);
 
