@@ -246,7 +246,9 @@ def test_unconfigured_connector_fails_with_a_clear_cause(fake, shared):
 
 def test_cancel_mid_workflow_compensates_the_finished_step(env):
     tenant, c, fake = env
-    fake.add_fault(method="POST", path_regex="/events$", action="delay", delay_ms=1500, count=1)
+    # the calendar answers 3 s after the request arrives: the cancel lands while it is in flight
+    configure(c, fake, only=("calendar",), limits={"timeout_seconds": 10})
+    fake.add_fault(method="POST", path_regex="/events$", action="delay", delay_ms=3000, count=1)
     it = book_meeting(tenant)
     r = c.submit(it, key=tenant.approval_key)
     assert r.status == 202
@@ -263,7 +265,10 @@ def test_cancel_mid_workflow_compensates_the_finished_step(env):
 
 def test_ttl_passing_between_tasks_expires_and_compensates(env):
     tenant, c, fake = env
-    fake.add_fault(method="POST", path_regex="/events$", action="delay", delay_ms=1500, count=1)
+    # the deadline is at most 2 s away and the calendar answers after 3 s: the next step
+    # boundary is past it, whatever the machine's speed
+    configure(c, fake, only=("calendar",), limits={"timeout_seconds": 10})
+    fake.add_fault(method="POST", path_regex="/events$", action="delay", delay_ms=3000, count=1)
     it = book_meeting(tenant, expires_at_epoch=int(time.time()) + 2)
     st = submit_and_wait(c, tenant, it, ("EXPIRED", "SUCCEEDED", "FAILED"))
     assert st["state"] == "EXPIRED", st
