@@ -51,6 +51,7 @@ static const struct route routes[] = {
     {"GET", "/v1/toggles", AUTH_OPERATOR, svc_get_toggles},
     {"PUT", "/v1/toggles", AUTH_ONCALL, svc_put_toggle},
     {"POST", "/v1/tenants", AUTH_ADMIN, svc_create_tenant},
+    {"GET", "/v1/tenants", AUTH_ADMIN, svc_list_tenants},
     {"POST", "/v1/tenants/*/tokens", AUTH_ADMIN, svc_create_token},
     {"GET", "/v1/tenants/*/tokens", AUTH_ADMIN, svc_list_tokens},
     {"DELETE", "/v1/tenants/*/tokens/*", AUTH_ADMIN, svc_revoke_token},

@@ -1,7 +1,7 @@
-/* A tenant's tokens and approval keys after creation (SPEC §6, admin): list and revoke tokens,
- * list and rotate approval keys. Secrets never leave except the new key of a rotation, once.
- * A tenant's own admin token manages that tenant only: another tenant is answered 404, as if
- * it did not exist. The bootstrap INTENTD_ADMIN_TOKEN lives in the environment, not in
+/* Tenants, their tokens and approval keys after creation (SPEC §6, admin): list tenants, list
+ * and revoke tokens, list and rotate approval keys. Secrets never leave except the new key of a
+ * rotation, once. A tenant's own admin token manages that tenant only: another tenant is answered
+ * 404, as if it did not exist. The bootstrap INTENTD_ADMIN_TOKEN lives in the environment, not in
  * intentd.tokens, so it is neither listed nor revocable here. */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #define TOKEN_ID_LEN    20 /* "tok_" and 16 hex digits (008_tokens_keys.sql) */
 #define OVERLAP_DEFAULT 86400
 #define OVERLAP_MAX     (30 * 86400)
+#define TENANTS_PAGE    1000
 
 /* The path's tenant when req may manage it; otherwise replies 404 and returns NULL. */
 static const char *managed_tenant(struct api_req *req)
@@ -45,17 +46,78 @@ static const char *nullable(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
+/* A read's rows, or NULL after replying to its failure. */
+static PGresult *first_result(struct api_req *req, int err, const struct store_result *res,
+                              const char *sqlstate, const char *msg)
+{
+    if (err) {
+        api_reply_store_error(req, err, sqlstate, msg);
+        return NULL;
+    }
+    return res->results[0];
+}
+
+/* --- tenants --- */
+
+static void tenants_listed(void *arg, int err, const struct store_result *res, const char *sqlstate,
+                           const char *msg)
+{
+    struct api_req *req = arg;
+    PGresult *r = first_result(req, err, res, sqlstate, msg);
+    if (!r)
+        return;
+    int n = PQntuples(r);
+    json_t *list = json_array();
+    bool bad = !list;
+    for (int i = 0; !bad && i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "v%s", PQgetvalue(r, i, 2));
+        bad = json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:I}", "tenant_id", PQgetvalue(r, i, 0), "created_at",
+                            PQgetvalue(r, i, 1), "key_id", key, "active_tokens",
+                            (json_int_t)atoll(PQgetvalue(r, i, 3))));
+    }
+    if (bad) {
+        json_decref(list);
+        api_reply_problem(req, 500, "internal", "out of memory");
+        return;
+    }
+    /* a full page: more may follow after its last tenant */
+    const char *next = n == TENANTS_PAGE ? PQgetvalue(r, n - 1, 0) : NULL;
+    api_reply_json(req, 200, json_pack("{s:o, s:s?}", "tenants", list, "next_after", next), NULL);
+}
+
+void svc_list_tenants(struct api_req *req)
+{
+    bool bad = false;
+    char *after = api_query_param(req, "after", &bad);
+    if (bad || (after && !api_valid_tenant_id(after))) {
+        free(after);
+        api_reply_problem_errors(req, 400, "invalid-request",
+                                 json_pack("[{s:s, s:s}]", "pointer", "/after", "message",
+                                           "after must be a tenant id: 1-64 of [A-Za-z0-9._-]"),
+                                 "the after parameter is not valid");
+        return;
+    }
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", TENANTS_PAGE);
+    /* a tenant's admin token sees its own tenant only */
+    const char *p[3] = {req->tenant[0] ? req->tenant : NULL, after ? after : "", limit};
+    int rc = store_query(req->app->store, Q_TENANTS_LIST, 3, p, tenants_listed, req);
+    free(after);
+    if (rc)
+        api_reply_store_error(req, rc, NULL, NULL);
+}
+
 /* --- tokens --- */
 
 static void tokens_listed(void *arg, int err, const struct store_result *res, const char *sqlstate,
                           const char *msg)
 {
     struct api_req *req = arg;
-    if (err) {
-        api_reply_store_error(req, err, sqlstate, msg);
+    PGresult *r = first_result(req, err, res, sqlstate, msg);
+    if (!r)
         return;
-    }
-    PGresult *r = res->results[0];
     if (PQntuples(r) == 0) {
         api_reply_problem(req, 404, "not-found", "no such tenant");
         return;
@@ -100,11 +162,9 @@ static void token_revoked(void *arg, int err, const struct store_result *res, co
                           const char *msg)
 {
     struct api_req *req = arg;
-    if (err) {
-        api_reply_store_error(req, err, sqlstate, msg);
+    PGresult *r = first_result(req, err, res, sqlstate, msg);
+    if (!r)
         return;
-    }
-    PGresult *r = res->results[0];
     const char *result = PQgetvalue(r, 0, 0);
     if (!strcmp(result, "notfound")) {
         api_reply_problem(req, 404, "not-found", "no such token");
@@ -150,11 +210,9 @@ static void keys_listed(void *arg, int err, const struct store_result *res, cons
                         const char *msg)
 {
     struct api_req *req = arg;
-    if (err) {
-        api_reply_store_error(req, err, sqlstate, msg);
+    PGresult *r = first_result(req, err, res, sqlstate, msg);
+    if (!r)
         return;
-    }
-    PGresult *r = res->results[0];
     if (PQntuples(r) != 1) {
         api_reply_problem(req, 404, "not-found", "no such tenant");
         return;

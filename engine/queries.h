@@ -18,6 +18,15 @@
 
 #define TS_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
+/* $1 one tenant or NULL for all, $2 after this id, $3 limit. */
+#define Q_TENANTS_LIST                                                                             \
+    "SELECT n.tenant_id, " TS_UTC(                                                                 \
+        "n.created_at") ", n.key_version, "                                                        \
+                        "(SELECT count(*) FROM intentd.tokens k WHERE k.tenant_id = n.tenant_id "  \
+                        "AND k.revoked_at IS NULL) FROM intentd.tenants n "                        \
+                        "WHERE ($1::text IS NULL OR n.tenant_id = $1) AND n.tenant_id > $2 "       \
+                        "ORDER BY n.tenant_id LIMIT $3::int"
+
 /* $1 tenant: NULL rows when the tenant does not exist, else one row per token (token_id NULL
  * when it has none). */
 #define Q_TOKENS_LIST                                                                              \

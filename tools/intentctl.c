@@ -107,6 +107,10 @@ static const struct command commands[] = {
     {"tenant create", " ", ctl_cmd_tenant_create, "tenant create ID",
      "Create a tenant (admin token). Prints its approval key and its operator and oncall\n"
      "tokens: they are shown this once and cannot be read back."},
+    {"tenant list", " after ", ctl_cmd_tenant_list, "tenant list [--after ID]",
+     "List tenants (admin token; a tenant's admin token sees its own): TENANT CREATED KEY-ID\n"
+     "TOKENS (tokens not revoked), by id, 1000 a page; when a page is full a line on stderr\n"
+     "gives the --after to continue with. Never a secret."},
     {"token create", " role tenant ", ctl_cmd_token_create,
      "token create --tenant T --role operator|oncall|admin",
      "Create another token for tenant T (admin token; T may also be given as the one\n"

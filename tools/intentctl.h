@@ -1,7 +1,8 @@
 /* The parts of intentctl, a blocking command-line client of the API in docs/api-contract.md:
  * intentctl.c (command line, help, dispatch), intentctl_cmd.c (the commands),
  * intentctl_connector.c (the connector configuration commands), intentctl_ops.c (compensate,
- * redrive, signals, preview), intentctl_tenant.c (token list/revoke, key list/rotate),
+ * redrive, signals, preview), intentctl_tenant.c (tenant list,
+ * token list/revoke, key list/rotate),
  * intentctl_table.c (human output) and intentctl_http.c (libcurl transport, request ids,
  * problem+json reporting). Signing is engine/signature.h's sig_sign, the server's own code. */
 #ifndef INTENTCTL_H
@@ -195,6 +196,7 @@ int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_delete(struct ctl *c, const struct ctl_cmdline *o);
 /* intentctl_tenant.c */
+int ctl_cmd_tenant_list(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_token_list(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_token_revoke(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_key_list(struct ctl *c, const struct ctl_cmdline *o);

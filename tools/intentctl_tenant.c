@@ -1,6 +1,7 @@
-/* A tenant's tokens and approval keys after creation (admin token): `token list`, `token
- * revoke`, `key list` and `key rotate` (docs/api-contract.md, "Tokens and keys"). The only
- * secret shown is the new key of a rotation, once, with the same warning as tenant creation. */
+/* Tenants, their tokens and approval keys after creation (admin token): `tenant list`, `token
+ * list`, `token revoke`, `key list` and `key rotate` (docs/api-contract.md, "Tokens and keys"). The
+ * only secret shown is the new key of a rotation, once, with the same warning as tenant creation.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,42 @@ static int list_cmd(struct ctl *c, const struct ctl_cmdline *o, const char *cmd,
         ctl_print_raw(&res);
     else
         rc = print_rows(json_object_get(ans, what), head, fields, ncols);
+    ctl_response_free(&res);
+    json_decref(ans);
+    return rc;
+}
+
+int ctl_cmd_tenant_list(struct ctl *c, const struct ctl_cmdline *o)
+{
+    if (o->npos) {
+        fprintf(stderr, "intentctl: tenant list takes no arguments\n");
+        return CTL_EXIT_USAGE;
+    }
+    struct buf path;
+    buf_init(&path, 4096);
+    const char *names[] = {"after"}, *vals[] = {o->after};
+    int rc = buf_printf(&path, "/v1/tenants") ? CTL_EXIT_USAGE : 0;
+    if (!rc)
+        rc = ctl_add_query(c, &path, names, vals, 1);
+    struct ctl_response res;
+    json_t *ans = NULL;
+    if (!rc)
+        rc = ctl_call(c, "GET", path.data, NULL, &res, &ans);
+    buf_free(&path);
+    if (rc)
+        return rc;
+    static const char *const head[] = {"TENANT", "CREATED", "KEY-ID", "TOKENS"};
+    static const char *const fields[] = {"tenant_id", "created_at", "key_id", "active_tokens"};
+    const char *next = json_string_value(json_object_get(ans, "next_after"));
+    if (c->json)
+        ctl_print_raw(&res);
+    else
+        rc = print_rows(json_object_get(ans, "tenants"), head, fields, 4);
+    if (!rc && next && !c->json) {
+        char *n = ctl_clean(next, 0);
+        fprintf(stderr, "intentctl: more tenants follow: --after %s\n", n ? n : "?");
+        free(n);
+    }
     ctl_response_free(&res);
     json_decref(ans);
     return rc;

@@ -94,3 +94,19 @@ def test_key_rotate_and_list(shared_intentd, shared_db, admin, tenant):
         assert_problem(c.submit(tenant.intent(), key=tenant.approval_key), 401)
     assert c.submit(tenant.intent(), key=doc["approval_key"]).status == 202
     c.close()
+
+
+def test_tenant_list(shared_intentd, tenant):
+    r = ctl(shared_intentd, shared_intentd.admin_token, "tenant", "list")
+    assert r.returncode == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["TENANT", "CREATED", "KEY-ID", "TOKENS"]
+    row = next(l.split() for l in lines if l.split()[0] == tenant.tenant_id)
+    assert row[2:] == ["v1", "2"]
+    assert tenant.approval_key not in r.out
+    r = ctl(shared_intentd, shared_intentd.admin_token, "--json", "tenant", "list", "--after",
+            tenant.tenant_id)
+    assert r.returncode == 0, r.err
+    assert tenant.tenant_id not in [t["tenant_id"] for t in json.loads(r.out)["tenants"]]
+    r = ctl(shared_intentd, tenant.operator, "tenant", "list")
+    assert r.returncode == 1 and "403" in r.err and r.out == ""

@@ -255,3 +255,35 @@ def test_overlap_zero_refuses_the_old_key_at_once_on_every_node(intentd_factory)
     ledger_ok(adm)
     for cl in (cb, ca, adm):
         cl.close()
+
+
+# ---------------------------------------------------------------------------------- tenants
+
+
+def test_tenant_list(shared_intentd, shared_db, admin):
+    a = shared_intentd.create_tenant()
+    b = shared_intentd.create_tenant()
+    r = admin.get("/v1/tenants")
+    assert r.status == 200, r
+    listed = {t["tenant_id"]: t for t in r.json["tenants"]}
+    assert listed[a.tenant_id]["active_tokens"] == 2 and listed[a.tenant_id]["key_id"] == "v1"
+    assert set(listed[a.tenant_id]) == {"tenant_id", "created_at", "key_id", "active_tokens"}
+    assert r.json["next_after"] is None  # fewer than a page
+    ids = [t["tenant_id"] for t in r.json["tenants"]]
+    assert ids == sorted(ids)
+    for secret in (a.approval_key, a.operator, a.oncall):
+        assert secret not in r.body.decode()
+    after = admin.get("/v1/tenants?after=%s" % min(a.tenant_id, b.tenant_id)).json["tenants"]
+    assert max(a.tenant_id, b.tenant_id) in [t["tenant_id"] for t in after]
+    assert min(a.tenant_id, b.tenant_id) not in [t["tenant_id"] for t in after]
+    # a tenant's admin token sees its own tenant only
+    tok = admin.post(tokens_path(a.tenant_id), body={"role": "admin"}).json["token"]
+    own = shared_intentd.client(token=tok).get("/v1/tenants").json["tenants"]
+    assert [t["tenant_id"] for t in own] == [a.tenant_id] and own[0]["active_tokens"] == 3
+    with unchanged(shared_db):
+        p = assert_problem(admin.get("/v1/tenants?after=%2F.."), 400)
+        assert has_error_at(p, "/after"), p
+        assert_problem(admin.get("/v1/tenants?after=%zz"), 400)
+        assert_problem(shared_intentd.client(token=a.operator).get("/v1/tenants"), 403)
+        assert_problem(shared_intentd.client(token=a.oncall).get("/v1/tenants"), 403)
+        assert_problem(shared_intentd.client().get("/v1/tenants"), 401)
