@@ -107,9 +107,29 @@ static const struct command commands[] = {
     {"tenant create", " ", ctl_cmd_tenant_create, "tenant create ID",
      "Create a tenant (admin token). Prints its approval key and its operator and oncall\n"
      "tokens: they are shown this once and cannot be read back."},
-    {"token create", " role ", ctl_cmd_token_create,
-     "token create TENANT --role operator|oncall|admin",
-     "Create another token for TENANT (admin token). Prints the token, this once."},
+    {"tenant list", " after ", ctl_cmd_tenant_list, "tenant list [--after ID]",
+     "List tenants (admin token; a tenant's admin token sees its own): TENANT CREATED KEY-ID\n"
+     "TOKENS (tokens not revoked), by id, 1000 a page; when a page is full a line on stderr\n"
+     "gives the --after to continue with. Never a secret."},
+    {"token create", " role tenant ", ctl_cmd_token_create,
+     "token create --tenant T --role operator|oncall|admin",
+     "Create another token for tenant T (admin token; T may also be given as the one\n"
+     "argument). Prints the token, this once, and its TOKEN-ID."},
+    {"token list", " tenant ", ctl_cmd_token_list, "token list --tenant T",
+     "List tenant T's tokens (admin token): TOKEN-ID ROLE CREATED REVOKED. Never a secret."},
+    {"token revoke", " tenant ", ctl_cmd_token_revoke, "token revoke --tenant T TOKEN_ID",
+     "Revoke a token of tenant T (admin token): refused (401) at once on every node.\n"
+     "Revoking a revoked token changes nothing (exit 0). INTENTD_ADMIN_TOKEN is not a\n"
+     "listed token and cannot be revoked here."},
+    {"key rotate", " tenant overlap ", ctl_cmd_key_rotate,
+     "key rotate --tenant T [--overlap 1d|3600]",
+     "Give tenant T a new approval key (admin token) and print it, this once. The previous\n"
+     "key still verifies for --overlap (seconds, or with s, m, h, d; default 1d, at most\n"
+     "30d, 0 = refused at once on every node). Rotating during an overlap drops the oldest\n"
+     "key at once: only the current and the previous key are kept. --json for scripts."},
+    {"key list", " tenant ", ctl_cmd_key_list, "key list --tenant T",
+     "List tenant T's approval keys (admin token): KEY-ID STATE (current, previous or\n"
+     "expired) CREATED EXPIRES. Never the key itself."},
     {"connector set",
      " base-url auth token-url client-id secrets-file settings limits tenant bearer-token "
      "client-secret refresh-token access-token secret password api-key ",
@@ -341,6 +361,7 @@ int main(int argc, char **argv)
         {"tenant", &o.tenant, NULL},
         {"reason", &o.reason, NULL},
         {"role", &o.role, NULL},
+        {"overlap", &o.overlap, NULL},
         {"status", &o.status, NULL},
         {"action-type", &o.action_type, NULL},
         {"account", &o.account, NULL},

@@ -1,7 +1,8 @@
 /* The parts of intentctl, a blocking command-line client of the API in docs/api-contract.md:
  * intentctl.c (command line, help, dispatch), intentctl_cmd.c (the commands),
  * intentctl_connector.c (the connector configuration commands), intentctl_ops.c (compensate,
- * redrive, signals, preview),
+ * redrive, signals, preview), intentctl_tenant.c (tenant list,
+ * token list/revoke, key list/rotate),
  * intentctl_table.c (human output) and intentctl_http.c (libcurl transport, request ids,
  * problem+json reporting). Signing is engine/signature.h's sig_sign, the server's own code. */
 #ifndef INTENTCTL_H
@@ -143,6 +144,7 @@ struct ctl_cmdline {
     bool partial;                   /* compensate */
     const char *after;              /* signals (with limit) */
     const char *role;               /* token create */
+    const char *overlap;            /* key rotate */
     const char *status, *action_type, *account, *since, *until, *limit, *cursor; /* list */
     bool all;                                                                    /* list */
     /* connector set; argv_secret is set by any secret-bearing flag, which is refused */
@@ -193,6 +195,12 @@ int ctl_cmd_preview(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_delete(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_tenant.c */
+int ctl_cmd_tenant_list(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_token_list(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_token_revoke(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_key_list(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_key_rotate(struct ctl *c, const struct ctl_cmdline *o);
 /* intentctl_toggle.c */
 int ctl_cmd_toggle(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_toggles(struct ctl *c, const struct ctl_cmdline *o);

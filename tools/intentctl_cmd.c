@@ -586,7 +586,8 @@ static int print_secrets(struct ctl *c, const struct ctl_response *res, json_t *
     static const char *const fields[][2] = {{"tenant_id", "tenant"},
                                             {"role", "role"},
                                             {"approval_key", "approval key"},
-                                            {"token", "token"}};
+                                            {"token", "token"},
+                                            {"token_id", "token id"}};
     struct ctl_table t = {.ncols = 2};
     const char *k;
     json_t *v;
@@ -603,6 +604,13 @@ static int print_secrets(struct ctl *c, const struct ctl_response *res, json_t *
     {
         char label[96];
         snprintf(label, sizeof label, "%s token", k);
+        if (!rc)
+            rc = ctl_kv_row(&t, label, v);
+    }
+    json_object_foreach(json_object_get(ans, "token_ids"), k, v)
+    {
+        char label[96];
+        snprintf(label, sizeof label, "%s token id", k);
         if (!rc)
             rc = ctl_kv_row(&t, label, v);
     }
@@ -639,15 +647,16 @@ int ctl_cmd_token_create(struct ctl *c, const struct ctl_cmdline *o)
     json_t *ans = NULL;
     char *body = NULL, *et = NULL;
     int rc;
-    if (o->npos != 1 || !o->role) {
-        fprintf(stderr, "intentctl: token create needs a TENANT and --role "
+    const char *tenant = o->npos == 1 && !o->tenant ? o->pos[0] : o->tenant;
+    if (!tenant || o->npos > (o->tenant ? 0 : 1) || !o->role) {
+        fprintf(stderr, "intentctl: token create needs --tenant T and --role "
                         "operator|oncall|admin\n");
         return CTL_EXIT_USAGE;
     }
     buf_init(&path, 4096);
     if ((rc = ctl_small_body("role", o->role, &body)))
         goto out;
-    et = ctl_escape(c, o->pos[0]);
+    et = ctl_escape(c, tenant);
     if (!et || buf_printf(&path, "/v1/tenants/%s/tokens", et)) {
         fprintf(stderr, "intentctl: the tenant id is too long\n");
         rc = CTL_EXIT_USAGE;
