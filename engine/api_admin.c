@@ -88,6 +88,12 @@ static void tenant_created(void *arg, int err, const struct store_result *res, c
 
 void svc_create_tenant(struct api_req *req)
 {
+    /* A tenant's admin token manages its own tenant; a new tenant is the operator of the whole
+     * deployment's decision, so only the global admin token may make one. */
+    if (req->tenant[0] != '\0') {
+        api_reply_problem(req, 403, "forbidden", "creating a tenant needs the global admin token");
+        return;
+    }
     json_t *doc = object_body(req);
     if (!doc)
         return;
