@@ -187,7 +187,9 @@ def test_unreachable_listen_url_falls_back_to_polling(intentd_factory):
 
 
 def run_config(intentd_binary, **env):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("INTENTD_")}
+    # INTENTD_TEST_* stay: a wrapper such as tests/valgrind-intentd reads them
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith("INTENTD_") or k.startswith("INTENTD_TEST_")}
     e["INTENTD_HOME"] = tempfile.mkdtemp(prefix="intentd-home-", dir="/tmp")
     e.update(env)
     return subprocess.run([intentd_binary], env=e, capture_output=True, timeout=60)
