@@ -188,6 +188,8 @@ int main(int argc, char **argv)
     uv_loop_init(&d.loop);
     app->loop = &d.loop;
     struct store_config sc = {.conninfo = app->conninfo,
+                              .listen_conninfo = app->cfg.listen_database_url,
+                              .no_prepared = !app->cfg.db_prepared,
                               .pool_size = app->cfg.db_pool,
                               .max_queue = 20000,
                               .app_name = "intentd"};

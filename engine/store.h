@@ -27,11 +27,14 @@ struct store_config {
                              wait, a server or network that stopped answering) fails with
                              IE_UNAVAIL and its connection is dropped and reconnected; the
                              transaction may have committed if the COMMIT was sent (0: 30000) */
-    bool no_prepared;     /* send every statement unprepared (PQsendQueryParams) instead of
-                             caching named prepared statements per connection; set it behind a
-                             pooler in transaction mode (pgbouncer pool_mode=transaction before
-                             1.21), where a named statement prepared on one server connection
-                             is missing on the next */
+    const char *listen_conninfo; /* store_listen's connection, or NULL for conninfo; copied.
+                                    Behind a transaction-mode pooler it must reach PostgreSQL
+                                    directly: a LISTEN there is lost with its server session */
+    bool no_prepared;            /* send every statement unprepared (PQsendQueryParams) instead of
+                                    caching named prepared statements per connection; set it behind a
+                                    pooler in transaction mode (pgbouncer pool_mode=transaction before
+                                    1.21), where a named statement prepared on one server connection
+                                    is missing on the next */
 };
 
 /* One statement of a job. Parameters are text (NULL pointer = SQL NULL); the store copies sql
