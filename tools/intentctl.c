@@ -142,8 +142,9 @@ static const struct command commands[] = {
      "out). pause: no new external call starts (held intents show held_by; deadlines still\n"
      "run); run: held intents resume, spread over the server's INTENTD_RESUME_WINDOW_MS;\n"
      "kill: covered intents that have not finished are cancelled, with compensation. On a\n"
-     "terminal it asks for confirmation first; --yes skips the question. Flipping to the\n"
-     "mode a switch already has changes nothing (exit 0)."},
+     "terminal it asks for confirmation first (anything but y or yes: exit 1, nothing\n"
+     "changed); without a terminal it refuses (exit 2) unless --yes, which skips the\n"
+     "question. Flipping to the mode a switch already has changes nothing (exit 0)."},
     {"toggles", " tenant ", ctl_cmd_toggles, "toggles [--tenant T]",
      "List the kill switches that cover the token's tenant (a global admin sees all, or one\n"
      "tenant's with --tenant): SCOPE KEY MODE UPDATED BY REASON."},
