@@ -119,11 +119,7 @@ int ctl_cmd_toggles(struct ctl *c, const struct ctl_cmdline *o)
                             ctl_cell(json_object_get(item, "updated_at"), 0),
                             ctl_cell(json_object_get(item, "updated_by"), 40),
                             ctl_cell(json_object_get(item, "reason"), 80)};
-            if (rc)
-                for (int k = 0; k < 6; k++)
-                    free(row[k]);
-            else
-                rc = ctl_table_add(&t, row);
+            rc = ctl_table_add_unless(&t, row, rc);
         }
         ctl_table_print_free(&t);
     }

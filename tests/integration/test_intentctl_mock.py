@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import pathlib
+import re
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,8 +55,18 @@ PREVIEW = {"valid": True, "action_intent_id": "ai_1", "action_type": "crm.create
                       "problem": "this connector is not configured for the tenant"}]}
 
 
+TIMELINE = {"action_intent_id": "ai_1", "tenant_id": "acme", "events": [
+    {"seq": None, "event": "decision", "from_state": None, "to_state": None,
+     "node_id": None, "actor": "approval", "payload": {"summary": "why"},
+     "created_at": "2026-11-21T10:00:00Z"},
+    {"seq": 17, "event": "intent.transition", "from_state": "PENDING",
+     "to_state": "EXECUTING", "node_id": "n1", "actor": "scheduler",
+     "payload": {"reason": "claimed"}, "created_at": "2026-11-21T10:00:02Z"}]}
+
+
 class Handler(BaseHTTPRequestHandler):
     seen = []  # (method, path, headers, body) of every request
+    calls = {}  # scripted intent id -> requests so far
 
     def log_message(self, *args):
         pass
@@ -83,14 +94,18 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"status": "ok"})
         if p == "/readyz":
             return self.problem(503, "Service Unavailable", "database unreachable")
+        m = re.match(r"/v1/intents/(ai_flaky|ai_down|ai_exp)(/timeline)?$", p)
+        if m:  # scripted for watch: ai_flaky fails twice first, ai_down always
+            iid = m.group(1)
+            Handler.calls[iid] = Handler.calls.get(iid, 0) + 1
+            if iid == "ai_down" or (iid == "ai_flaky" and Handler.calls[iid] <= 2):
+                return self.problem(503, "Service Unavailable", "database unreachable")
+            if m.group(2):
+                return self.answer(200, dict(TIMELINE, action_intent_id=iid))
+            return self.answer(200, dict(INTENT, action_intent_id=iid,
+                                         state="EXPIRED" if iid == "ai_exp" else "SUCCEEDED"))
         if p.startswith("/v1/intents/ai_1/timeline"):
-            return self.answer(200, {"action_intent_id": "ai_1", "tenant_id": "acme", "events": [
-                {"seq": None, "event": "decision", "from_state": None, "to_state": None,
-                 "node_id": None, "actor": "approval", "payload": {"summary": "why"},
-                 "created_at": "2026-11-21T10:00:00Z"},
-                {"seq": 17, "event": "intent.transition", "from_state": "PENDING",
-                 "to_state": "EXECUTING", "node_id": "n1", "actor": "scheduler",
-                 "payload": {"reason": "claimed"}, "created_at": "2026-11-21T10:00:02Z"}]})
+            return self.answer(200, TIMELINE)
         if p.startswith("/v1/intents/ai_1"):
             return self.answer(200, INTENT)
         if p.startswith("/v1/intents/"):
@@ -170,6 +185,7 @@ def server():
 
 def run(server, *args, stdin=None, env=None):
     Handler.seen.clear()
+    Handler.calls.clear()
     e = {k: v for k, v in os.environ.items() if not k.startswith("INTENTCTL_")}
     e.update(env or {})
     return subprocess.run([BIN, "--url", server, "--token", "T0K", *args], input=stdin,
@@ -367,3 +383,4 @@ def test_preview_invalid_is_exit_1_with_reasons(server):
                                  "  /parameters/due_at: is required\n")
     r = run(server, "--json", "preview", "-", stdin=b'{"bad": 1}')
     assert r.returncode == 1 and json.loads(r.stdout)["valid"] is False
+
