@@ -6,7 +6,8 @@
  * Exit codes (listed by --help, README.md): 0 ok; 1 the server said no (4xx, or any intent of
  * a batch rejected, or a preview found the intent invalid); 2 usage error, unreadable FILE or
  * key; 3 cannot connect, timeout, 5xx or an unreadable answer; 4 `ledger verify` found
- * tampering. */
+ * tampering; 5, 6, 7 `watch ID` saw the intent end FAILED, EXPIRED, CANCELLED; 130 `watch ID`
+ * interrupted. */
 #include "intentctl.h"
 
 #include <stddef.h>
@@ -124,6 +125,27 @@ const struct ctl_command ctl_commands[] = {
          "Stop pushing the tenant's outcome signals (oncall or admin token). Exit 1 (404) when no\n"
          "push is configured.",
      .example = "signals push delete"},
+    {.name = "watch",
+     .opts = " interval retry-for tenant status action-type account until-empty count ",
+     .run = ctl_cmd_watch,
+     .usage =
+         "watch ID [--interval DUR] [--retry-for DUR] [--tenant T]\n"
+         "       watch [--status S] [--action-type T] [--account A] [--until-empty] [--count N]\n"
+         "             [--interval DUR] [--retry-for DUR]",
+     .help =
+         "With ID: follow one intent, printing each new timeline entry as it happens (as in\n"
+         "timeline; --json: one event object per line), until the intent is SUCCEEDED (exit 0),\n"
+         "FAILED (5), EXPIRED (6) or CANCELLED (7); interrupted before that, exit 130.\n"
+         "Without ID: follow the intents the filters select (as in list), printing a line\n"
+         "whenever one appears or changes state (--json: the intent as one JSON object per\n"
+         "line); one that leaves a --status filter is shown in its new state. Runs until\n"
+         "interrupted (exit 0), the list is empty (--until-empty) or N lines were printed\n"
+         "(--count N). Each poll reads at most 10000 intents.\n"
+         "The server is asked every --interval (default 1s; 100ms to 1h). A refused connection,\n"
+         "timeout, 429 or 5xx is retried with growing pauses, each said on stderr, for up to\n"
+         "--retry-for (default 60s) without a good answer; then exit 3. A 4xx ends it (exit 1).",
+     .example = "watch ai_7f3c9d2e --interval 500ms && echo done\n"
+                "watch --status EXECUTING --action-type sales.book_meeting --json"},
     {.name = "preview",
      .opts = " ",
      .run = ctl_cmd_preview,
@@ -320,6 +342,11 @@ const struct ctl_opt ctl_local_opts[] = {
      "@file"},
     {"settings", L(settings), false, "JSON", "connector settings, JSON or @FILE", NULL},
     {"limits", L(limits), false, "JSON", "guard limits, JSON or @FILE", NULL},
+    {"interval", L(interval), false, "DUR", "time between polls: 500ms, 2s, 1m (default 1s)", NULL},
+    {"retry-for", L(retry_for), false, "DUR",
+     "keep retrying a failing server this long (default 60s)", NULL},
+    {"until-empty", L(until_empty), true, NULL, "stop once no intent matches", NULL},
+    {"count", L(count), false, "N", "stop after N lines", NULL},
     /* accepted only to refuse them with a reason (connector set): secrets never go in argv */
     {"bearer-token", L(argv_secret), false, "X", NULL, NULL},
     {"client-secret", L(argv_secret), false, "X", NULL, NULL},

@@ -1,7 +1,7 @@
 /* The parts of intentctl, a blocking command-line client of the API in docs/api-contract.md:
  * intentctl.c (the command and option tables, parsing, dispatch), intentctl_help.c (help,
  * the command listing and the bash completion, all generated from those tables),
- * intentctl_cmd.c (the commands), intentctl_query.c (action-types,
+ * intentctl_cmd.c (the commands), intentctl_watch.c (watch), intentctl_query.c (action-types,
  * signals push, metrics),
  * intentctl_connector.c (the connector configuration commands), intentctl_ops.c (compensate,
  * redrive, signals, preview),
@@ -26,6 +26,11 @@ enum ctl_exit {
     CTL_EXIT_USAGE = 2,       /* bad command line, unreadable file or key */
     CTL_EXIT_UNAVAILABLE = 3, /* cannot connect, timeout, 5xx, or an answer we cannot read */
     CTL_EXIT_TAMPERED = 4,    /* `ledger verify` found the hash chain broken */
+    /* `watch ID`: the intent ended in a state other than SUCCEEDED (SUCCEEDED is 0) */
+    CTL_EXIT_FAILED = 5,
+    CTL_EXIT_EXPIRED = 6,
+    CTL_EXIT_CANCELLED = 7,
+    CTL_EXIT_INTERRUPTED = 130, /* `watch ID` stopped by SIGINT/SIGTERM before an outcome */
 };
 
 /* Largest response body accepted from the server; past it the request fails with exit 3. */
@@ -159,8 +164,10 @@ struct ctl_cmdline {
     /* connector set; argv_secret is set by any secret-bearing flag, which is refused */
     const char *base_url, *auth, *token_url, *client_id, *secrets_file, *settings, *limits;
     const char *argv_secret;
-    const char *format, *out; /* ledger export */
-    bool yes;                 /* toggle: no confirmation prompt */
+    const char *format, *out;                 /* ledger export */
+    bool yes;                                 /* toggle: no confirmation prompt */
+    const char *interval, *retry_for, *count; /* watch */
+    bool until_empty;                         /* watch */
 };
 
 /* The global options, accepted before or after the command. */
@@ -263,6 +270,8 @@ int ctl_cmd_preview(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_delete(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_watch.c */
+int ctl_cmd_watch(struct ctl *c, const struct ctl_cmdline *o);
 /* intentctl_query.c */
 int ctl_cmd_action_types(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_push_get(struct ctl *c, const struct ctl_cmdline *o);

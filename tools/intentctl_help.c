@@ -118,12 +118,17 @@ void ctl_usage(FILE *f)
             "one line per invalid field; stdout then stays empty, also with --json.\n"
             "\n"
             "exit codes:\n"
-            "  0    ok\n"
+            "  0    ok (watch ID: the intent SUCCEEDED)\n"
             "  1    the server said no (4xx, an intent of a batch was rejected, a preview found\n"
             "       the intent invalid, or a toggle was not confirmed)\n"
             "  2    usage error, unreadable file or key\n"
-            "  3    cannot connect, timeout, 5xx, or an unreadable answer\n"
-            "  4    ledger verify found tampering\n",
+            "  3    cannot connect, timeout, 5xx, or an unreadable answer (watch: after\n"
+            "       --retry-for of them)\n"
+            "  4    ledger verify found tampering\n"
+            "  5    watch ID: the intent FAILED\n"
+            "  6    watch ID: the intent EXPIRED\n"
+            "  7    watch ID: the intent was CANCELLED\n"
+            "  130  watch ID: interrupted before the intent finished\n",
             "(--timeout)", CTL_DEFAULT_TIMEOUT, CTL_CONNECT_TIMEOUT, "-h, --help");
 }
 

@@ -77,7 +77,7 @@ def test_readme_lists_every_intentctl_command():
     # every command --help shows (the hidden ones it leaves out are test helpers)
     commands = {c for c in listed.stdout.decode().splitlines()
                 if re.search(r"^  %s\b" % re.escape(c), usage, re.M)}
-    assert {"compensate", "redrive", "signals", "preview", "connector set",
+    assert {"compensate", "redrive", "signals", "preview", "connector set", "watch",
             "signals push set"} <= commands, commands
     block = section(README, "intentctl")
     missing = [c for c in commands if not re.search(r"^  %s\b" % re.escape(c), block, re.M)]

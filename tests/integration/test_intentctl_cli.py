@@ -6,8 +6,11 @@ signals push, metrics). The binaries are INTENTD_BIN and INTENTCTL_BIN (else bui
 import json
 import os
 import pathlib
+import queue
+import signal
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -40,12 +43,51 @@ def ctl(port, token, *args, stdin=b""):
     return r
 
 
+class Follower:
+    """A running `intentctl watch`, its stdout lines read by a thread as they come."""
+
+    def __init__(self, port, token, *args):
+        need_ctl()
+        self.p = subprocess.Popen([CTL] + list(args), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=env_for(port, token))
+        self.lines = queue.Queue()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.put(line.decode().rstrip("\n"))
+
+    def line(self):
+        try:
+            return self.lines.get(timeout=LONG)
+        except queue.Empty:
+            self.p.kill()
+            pytest.fail("no line from intentctl watch within %d s: %s" %
+                        (LONG, self.p.stderr.read().decode()))
+
+    def finish(self, sig=None):
+        if sig:
+            self.p.send_signal(sig)
+        try:
+            rc = self.p.wait(timeout=LONG)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            raise
+        self.t.join(LONG)
+        rest = []
+        while not self.lines.empty():
+            rest.append(self.lines.get())
+        return rc, rest, self.p.stderr.read().decode()
+
+
 def commands():
     need_ctl()
     r = subprocess.run([CTL, "commands"], capture_output=True, timeout=LONG)
     assert r.returncode == 0 and r.stderr == b""
     names = r.stdout.decode().splitlines()
-    assert len(names) == len(set(names)) and "ledger export" in names
+    assert len(names) == len(set(names)) and "watch" in names and "ledger export" in names
     return names
 
 
@@ -89,7 +131,7 @@ def test_usage_lists_every_visible_command_and_the_exit_codes():
     for name in commands():
         if name != "sign":  # hidden: a test helper
             assert "\n  %s" % name in text, name
-    for code in ("0", "1", "2", "3", "4"):
+    for code in ("0", "1", "2", "3", "4", "5", "6", "7", "130"):
         assert "\n  %s " % code in text, code
     r = subprocess.run([CTL], capture_output=True, timeout=LONG)
     assert r.returncode == 2 and r.stdout == b"" and r.stderr.decode() == text
@@ -142,7 +184,7 @@ def complete(script, *words):
 
 def test_bash_completion_completes_commands_subcommands_options_and_values(tmp_path):
     script, _ = completion_script(tmp_path)
-    assert complete(script, "ac") == ["action-types"]
+    assert complete(script, "wat") == ["watch"]
     assert complete(script, "--json", "led") == ["ledger"]
     assert complete(script, "ledger", "") == ["verify", "export"]
     assert complete(script, "signals", "push", "") == ["get", "set", "delete"]
@@ -151,7 +193,7 @@ def test_bash_completion_completes_commands_subcommands_options_and_values(tmp_p
     assert complete(script, "--url", "http://x", "list", "--status", "EX") == \
         ["EXECUTING", "EXPIRED"]
     assert "--yes" in complete(script, "toggle", "global", "pause", "--")
-    assert "--json" in complete(script, "list", "--")
+    assert "--json" in complete(script, "watch", "--")
     # a secret-bearing flag is refused by the parser, so it is never offered
     assert complete(script, "connector", "set", "crm", "--client-s") == []
     (tmp_path / "intent.json").write_text("{}")
@@ -206,6 +248,124 @@ def test_representative_exit_codes(shared_intentd, shared_db, tenant):
     assert r.returncode == 2 and r.out == ""
     r = ctl(closed_port(), op, "status", "ai_x")
     assert r.returncode == 3 and r.out == "" and r.err
+
+
+# ---------------------------------------------------------------------------- watch ID
+
+
+def submit(node, tenant, **overrides):
+    c = node.client(token=tenant.operator)
+    it = tenant.intent(**overrides)
+    assert c.submit(it, key=tenant.approval_key).status == 202
+    c.close()
+    return it["action_intent_id"]
+
+
+def test_watch_follows_an_intent_to_success(shared_intentd, tenant):
+    iid = submit(shared_intentd, tenant)
+    r = ctl(shared_intentd.port, tenant.operator, "--json", "watch", iid, "--interval", "100ms")
+    assert r.returncode == 0, r.err
+    printed = [json.loads(l) for l in r.out.splitlines()]
+    # exactly the timeline, each entry once, in order, ending with the last transition
+    c = shared_intentd.client(token=tenant.operator)
+    events = c.timeline(iid).json["events"]
+    c.close()
+    assert printed == events[:len(printed)]
+    assert [e["event"] for e in printed[:2]] == ["decision", "approval"]
+    last = [e for e in printed if e["event"] == "intent.transition"][-1]
+    assert last["to_state"] == "SUCCEEDED"
+    r = ctl(shared_intentd.port, tenant.operator, "watch", iid)
+    assert r.returncode == 0 and r.out.splitlines()[-1].startswith("%s is SUCCEEDED: " % iid)
+    assert "EXECUTING\u2192SUCCEEDED" in r.out
+
+
+def test_watch_exit_5_when_the_intent_fails(shared_intentd, tenant):
+    # crm is not configured for this tenant, so the intent fails at its first step
+    from connector_env import crm_task_params, intent
+    c = shared_intentd.client(token=tenant.operator)
+    it = intent(tenant, "crm.create_task", crm_task_params())
+    assert c.submit(it, key=tenant.approval_key).status == 202
+    c.close()
+    r = ctl(shared_intentd.port, tenant.operator, "watch", it["action_intent_id"])
+    assert r.returncode == 5, r.err
+    assert r.out.splitlines()[-1].startswith("%s is FAILED: " % it["action_intent_id"])
+
+
+def test_watch_of_another_tenants_intent_is_404_exit_1(shared_intentd, tenant):
+    other = shared_intentd.create_tenant()
+    iid = submit(shared_intentd, other)
+    r = ctl(shared_intentd.port, tenant.operator, "watch", iid)
+    assert r.returncode == 1 and "404" in r.err and r.out == ""
+
+
+@pytest.fixture
+def idle(intentd_factory, new_db):
+    """A node that accepts intents and never runs them, so they stay PENDING until cancelled."""
+    db = new_db()
+    node = intentd_factory(db, env={"INTENTD_SCHEDULER": "off"})
+    return node, db, node.create_tenant()
+
+
+def test_watch_exit_7_when_the_intent_is_cancelled(idle):
+    node, _, t = idle
+    iid = submit(node, t)
+    w = Follower(node.port, t.operator, "watch", iid, "--interval", "100ms")
+    assert w.line().split()[2] == "decision"
+    c = node.client(token=t.operator)
+    assert c.cancel(iid, reason="no longer wanted").status in (200, 202)
+    c.close()
+    rc, rest, err = w.finish()
+    assert rc == 7, err
+    assert rest[-1].startswith("%s is CANCELLED: " % iid)
+    assert any("PENDING\u2192CANCELLED" in l for l in rest)
+
+
+def test_watch_interrupted_before_an_outcome_exits_130(idle):
+    node, _, t = idle
+    iid = submit(node, t)
+    w = Follower(node.port, t.operator, "watch", iid, "--interval", "100ms")
+    w.line()
+    rc, _, err = w.finish(signal.SIGINT)
+    assert rc == 130, err
+
+
+# ---------------------------------------------------------------------------- watch list
+
+
+def test_watch_list_shows_appearances_and_changes_and_stops_cleanly(idle):
+    node, _, t = idle
+    first = submit(node, t)
+    w = Follower(node.port, t.operator, "--json", "watch", "--status", "PENDING",
+                 "--interval", "100ms")
+    it = json.loads(w.line())
+    assert (it["action_intent_id"], it["state"]) == (first, "PENDING")
+    second = submit(node, t)
+    it = json.loads(w.line())
+    assert (it["action_intent_id"], it["state"]) == (second, "PENDING")
+    c = node.client(token=t.operator)
+    assert c.cancel(first, reason="x").status in (200, 202)
+    it = json.loads(w.line())  # it left the filter: shown in its new state
+    assert (it["action_intent_id"], it["state"]) == (first, "CANCELLED")
+    rc, rest, err = w.finish(signal.SIGINT)
+    assert rc == 0 and rest == [], err
+    # scripts: --count and --until-empty end it by themselves
+    r = ctl(node.port, t.operator, "watch", "--status", "PENDING", "--count", "1")
+    assert r.returncode == 0 and r.out.split()[:5] == [second, t.tenant_id,
+                                                       "internal.create_task", "PENDING", "0"]
+    assert c.cancel(second, reason="x").status in (200, 202)
+    c.close()
+    r = ctl(node.port, t.operator, "watch", "--status", "PENDING", "--until-empty")
+    assert r.returncode == 0 and r.out == "", r.err
+
+
+def test_watch_list_bad_filter_is_the_servers_400(shared_intentd, tenant):
+    r = ctl(shared_intentd.port, tenant.operator, "watch", "--status", "SLEEPING")
+    assert r.returncode == 1 and "400" in r.err and r.out == ""
+
+
+def test_watch_gives_up_on_a_server_that_is_not_there():
+    r = ctl(closed_port(), "itk_x", "watch", "ai_1", "--retry-for", "1s")
+    assert r.returncode == 3 and "retrying in" in r.err and "giving up" in r.err
 
 
 # ---------------------------------------------------------------------------- the rest of the API

@@ -384,3 +384,56 @@ def test_preview_invalid_is_exit_1_with_reasons(server):
     r = run(server, "--json", "preview", "-", stdin=b'{"bad": 1}')
     assert r.returncode == 1 and json.loads(r.stdout)["valid"] is False
 
+
+# ---------------------------------------------------------------------------- watch
+
+
+def test_watch_survives_transient_errors_and_exits_0_on_success(server):
+    r = run(server, "watch", "ai_flaky", "--interval", "100ms")
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert err.count("503 Service Unavailable") == 2 and err.count("retrying in") == 2
+    lines = r.stdout.decode().splitlines()
+    assert [l.split()[2] for l in lines[:2]] == ["decision", "intent.transition"]
+    assert lines[2].startswith("ai_flaky is SUCCEEDED: ")
+    assert len(lines) == 3
+
+
+def test_watch_gives_up_after_retry_for(server):
+    r = run(server, "watch", "ai_down", "--retry-for", "1s")
+    assert r.returncode == 3 and r.stdout == b""
+    assert "giving up" in r.stderr.decode() and "retrying in" in r.stderr.decode()
+
+
+@pytest.mark.parametrize("iid,code", [("ai_1", 5), ("ai_exp", 6)])
+def test_watch_exit_code_is_the_outcome(server, iid, code):
+    r = run(server, "--json", "watch", iid)
+    assert r.returncode == code, r.stderr
+    events = [json.loads(l) for l in r.stdout.decode().splitlines()]
+    assert events == TIMELINE["events"]
+
+
+def test_watch_of_an_unknown_intent_is_exit_1_without_retrying(server):
+    r = run(server, "watch", "nope")
+    assert r.returncode == 1 and "404 Not Found" in r.stderr.decode()
+    assert len(Handler.seen) == 1
+
+
+def test_watch_list_prints_each_intent_once_per_state(server):
+    r = run(server, "--json", "watch", "--status", "FAILED", "--count", "2")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(l)["action_intent_id"] for l in r.stdout.decode().splitlines()] == \
+        ["ai_1", "ai_2"]
+    assert [s[1] for s in Handler.seen] == ["/v1/executions?status=FAILED&limit=500",
+                                            "/v1/executions?status=FAILED&limit=500&cursor=c2"]
+
+
+@pytest.mark.parametrize("args", [
+    ["ai_1", "--status", "FAILED"], ["ai_1", "ai_2"], ["ai_1", "--interval", "10ms"],
+    ["ai_1", "--interval", "fast"], ["ai_1", "--interval", "2d"], ["ai_1", "--retry-for", "0s"],
+    ["--count", "0"], ["--count", "x"], ["ai_1", "--since", "2026-01-01T00:00:00Z"],
+    ["--status", "FAILED", "--tenant", "acme"]])
+def test_watch_usage_errors_exit_2_without_a_request(server, args):
+    r = run(server, "watch", *args)
+    assert r.returncode == 2 and r.stderr and r.stdout == b""
+    assert Handler.seen == []
