@@ -1,7 +1,7 @@
 /* The store: a pool of asynchronous libpq connections on the libuv loop (see store.h for the
  * contract). This file holds the pool, the one bounded FIFO of jobs waiting for a connection and
  * the public API; store_conn.c holds each connection's state machine and its libpq I/O. Nothing
- * in this file blocks the loop except store_exec_startup(), which is for start-up only. */
+ * in this file blocks the loop except store_exec_startup(), which never runs on a loop. */
 #include "store.h"
 
 #include <arpa/inet.h>

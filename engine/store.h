@@ -111,8 +111,9 @@ struct store_stats {
 };
 void store_get_stats(const struct store *s, struct store_stats *out);
 
-/* Runs statements synchronously on a fresh connection, for start-up only (migrations), before
- * the loop serves anything. Each string may contain several statements. Returns 0, IE_DB (errbuf
+/* Runs statements synchronously on a fresh connection, never on a running loop: the unit tests
+ * use it to set up and poke their databases (migrations.c has its own transaction-scoped
+ * runner). Each string may contain several statements. Returns 0, IE_DB (errbuf
  * holds the message) or IE_UNAVAIL. */
 int store_exec_startup(const char *conninfo, const char *const *sqls, int n, char *errbuf,
                        size_t errlen) IE_MUST_CHECK;
