@@ -11,7 +11,7 @@ pkgs=(
   # the embedded default and the test clusters
   postgresql postgresql-contrib
   # tests
-  python3 python3-pytest python3-psycopg2 python3-yaml jq valgrind curl procps
+  python3 python3-pytest python3-psycopg2 python3-yaml python3-jsonschema jq valgrind curl procps
   # syntax checks of deploy/ (tests/run, suite deploy)
   systemd yamllint
 )
