@@ -78,6 +78,12 @@ static void tenant_created(void *arg, int err, const struct store_result *res, c
 
 void svc_create_tenant(struct api_req *req)
 {
+    /* A tenant's own admin token manages that tenant only; tenants are created by the
+     * global admin (INTENTD_ADMIN_TOKEN). */
+    if (req->tenant[0]) {
+        api_reply_problem(req, 403, "forbidden", "creating a tenant needs the global admin token");
+        return;
+    }
     json_t *doc = object_body(req);
     if (!doc)
         return;
@@ -185,7 +191,8 @@ void svc_create_token(struct api_req *req)
                                  "the role is not valid");
         return;
     }
-    if (!api_valid_tenant_id(req->params[0])) {
+    /* Another tenant's tokens are out of a tenant admin's sight: 404, as an unknown tenant. */
+    if (!api_valid_tenant_id(req->params[0]) || !api_tenant_visible(req, req->params[0])) {
         json_decref(doc);
         api_reply_problem(req, 404, "not-found", "no such tenant");
         return;
