@@ -89,3 +89,45 @@ def test_the_external_intent_schema_resolves():
     s = openapi_check.spec()
     v = s.validator({"$ref": "./action_intent_v1.schema.json"})
     assert list(v.iter_errors({"schema": "action_intent.v1"}))  # far from a whole intent
+
+
+# ------------------------------------------------------------------ the spec's own examples
+
+
+def media_entries():
+    """(where, media object) for every request body and response content of every operation."""
+    s = openapi_check.spec()
+    for path, item in s.doc["paths"].items():
+        for method in ("get", "put", "post", "delete", "patch"):
+            op = item.get(method)
+            if op is None:
+                continue
+            body = s.resolve(op.get("requestBody") or {})
+            for ct, media in (body.get("content") or {}).items():
+                yield "%s %s request %s" % (method.upper(), path, ct), media
+            for code, r in op["responses"].items():
+                for ct, media in (s.resolve(r).get("content") or {}).items():
+                    yield "%s %s %s %s" % (method.upper(), path, code, ct), media
+
+
+def examples_of(media):
+    s = openapi_check.spec()
+    if "example" in media:
+        yield "example", media["example"]
+    for name, ex in (media.get("examples") or {}).items():
+        yield name, s.resolve(ex)["value"]
+
+
+@pytest.mark.parametrize("where,media", list(media_entries()), ids=lambda x: x
+                         if isinstance(x, str) else "")
+def test_every_body_has_an_example_that_validates(where, media):
+    found = list(examples_of(media))
+    assert found, "%s: no example" % where
+    schema = media.get("schema")
+    if schema is None or not openapi_check._is_json(openapi_check._media_type(
+            where.rsplit(" ", 1)[1])):
+        return
+    v = openapi_check.spec().validator(schema)
+    for name, value in found:
+        errors = [e.message for e in v.iter_errors(value)]
+        assert not errors, "%s example %s: %s" % (where, name, errors[:3])

@@ -225,3 +225,33 @@ def test_roles_agree_with_security(spec):
                 assert "403" in op["responses"], f"{method} {path}: roles below {role} get 403"
             text = (op.get("description", "") + op.get("summary", "")).lower()
             assert role in text, f"{method} {path}: the description does not name {role}"
+
+
+# --------------------------------------------------------------------------- problem types
+
+
+def engine_problem_slugs():
+    """Every problem slug engine/*.c passes as a literal to api_reply_problem(_errors) or the
+    submission's finish_problem (a slug chosen at run time by a ternary is caught as both)."""
+    slugs = set()
+    call = re.compile(r'(?:api_reply_problem(?:_errors)?|finish_problem)\(\s*\w+,\s*[^,]+,\s*'
+                      r'(?:[^,"]*\?\s*)?"([a-z0-9-]+)"(?:\s*:\s*"([a-z0-9-]+)")?', re.S)
+    for path in (ROOT / "engine").glob("*.c"):
+        for m in call.finditer(path.read_text(encoding="utf-8")):
+            slugs.update(s for s in m.groups() if s)
+    assert len(slugs) > 20, slugs
+    return slugs
+
+
+def test_every_problem_type_the_engine_sends_is_documented(spec):
+    catalogue = spec["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+    missing = sorted(s for s in engine_problem_slugs() if "`%s`" % s not in catalogue)
+    assert not missing, f"Problem.type in proto/openapi.yaml does not list {missing}"
+
+
+def test_every_problem_example_uses_a_type_the_engine_sends(spec):
+    text = SPEC_PATH.read_text(encoding="utf-8")
+    used = set(re.findall(r"type: https://intentd\.dev/problems/([a-z0-9-]+)", text))
+    assert used, "no problem examples found"
+    unknown = sorted(used - engine_problem_slugs())
+    assert not unknown, f"examples use problem types the engine never sends: {unknown}"
