@@ -551,6 +551,16 @@ class Database:
 # HTTP
 
 
+RESPONSE_OBSERVERS = []  # callables (port, method, target, Response); see integration/conftest.py
+
+
+def observe_response(port, method, target, resp):
+    """Hands every response a test receives to the observers (the OpenAPI conformance check).
+    method/target are None when the request line could not be parsed (deliberately malformed)."""
+    for fn in list(RESPONSE_OBSERVERS):
+        fn(port, method, target, resp)
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -624,6 +634,7 @@ class Client:
                 r = self._conn.getresponse()
                 data = r.read()
                 resp = Response(r.status, r.getheaders(), data)
+                observe_response(self.port, method, path, resp)
                 if (r.getheader("Connection") or "").lower() == "close":
                     self.close()
                 return resp
@@ -771,7 +782,13 @@ def raw_http(host, port, data, body=None, timeout=30.0, read_limit=1 << 20, earl
     for line in lines[1:]:
         k, _, v = line.partition(b":")
         headers.append((k.strip().decode("latin-1"), v.strip().decode("latin-1")))
-    return Response(status, headers, rest)
+    resp = Response(status, headers, rest)
+    request_line = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    if len(request_line) == 3 and request_line[2].startswith("HTTP/"):
+        observe_response(port, request_line[0], request_line[1], resp)
+    else:
+        observe_response(port, None, None, resp)
+    return resp
 
 
 # --------------------------------------------------------------------------------------------
