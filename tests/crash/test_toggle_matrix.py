@@ -19,7 +19,7 @@ pause is released with run; kill cancels what it covers and compensates its draf
 
 Environment:
   TOGGLE_MATRIX_INTENTS  intents per cell (default 2000)
-  CRASH_TIMEOUT          deadline of each wait in seconds (default 600)
+  CRASH_TIMEOUT          deadline of each wait in seconds (default 1800)
 """
 
 import base64
@@ -41,11 +41,9 @@ from harness import TERMINAL_STATES, wait_until  # noqa: E402
 pytestmark = pytest.mark.crash
 
 N = int(os.environ.get("TOGGLE_MATRIX_INTENTS", "2000"))
-TIMEOUT = float(os.environ.get("CRASH_TIMEOUT", "600"))
+TIMEOUT = float(os.environ.get("CRASH_TIMEOUT", "1800"))
 BOUND_S = 1.0  # SPEC §6: every node obeys within 1 s
 MEETING, DRAFT = "sales.book_meeting", "email.create_draft"
-# the vendors each action type calls (the fake's name for them)
-VENDORS = {MEETING: ("calendar", "hubspot"), DRAFT: ("gmail",)}
 LATENCY_MS = 50
 
 
@@ -286,6 +284,7 @@ def run_cell(a, b, db, fake, scope, mode):
                     continue
                 if k not in affected or row[4] != cell.held_by:
                     return None
+            # and the log has had time to show a call that came too late
             return st if time.time() > flipped + 2 * BOUND_S else None
         st = wait_until(settled, TIMEOUT, interval=0.25,
                         what="unaffected intents done and affected ones held")
