@@ -43,7 +43,8 @@ struct app {
     struct app_metrics *metrics;     /* GET /metrics; NULL: none kept */
     struct toggles *toggles;         /* kill switches */
     char conninfo[1024];
-    bool stopping; /* graceful shutdown has begun */
+    long long ledger_head; /* the ledger's last seq at start-up (migrations_apply) */
+    bool stopping;         /* graceful shutdown has begun */
 };
 
 #endif

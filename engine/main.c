@@ -110,7 +110,8 @@ static int migrate(struct app *app)
 {
     char err[1024];
     for (int i = 0; i < MIGRATE_ATTEMPTS; i++) {
-        int rc = migrations_apply(app->conninfo, app->lifecycle, err, sizeof err);
+        int rc =
+            migrations_apply(app->conninfo, app->lifecycle, &app->ledger_head, err, sizeof err);
         if (rc == 0)
             return 0;
         if (rc != IE_UNAVAIL) {
@@ -199,6 +200,8 @@ int main(int argc, char **argv)
         log_error("out of memory at start-up");
         goto out_loop;
     }
+    /* the transitions counter starts with the ledger rows written after this point */
+    app_metrics_scrape_state(app->metrics)->ledger_seq = app->ledger_head;
     /* thousands of connector calls may be in flight at once: lift the soft limit on open
      * files to the hard one (bounded) */
     struct rlimit nofile;

@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -141,7 +142,8 @@ out:
     return rc;
 }
 
-int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err, size_t errlen)
+int migrations_apply(const char *conninfo, const struct lifecycle *lc, long long *ledger_head,
+                     char *err, size_t errlen)
 {
     int rc = 0;
     PGconn *c = PQconnectdb(conninfo);
@@ -166,6 +168,14 @@ int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err
         rc = apply_one(c, &migrations[i], err, errlen);
     if (!rc && lc)
         rc = seed_lifecycle(c, lc, err, errlen);
+    if (!rc && ledger_head) {
+        PGresult *r = NULL;
+        rc = run(c, "SELECT coalesce(max(seq), 0) FROM intentd.ledger", 0, NULL, err, errlen, &r);
+        if (!rc) {
+            *ledger_head = atoll(PQgetvalue(r, 0, 0));
+            PQclear(r);
+        }
+    }
 out:
     PQfinish(c);
     return rc;
