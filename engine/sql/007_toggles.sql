@@ -44,8 +44,7 @@ DECLARE
     old intentd.toggles%ROWTYPE;
     n integer := 0;
     t text := CASE WHEN p_scope = 'global' THEN '*' ELSE split_part(p_key, '/', 1) END;
-    tids text[];
-    ids text[];
+    r record;
 BEGIN
     -- serialises flips of one key (the row may not exist yet)
     PERFORM pg_advisory_xact_lock(hashtext('intentd.toggle:' || p_scope || ':' || p_key));
@@ -59,36 +58,22 @@ BEGIN
         VALUES (p_scope, p_key, p_mode, p_reason, p_actor)
         ON CONFLICT (scope, key) DO UPDATE SET mode = EXCLUDED.mode, reason = EXCLUDED.reason,
             updated_at = clock_timestamp(), updated_by = EXCLUDED.updated_by;
-    -- Lock order (as everywhere): every intent row this flip changes, in key order, before
-    -- the first ledger row takes the ledger lock. Cancelling them one by one instead held the
-    -- ledger lock while waiting for the next row, which a concurrent apply or claim holding
-    -- that row and waiting for the ledger lock turned into a deadlock.
     IF p_mode = 'kill' THEN
-        SELECT coalesce(array_agg(k.tenant_id), '{}'), coalesce(array_agg(k.action_intent_id), '{}')
-            INTO tids, ids
-            FROM (SELECT q.tenant_id, q.action_intent_id FROM intentd.intents q
-                  WHERE q.state IN ('PENDING', 'EXECUTING') AND NOT q.cancel_requested
-                    AND intentd.toggle_covers(p_scope, p_key, p_types, q.tenant_id,
-                                              q.action_type)
-                  ORDER BY q.tenant_id, q.action_intent_id FOR UPDATE) k;
-        FOR i IN 1 .. cardinality(ids) LOOP
-            PERFORM intentd.cancel(tids[i], ids[i],
+        FOR r IN SELECT q.tenant_id, q.action_intent_id FROM intentd.intents q
+                 WHERE q.state IN ('PENDING', 'EXECUTING') AND NOT q.cancel_requested
+                   AND intentd.toggle_covers(p_scope, p_key, p_types, q.tenant_id,
+                                             q.action_type)
+        LOOP
+            PERFORM intentd.cancel(r.tenant_id, r.action_intent_id,
                                    'killed: ' || p_scope || ' ' || p_key || ': ' || p_reason,
                                    p_actor, p_node);
             n := n + 1;
         END LOOP;
     ELSIF p_mode = 'run' THEN
-        SELECT coalesce(array_agg(k.tenant_id), '{}'), coalesce(array_agg(k.action_intent_id), '{}')
-            INTO tids, ids
-            FROM (SELECT q.tenant_id, q.action_intent_id FROM intentd.intents q
-                  WHERE q.held_by LIKE 'paused:%'
-                    AND q.state IN ('PENDING', 'EXECUTING', 'COMPENSATING')
-                    AND (t = '*' OR q.tenant_id = t)
-                  ORDER BY q.tenant_id, q.action_intent_id FOR UPDATE) k;
         UPDATE intentd.intents q
             SET due_at = now() + random() * p_window_ms * interval '1 millisecond'
-            FROM unnest(tids, ids) AS k(tenant_id, action_intent_id)
-            WHERE q.tenant_id = k.tenant_id AND q.action_intent_id = k.action_intent_id;
+            WHERE q.held_by LIKE 'paused:%' AND q.state IN ('PENDING', 'EXECUTING', 'COMPENSATING')
+              AND (t = '*' OR q.tenant_id = t);
         GET DIAGNOSTICS n = ROW_COUNT;
     END IF;
     INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, from_state, to_state,
