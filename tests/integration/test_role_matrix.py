@@ -292,7 +292,9 @@ OPS = {
         lambda w, c: ("GET", c.q("/v1/accounts/acct_123/executions", limit=500), None),
         cross=only_own("items")),
     "GET /v1/ledger": Op(lambda w, c: ("GET", c.q("/v1/ledger"), None), cross=ledger_own),
-    "GET /v1/ledger/verify": Op(lambda w, c: ("GET", "/v1/ledger/verify", None), cross=None),
+    # the chain spans every tenant: a tenant's admin would learn about the others (403)
+    "GET /v1/ledger/verify": Op(lambda w, c: ("GET", "/v1/ledger/verify", None), cross=None,
+                                global_only=True),
     "GET /v1/connectors": Op(lambda w, c: ("GET", c.q("/v1/connectors"), None),
                              cross=only_own("connectors")),
     "PUT /v1/connectors/{connector}": Op(connector_build("PUT"), global_refusal=400),
