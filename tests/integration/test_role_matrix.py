@@ -155,14 +155,17 @@ class Op:
     served". cross: what tenant B's admin token gets for A's resource: 404, a function
     (world, response) asserting it saw only B's data, or None (nothing tenant-owned).
     global_refusal: the status a global admin gets without naming a tenant (None: it needs
-    none). served: called with each authorised answer, for state the world must follow."""
+    none) and refusal_slug its problem type: `tenant-required` where the tenant is a query
+    parameter, `invalid-request` (a JSON Pointer error) where it is a body member. served:
+    called with each authorised answer, for state the world must follow."""
 
     def __init__(self, build, ok=(200,), cross=404, global_refusal=None, global_only=False,
-                 served=None):
+                 served=None, refusal_slug="tenant-required"):
         self.build = build
         self.ok = set(ok)
         self.cross = cross
         self.global_refusal = global_refusal
+        self.refusal_slug = refusal_slug
         self.global_only = global_only  # a tenant's own admin is refused (403) too
         self.served = served  # served(world, response): keeps the world in step with a success
 
@@ -280,7 +283,8 @@ OPS = {
     "GET /v1/signals": Op(lambda w, c: ("GET", c.q("/v1/signals", limit=1000), None),
                           cross=signals_own, global_refusal=400),
     "GET /v1/signals/push": Op(push_build("GET"), global_refusal=400),
-    "PUT /v1/signals/push": Op(push_build("PUT"), global_refusal=400),
+    "PUT /v1/signals/push": Op(push_build("PUT"), global_refusal=400,
+                               refusal_slug="invalid-request"),
     "DELETE /v1/signals/push": Op(push_build("DELETE"), global_refusal=400),
     "GET /v1/toggles": Op(lambda w, c: ("GET", c.q("/v1/toggles"), None), cross=toggles_own),
     "PUT /v1/toggles": Op(lambda w, c: ("PUT", "/v1/toggles", {
@@ -297,7 +301,8 @@ OPS = {
                                 global_only=True),
     "GET /v1/connectors": Op(lambda w, c: ("GET", c.q("/v1/connectors"), None),
                              cross=only_own("connectors")),
-    "PUT /v1/connectors/{connector}": Op(connector_build("PUT"), global_refusal=400),
+    "PUT /v1/connectors/{connector}": Op(connector_build("PUT"), global_refusal=400,
+                                         refusal_slug="invalid-request"),
     "GET /v1/connectors/{connector}": Op(connector_build("GET"), global_refusal=400),
     "DELETE /v1/connectors/{connector}": Op(connector_build("DELETE"), global_refusal=400),
     "GET /healthz": Op(lambda w, c: ("GET", "/healthz", None), cross=None),
@@ -424,7 +429,8 @@ def test_global_admin_must_name_the_tenant(world, key):
     op = OPS[key]
     req = op.build(world, Caller(world.a, global_admin=True, name_tenant=False))
     with refused(world):
-        assert_problem(send(world, world.inst.admin_token, req), op.global_refusal)
+        b = assert_problem(send(world, world.inst.admin_token, req), op.global_refusal)
+    assert b["type"].endswith("/" + op.refusal_slug), b
 
 
 @pytest.mark.parametrize("key", [k for k in bearer_ops() if not OPS[k].global_refusal])
