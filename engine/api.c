@@ -290,6 +290,12 @@ void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, c
                           "the database is unavailable (%s); retry later", ie_name(err));
 }
 
+void api_reply_tenant_required(struct api_req *req)
+{
+    api_reply_problem(req, 400, "tenant-required",
+                      "a global admin must name the tenant with ?tenant_id=");
+}
+
 bool api_valid_tenant_id(const char *s)
 {
     size_t n = s ? strlen(s) : 0;

@@ -75,6 +75,8 @@ bool api_read_tenant(struct api_req *req, char **tenant);
 /* api_read_tenant for a request that acts on one tenant: a global admin must name it, else the
  * reply is 400 tenant-required. Returns false after replying. */
 bool api_require_tenant(struct api_req *req, char **tenant);
+/* The 400 tenant-required reply: a global admin did not name the tenant an operation acts on. */
+void api_reply_tenant_required(struct api_req *req);
 
 /* Why s is not an acceptable outbound URL (NULL when it is): http or https, a host (name, IPv4
  * or [IPv6]) with an optional port, no user information, no fragment, a query only when

@@ -528,8 +528,7 @@ void svc_get_connector(struct api_req *req)
     }
     int rc = 0;
     if (!tenant) {
-        api_reply_problem(req, 400, "invalid-request",
-                          "a global admin token must name the tenant with ?tenant_id=");
+        api_reply_tenant_required(req);
     } else {
         const char *p[2] = {tenant, req->params[0]};
         rc = store_query(req->app->store, Q_CONNECTOR_GET, 2, p, got_one, req);
@@ -583,8 +582,7 @@ void svc_delete_connector(struct api_req *req)
     struct delete_ctx *c = tenant ? calloc(1, sizeof *c) : NULL;
     int rc = 0;
     if (!tenant) {
-        api_reply_problem(req, 400, "invalid-request",
-                          "a global admin token must name the tenant with ?tenant_id=");
+        api_reply_tenant_required(req);
     } else if (!c) {
         rc = IE_NOMEM;
     } else {

@@ -519,8 +519,7 @@ bool api_require_tenant(struct api_req *req, char **tenant)
         return false;
     if (*tenant)
         return true;
-    api_reply_problem(req, 400, "tenant-required",
-                      "a global admin must name the tenant with ?tenant_id=");
+    api_reply_tenant_required(req);
     return false;
 }
 

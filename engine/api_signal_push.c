@@ -122,8 +122,7 @@ static bool query_tenant(struct api_req *req, const char **tenant, char **owned)
         return false;
     }
     if (!*tenant) {
-        api_reply_problem(req, 400, "tenant-required",
-                          "a global admin must name the tenant with ?tenant_id=");
+        api_reply_tenant_required(req);
         return false;
     }
     return true;

@@ -163,8 +163,9 @@ const struct ctl_command ctl_commands[] = {
      .run = ctl_cmd_ledger_verify,
      .usage = "ledger verify",
      .help =
-         "Check the ledger's hash chain (admin token). Exit 4 when a row was altered, removed or\n"
-         "reordered; the first bad row's seq and the reason are printed.",
+         "Check the ledger's hash chain (the global admin token: the chain spans every tenant).\n"
+         "Exit 4 when a row was altered, removed or reordered; the first bad row's seq and the\n"
+         "reason are printed.",
      .example = "ledger verify"},
     {.name = "ledger export",
      .opts = " since until format out tenant limit ",

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from fixtures import unchanged
 from harness import assert_problem, has_error_at, unique
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -248,11 +249,17 @@ def test_global_admin_names_the_tenant(admin, tenant, oncall):
     assert delete(admin, "crm", "?tenant_id=%s" % tenant.tenant_id).status == 200
 
 
-def test_global_admin_without_a_tenant_is_400(admin):
-    b = assert_problem(put(admin, "crm", bearer_body()), 400)
-    assert has_error_at(b, "/tenant_id")
-    assert_problem(admin.get("/v1/connectors/crm"), 400)
-    assert_problem(delete(admin, "crm"), 400)
+def test_global_admin_without_a_tenant_is_400(admin, shared_db, tenant, oncall):
+    # PUT names the tenant in its body: a validation error at /tenant_id. GET and DELETE name
+    # it in the query: tenant-required, as every other such operation answers.
+    assert put(oncall, "crm", bearer_body()).status == 200
+    with unchanged(shared_db):
+        b = assert_problem(put(admin, "crm", bearer_body()), 400)
+        assert b["type"].endswith("/invalid-request") and has_error_at(b, "/tenant_id"), b
+        for r in (admin.get("/v1/connectors/crm"), delete(admin, "crm")):
+            b = assert_problem(r, 400)
+            assert b["type"].endswith("/tenant-required") and "tenant_id" in b["detail"], b
+    assert oncall.get("/v1/connectors/crm").json["version"] == 1
 
 
 def test_global_admin_naming_an_unknown_tenant_is_404(admin):

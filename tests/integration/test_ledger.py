@@ -4,6 +4,7 @@ refused by the database, and tamper detection by GET /v1/ledger/verify (SPEC §3
 import psycopg2
 import pytest
 
+from fixtures import unchanged
 from harness import assert_problem
 
 
@@ -64,6 +65,20 @@ def test_illegal_state_change_is_refused_by_the_database(shared_db, finished, to
 def test_ledger_verify_needs_admin(shared_intentd, finished):
     t, _ = finished
     assert_problem(shared_intentd.client(token=t.operator).verify_ledger(), 403)
+
+
+def test_ledger_verify_is_the_global_admins_only(shared_intentd, shared_db, admin, finished):
+    # The chain spans every tenant: a tenant's admin would learn the whole ledger's row count
+    # (and a break's seq and reason in another tenant's rows), so it is refused, saying why.
+    t, _ = finished
+    r = admin.post("/v1/tenants/%s/tokens" % t.tenant_id, body={"role": "admin"})
+    assert r.status == 201, r
+    with unchanged(shared_db):
+        p = assert_problem(shared_intentd.client(token=r.json["token"]).verify_ledger(), 403)
+    assert p["type"].endswith("/forbidden") and "global admin" in p["detail"], p
+    assert "rows" not in p and "ok" not in p, p
+    r = admin.verify_ledger()
+    assert r.status == 200 and r.json["ok"] is True and r.json["rows"] > 0, r
 
 
 # ---------------------------------------------------------------------------- tamper detection

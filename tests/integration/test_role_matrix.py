@@ -3,9 +3,11 @@
 One entry per operation (OPS, keyed `METHOD /path` as the spec writes it) knows how to build a
 valid request against tenant A's resources, creating the fixture state it needs. From the
 operation's `x-intentd-role` the matrix then checks, each cell a test:
-  - no token, an unknown token and a revoked token: 401 problem (bearer operations);
+  - no token, an unknown token and a token revoked through DELETE
+    /v1/tenants/{tenant_id}/tokens/{token_id}: 401 problem (bearer operations);
   - every role below the minimum: 403 problem, and no row of intents, ledger or internal_*
-    changed (every write of the API leaves a ledger row, so a refused write shows there);
+    changed (every write of the API leaves a ledger row, so a refused write shows there), nor
+    any token's revocation or tenant's key version;
   - the minimum role and every one above (tenant operator < oncall < tenant admin; the global
     admin, INTENTD_ADMIN_TOKEN): authorised, i.e. one of the entry's expected statuses;
   - tenant B's token (its admin, so the role is not what stops it) aimed at A's resource: 404,
@@ -19,7 +21,7 @@ A new operation in the spec fails test_every_operation_has_an_entry until OPS ha
 add an Op(...) with a `build` that returns the request for a given Caller.
 """
 
-import hashlib
+import contextlib
 import json
 import pathlib
 import urllib.parse
@@ -153,14 +155,19 @@ class Op:
     served". cross: what tenant B's admin token gets for A's resource: 404, a function
     (world, response) asserting it saw only B's data, or None (nothing tenant-owned).
     global_refusal: the status a global admin gets without naming a tenant (None: it needs
-    none)."""
+    none) and refusal_slug its problem type: `tenant-required` where the tenant is a query
+    parameter, `invalid-request` (a JSON Pointer error) where it is a body member. served:
+    called with each authorised answer, for state the world must follow."""
 
-    def __init__(self, build, ok=(200,), cross=404, global_refusal=None, global_only=False):
+    def __init__(self, build, ok=(200,), cross=404, global_refusal=None, global_only=False,
+                 served=None, refusal_slug="tenant-required"):
         self.build = build
         self.ok = set(ok)
         self.cross = cross
         self.global_refusal = global_refusal
+        self.refusal_slug = refusal_slug
         self.global_only = global_only  # a tenant's own admin is refused (403) too
+        self.served = served  # served(world, response): keeps the world in step with a success
 
 
 def only_own(key, field="tenant_id"):
@@ -226,12 +233,40 @@ def push_build(method):
     return build
 
 
+def new_token_id(world, tenant):
+    """A fresh operator token of tenant's, for a revocation to act on (never the matrix's own)."""
+    r = world.admin.post("/v1/tenants/%s/tokens" % tenant.id, body={"role": "operator"})
+    assert r.status == 201, r
+    return r.json["token_id"]
+
+
+def revoke_build(w, c):
+    return "DELETE", "/v1/tenants/%s/tokens/%s" % (c.tenant.id, new_token_id(w, c.tenant)), None
+
+
+def key_rotated(world, r):
+    # The key it replaced verifies only through the overlap and the next rotation drops it:
+    # later submissions sign with the new one.
+    assert r.json["tenant_id"] == world.a.id, r
+    world.a.key = r.json["approval_key"]
+
+
 OPS = {
     "POST /v1/tenants": Op(lambda w, c: ("POST", "/v1/tenants", {"tenant_id": unique("mx-")}),
                            ok=(201,), cross=None, global_only=True),
     "POST /v1/tenants/{tenant_id}/tokens": Op(
         lambda w, c: ("POST", "/v1/tenants/%s/tokens" % c.tenant.id, {"role": "operator"}),
         ok=(201,)),
+    "GET /v1/tenants": Op(lambda w, c: ("GET", "/v1/tenants", None), cross=only_own("tenants")),
+    "GET /v1/tenants/{tenant_id}/tokens": Op(
+        lambda w, c: ("GET", "/v1/tenants/%s/tokens" % c.tenant.id, None)),
+    "DELETE /v1/tenants/{tenant_id}/tokens/{token_id}": Op(revoke_build),
+    "GET /v1/tenants/{tenant_id}/keys": Op(
+        lambda w, c: ("GET", "/v1/tenants/%s/keys" % c.tenant.id, None)),
+    # overlap_seconds: the replaced key keeps verifying while the next cell rotates again
+    "POST /v1/tenants/{tenant_id}/keys:rotate": Op(
+        lambda w, c: ("POST", "/v1/tenants/%s/keys:rotate" % c.tenant.id,
+                      {"overlap_seconds": 3600}), served=key_rotated),
     "POST /v1/intents": Op(None),  # signature: see test_submission_matrix
     "POST /v1/intents:batch": Op(None),
     "GET /v1/intents/{id}": Op(intent_path()),
@@ -248,7 +283,8 @@ OPS = {
     "GET /v1/signals": Op(lambda w, c: ("GET", c.q("/v1/signals", limit=1000), None),
                           cross=signals_own, global_refusal=400),
     "GET /v1/signals/push": Op(push_build("GET"), global_refusal=400),
-    "PUT /v1/signals/push": Op(push_build("PUT"), global_refusal=400),
+    "PUT /v1/signals/push": Op(push_build("PUT"), global_refusal=400,
+                               refusal_slug="invalid-request"),
     "DELETE /v1/signals/push": Op(push_build("DELETE"), global_refusal=400),
     "GET /v1/toggles": Op(lambda w, c: ("GET", c.q("/v1/toggles"), None), cross=toggles_own),
     "PUT /v1/toggles": Op(lambda w, c: ("PUT", "/v1/toggles", {
@@ -260,10 +296,13 @@ OPS = {
         lambda w, c: ("GET", c.q("/v1/accounts/acct_123/executions", limit=500), None),
         cross=only_own("items")),
     "GET /v1/ledger": Op(lambda w, c: ("GET", c.q("/v1/ledger"), None), cross=ledger_own),
-    "GET /v1/ledger/verify": Op(lambda w, c: ("GET", "/v1/ledger/verify", None), cross=None),
+    # the chain spans every tenant: a tenant's admin would learn about the others (403)
+    "GET /v1/ledger/verify": Op(lambda w, c: ("GET", "/v1/ledger/verify", None), cross=None,
+                                global_only=True),
     "GET /v1/connectors": Op(lambda w, c: ("GET", c.q("/v1/connectors"), None),
                              cross=only_own("connectors")),
-    "PUT /v1/connectors/{connector}": Op(connector_build("PUT"), global_refusal=400),
+    "PUT /v1/connectors/{connector}": Op(connector_build("PUT"), global_refusal=400,
+                                         refusal_slug="invalid-request"),
     "GET /v1/connectors/{connector}": Op(connector_build("GET"), global_refusal=400),
     "DELETE /v1/connectors/{connector}": Op(connector_build("DELETE"), global_refusal=400),
     "GET /healthz": Op(lambda w, c: ("GET", "/healthz", None), cross=None),
@@ -278,6 +317,23 @@ def role_of(key):
 
 def bearer_ops():
     return sorted(k for k in SPEC_OPS if role_of(k) in RANK and k in OPS)
+
+
+def tenants_state(db):
+    """Tokens and approval keys of every tenant: a refused revocation or rotation must leave
+    them as they were (on top of `unchanged`, which counts rows)."""
+    return (db.query("SELECT tenant_id, token_id, revoked_at FROM intentd.tokens "
+                     "ORDER BY tenant_id, token_id"),
+            db.query("SELECT tenant_id, key_version, previous_expires_at FROM intentd.tenants "
+                     "ORDER BY tenant_id"))
+
+
+@contextlib.contextmanager
+def refused(world):
+    with unchanged(world.db):
+        before = tenants_state(world.db)
+        yield
+    assert tenants_state(world.db) == before
 
 
 def send(world, token, req):
@@ -320,7 +376,7 @@ def allowed_cells():
 @pytest.mark.parametrize("key,caller", list(below_cells()))
 def test_role_below_the_minimum_is_403_and_changes_nothing(world, key, caller):
     req = OPS[key].build(world, Caller(world.a))
-    with unchanged(world.db):
+    with refused(world):
         b = assert_problem(send(world, world.a.tokens[caller], req), 403)
     assert "forbidden" in b["type"], b
 
@@ -334,6 +390,8 @@ def test_minimum_role_and_above_are_served(world, key, caller):
         req, token = op.build(world, Caller(world.a)), world.a.tokens[caller]
     r = send(world, token, req)
     assert r.status in op.ok, (req, r)
+    if op.served:
+        op.served(world, r)
 
 
 @pytest.mark.parametrize("key", [k for k in bearer_ops() if OPS[k].cross is not None])
@@ -343,13 +401,13 @@ def test_another_tenant_gets_404_or_only_its_own_data(world, key):
     if op.cross == 404:
         # B's admin token (its role is not what stops it), aimed at A's resource: path, query
         # or body name A.
-        if "/v1/intents/" not in path and "/tokens" not in path:
+        if "/v1/intents/" not in path and not path.startswith("/v1/tenants/"):
             if method in ("PUT", "POST") and isinstance(body, dict):
                 # a toggle names its tenant in `key` already; other bodies take tenant_id
                 body = body if "key" in body else dict(body, tenant_id=world.a.id)
             else:
                 path += ("&" if "?" in path else "?") + "tenant_id=" + world.a.id
-        with unchanged(world.db):
+        with refused(world):
             assert_problem(send(world, world.b.tokens["tenant_admin"], (method, path, body)),
                            404)
     else:
@@ -370,8 +428,9 @@ def test_another_tenant_gets_404_or_only_its_own_data(world, key):
 def test_global_admin_must_name_the_tenant(world, key):
     op = OPS[key]
     req = op.build(world, Caller(world.a, global_admin=True, name_tenant=False))
-    with unchanged(world.db):
-        assert_problem(send(world, world.inst.admin_token, req), op.global_refusal)
+    with refused(world):
+        b = assert_problem(send(world, world.inst.admin_token, req), op.global_refusal)
+    assert b["type"].endswith("/" + op.refusal_slug), b
 
 
 @pytest.mark.parametrize("key", [k for k in bearer_ops() if not OPS[k].global_refusal])
@@ -382,6 +441,8 @@ def test_global_admin_is_served_without_naming_a_tenant(world, key):
     req = op.build(world, Caller(world.a, global_admin=True, name_tenant=False))
     r = send(world, world.inst.admin_token, req)
     assert r.status in op.ok, (req, r)
+    if op.served:
+        op.served(world, r)
 
 
 @pytest.mark.parametrize("key", bearer_ops())
@@ -392,7 +453,7 @@ def test_missing_unknown_or_revoked_token_is_401(world, key, token):
         value = revoked_token(world)
     else:
         value = None if token == "none" else "itk_" + unique("")
-    with unchanged(world.db):
+    with refused(world):
         assert_problem(send(world, value, req), 401)
 
 
@@ -400,15 +461,16 @@ _revoked = {}
 
 
 def revoked_token(world):
-    """An admin token of A's, revoked (revoked_at set, as a revocation does)."""
+    """An admin token of A's, revoked by DELETE /v1/tenants/{tenant}/tokens/{token_id}; it
+    worked before, so the 401 is the revocation's doing."""
     if "t" not in _revoked:
-        r = world.admin.post("/v1/tenants/%s/tokens" % world.a.id, body={"role": "admin"})
+        path = "/v1/tenants/%s/tokens" % world.a.id
+        r = world.admin.post(path, body={"role": "admin"})
         assert r.status == 201, r
-        tok = r.json["token"]
-        digest = hashlib.sha256(tok.encode()).hexdigest()
-        n = world.db.query("UPDATE intentd.tokens SET revoked_at = now() "
-                           "WHERE token_hash = decode(%s, 'hex')", (digest,))
-        assert n == 1
+        tok, tid = r.json["token"], r.json["token_id"]
+        assert send(world, tok, ("GET", path, None)).status == 200
+        r = world.admin.request("DELETE", "%s/%s" % (path, tid))
+        assert r.status == 200 and r.json["changed"] is True and r.json["revoked_at"], r
         _revoked["t"] = tok
     return _revoked["t"]
 
@@ -435,7 +497,7 @@ def test_submission_matrix(world, key, how):
             r = c.request("POST", path, body=body, headers=headers)
             assert r.status == (202 if key == "POST /v1/intents" else 200), r
             return
-        with unchanged(world.db):
+        with refused(world):
             assert_problem(c.request("POST", path, body=body, headers=headers), 401)
     finally:
         c.close()
