@@ -9,7 +9,7 @@ struct app_metrics {
     struct metrics *reg;
     struct metrics_family *intents, *transitions, *attempts, *connector_latency, *due_depth,
         *due_oldest, *leases, *ledger_append, *pool_conns, *pool_queued, *pool_jobs, *http,
-        *deferrals, *db_up;
+        *deferrals, *db_up, *retention_archived;
     struct store_stats last_pool; /* the store's totals at the last scrape (for deltas) */
     struct app_metrics_scrape scrape;
 };
@@ -102,6 +102,11 @@ int app_metrics_new(struct app_metrics **out)
     am->db_up = add(am, &ok, "intentd_database_stats_up",
                     "1 when the last refresh of the database-derived gauges succeeded.",
                     METRICS_GAUGE, NULL, 0, NULL, 0);
+    am->retention_archived =
+        add(am, &ok, "intentd_retention_archived_total",
+            "Terminal intents this node's retention sweeps moved from intentd.intents to "
+            "intentd.intents_archive.",
+            METRICS_COUNTER, NULL, 0, NULL, 0);
     if (!ok) {
         app_metrics_free(am);
         return IE_NOMEM;
@@ -110,6 +115,7 @@ int app_metrics_new(struct app_metrics **out)
     struct app_metrics_db zero = {{0}, 0, 0};
     app_metrics_set_db(am, &zero, true);
     metrics_set(am->db_up, NULL, 0);
+    metrics_inc(am->retention_archived, NULL, 0);
     *out = am;
     return 0;
 }
@@ -183,6 +189,12 @@ void app_metrics_http(struct app_metrics *am, const char *method, const char *ro
     snprintf(st, sizeof st, "%d", status >= 100 && status <= 599 ? status : 0);
     const char *v[] = {method ? method : "", route ? route : "unmatched", st};
     metrics_inc(am->http, v, 1);
+}
+
+void app_metrics_retention_archived(struct app_metrics *am, double n)
+{
+    if (am && n > 0)
+        metrics_inc(am->retention_archived, NULL, n);
 }
 
 void app_metrics_deferral(struct app_metrics *am, const char *held_by)

@@ -141,6 +141,11 @@ int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err
         rc = apply_one(c, &migrations[i], err, errlen);
     if (!rc && lc)
         rc = seed_lifecycle(c, lc, err, errlen);
+    /* this month's and next month's ledger partitions exist before anything is served (the
+     * retention module checks again hourly); failing that is not fatal: the DEFAULT partition
+     * takes the rows meanwhile */
+    if (!rc && run(c, "SELECT intentd.ledger_ensure_partitions(1)", 0, NULL, err, errlen, NULL))
+        log_warn("creating the ledger's partitions failed: %s", err);
     PQclear(PQexec(c, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")"));
 out:
     PQfinish(c);
