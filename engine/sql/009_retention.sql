@@ -273,12 +273,10 @@ END $$;
 
 -- --- retention of terminal intents ---
 
--- Terminal intents past the retention age, with every column they had (same order as
--- intentd.intents, then archived_at: a migration that adds a column to intents must add it
--- here too).
+-- Terminal intents past the retention age, exactly as they were: the same columns in the same
+-- order as intentd.intents (a later migration that adds a column to intents adds it here too,
+-- and re-creates intents_all), so rows move and read back with "*".
 CREATE TABLE intentd.intents_archive (LIKE intentd.intents);
-ALTER TABLE intentd.intents_archive ADD COLUMN archived_at timestamptz NOT NULL
-    DEFAULT clock_timestamp();
 ALTER TABLE intentd.intents_archive ADD PRIMARY KEY (tenant_id, action_intent_id);
 
 -- the sweep finds what is old enough without scanning the hot table
@@ -290,13 +288,7 @@ CREATE INDEX intents_retention ON intentd.intents (finished_at)
 CREATE VIEW intentd.intents_all AS
     SELECT * FROM intentd.intents
     UNION ALL
-    SELECT tenant_id, action_intent_id, account_id, action_type, state, priority, intent_hash,
-           intent, submission_id, expires_at, created_at, submitted_at, started_at, updated_at,
-           due_at, step_name, step_input, step_attempts, wait_until, call_inflight, step_prior,
-           completed, compensate_to, held_by, attempts, crash_attempts, in_hand, lease_owner,
-           lease_expires_at, fence, version, cancel_requested, cancel_reason, terminal_reason,
-           output, last_error, finished_at
-    FROM intentd.intents_archive;
+    SELECT * FROM intentd.intents_archive;
 
 -- Submissions and the sweep meet on a lock per tenant: a submission holds it shared until it
 -- commits, the sweep exclusively while it moves that tenant's intents. So a submission never
@@ -436,7 +428,7 @@ BEGIN
         WHERE q.tenant_id = pick.tenant_id AND q.action_intent_id = pick.action_intent_id
         RETURNING q.*
     ), ins AS (
-        INSERT INTO intentd.intents_archive SELECT m.*, clock_timestamp() FROM moved m
+        INSERT INTO intentd.intents_archive SELECT m.* FROM moved m
         RETURNING 1
     )
     SELECT count(*) INTO n FROM ins;
