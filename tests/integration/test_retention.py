@@ -8,15 +8,17 @@ and tampering with a retained row still fails it. A database holding data from m
 001-007 is upgraded with every ledger row and the chain intact."""
 
 import hashlib
+import json
 import pathlib
 import re
+import threading
 import time
 
 import psycopg2
 import pytest
 
-from harness import STATE_TIMEOUT, assert_problem, follow_up_intent, wait_until
-from test_ledger_export import canonical, db_rows, export, parse_csv, parse_jsonl
+from harness import STATE_TIMEOUT, Intentd, assert_problem, follow_up_intent, wait_until
+from test_ledger_export import db_rows, export, parse_csv, parse_jsonl
 
 SQL_DIR = pathlib.Path(__file__).resolve().parents[2] / "engine" / "sql"
 
@@ -44,6 +46,30 @@ def metric(client, name):
     return float(m.group(1))
 
 
+class Number(str):
+    """A JSON number kept as its text: a Wait's payload holds a fractional epoch whose digits a
+    float would not reproduce, and the chain hashes PostgreSQL's text of it."""
+
+
+def exact_jsonb_text(v):
+    """jsonb's text (test_ledger_export.jsonb_text) with numbers as they were written."""
+    if isinstance(v, Number):
+        return str(v)
+    if isinstance(v, dict):
+        keys = sorted(v, key=lambda k: (len(k.encode()), k.encode()))
+        return "{" + ", ".join(json.dumps(k, ensure_ascii=False) + ": " + exact_jsonb_text(v[k])
+                               for k in keys) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(exact_jsonb_text(x) for x in v) + "]"
+    return json.dumps(v, ensure_ascii=False)
+
+
+def exact_canonical(row):
+    return exact_jsonb_text([row["seq"], row["tenant_id"], row["action_intent_id"], row["event"],
+                             row["from_state"], row["to_state"], row["node_id"], row["actor"],
+                             row["payload"], row["created_at_us"]])
+
+
 def submit_done(inst, t, n):
     c = inst.client()
     ids = []
@@ -61,7 +87,6 @@ def submit_done(inst, t, n):
 def swept(pg_cluster, intentd_binary):
     """One node with a 2 s retention; three intents that SUCCEEDED and were archived, and one
     that waits for an hour (EXECUTING, in a durable Wait)."""
-    from harness import Intentd
     db = pg_cluster.create_database()
     inst = Intentd(database=db, binary=intentd_binary, env={"INTENTD_RETENTION_SECONDS": "2"})
     inst.start()
@@ -160,18 +185,56 @@ def test_resubmitting_an_archived_intent_is_a_duplicate_and_runs_nothing(swept):
     assert db.scalar("SELECT count(*) FROM intentd.ledger") > ledger
 
 
+def test_a_submission_racing_the_sweep_waits_for_it_and_is_a_duplicate(intentd_factory):
+    """The sweep's moment of danger: the intent is deleted from the hot table but the move has
+    not committed. A re-submission then must neither insert it again nor answer 409; it waits
+    for the tenant's retention lock and answers from the archive."""
+    inst = intentd_factory()
+    db = inst.database
+    t = inst.create_tenant()
+    intent = submit_done(inst, t, 1)[0]
+    iid = intent["action_intent_id"]
+    conn = db.connect(user=db.owner)
+    try:
+        conn.autocommit = False
+        cur = conn.cursor()
+        # what intentd.retention_sweep does for one row, left uncommitted
+        cur.execute("SELECT pg_advisory_xact_lock(7242003, intentd.retention_tenant_key(%s))",
+                    (t.tenant_id,))
+        cur.execute("WITH m AS (DELETE FROM intentd.intents WHERE tenant_id = %s AND "
+                    "action_intent_id = %s RETURNING *) INSERT INTO intentd.intents_archive "
+                    "SELECT * FROM m", (t.tenant_id, iid))
+        assert cur.rowcount == 1
+        out = {}
+        th = threading.Thread(target=lambda: out.update(r=inst.client().submit(intent,
+                                                                               key=t.key)))
+        th.start()
+        wait_until(lambda: db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                     "AND NOT granted") > 0, STATE_TIMEOUT,
+                   what="the submission to wait for the retention lock")
+        conn.commit()
+        th.join(STATE_TIMEOUT)
+        assert out["r"].status == 200, out["r"]
+    finally:
+        conn.close()
+    assert not hot(db, iid) and archived(db, iid)
+    assert db.effect_count("internal_tasks", iid) == 1
+    assert [r["event"] for r in db.ledger_rows(iid)].count("intent.submitted") == 1
+
+
 def test_export_round_trips_after_retention_and_matches_verify(swept):
     inst, db = swept["inst"], swept["db"]
     admin = inst.admin()
     r = export(admin, format="jsonl", limit=100000)
     assert r.status == 200, r
     rows = parse_jsonl(r.body)
+    exact = [json.loads(line, parse_float=Number) for line in r.body.decode().splitlines()]
     table = db_rows(db)
     assert rows == table[:len(rows)] and len(rows) >= len(table) - 2
     prev = "00" * 32
-    for row in rows:
+    for row in exact:
         assert row["prev_hash"] == prev, row["seq"]
-        h = hashlib.sha256(bytes.fromhex(prev) + canonical(row).encode()).hexdigest()
+        h = hashlib.sha256(bytes.fromhex(prev) + exact_canonical(row).encode()).hexdigest()
         assert h == row["hash"], row["seq"]
         prev = row["hash"]
     v = admin.verify_ledger().json
@@ -276,9 +339,12 @@ def test_archiving_a_partition_keeps_verify_passing_and_tampering_still_fails(in
     inst = intentd_factory()
     db = inst.database
     assert db.scalar("SELECT count(*) FROM intentd.ledger") == 0
+    older, older_name = month_start(3)
     first, name = month_start(2)
-    assert db.query("SELECT intentd.ledger_create_partition(%s::date)", (first,),
-                    role=db.owner) == [(name,)]
+    for m, n in ((older, older_name), (first, name)):
+        assert db.query("SELECT intentd.ledger_create_partition(%s::date)", (m,),
+                        role=db.owner) == [(n,)]
+    add_historic_rows(db, older + " 12:00:00+00", 2)
     add_historic_rows(db, first + " 12:00:00+00", 3)
     t = inst.create_tenant()
     submit_done(inst, t, 2)
@@ -288,27 +354,33 @@ def test_archiving_a_partition_keeps_verify_passing_and_tampering_still_fails(in
     total = v["rows"]
     owner = db.table_owner("intentd", "ledger")
 
-    # refusals change nothing
-    for bad in ("ledger_default", month_start(0)[1], "ledger_nonsense", "intents"):
+    # refusals change nothing; the newer month cannot go before the older one
+    for bad in ("ledger_default", month_start(0)[1], "ledger_nonsense", "intents", name):
         with pytest.raises(psycopg2.Error):
             db.query("SELECT * FROM intentd.ledger_archive_partition(%s)", (bad,), role=owner)
     assert db.scalar("SELECT count(*) FROM intentd.ledger_archives") == 0
 
-    rec = db.query("SELECT from_seq, to_seq, rows, encode(last_hash, 'hex') "
-                   "FROM intentd.ledger_archive_partition(%s)", (name,), role=owner)
-    last_hash = db.scalar("SELECT encode(hash, 'hex') FROM intentd.%s WHERE seq = 3" % name)
-    assert rec == [(1, 3, 3, last_hash)]
+    def archive(n):
+        return db.query("SELECT from_seq, to_seq, rows, encode(last_hash, 'hex') "
+                        "FROM intentd.ledger_archive_partition(%s)", (n,), role=owner)
+
+    assert archive(older_name)[0][:3] == (1, 2, 2)
+    v = admin.verify_ledger().json
+    assert v == {"ok": True, "rows": total - 2, "from_seq": 3}, v
+    rec = archive(name)
+    last_hash = db.scalar("SELECT encode(hash, 'hex') FROM intentd.%s WHERE seq = 5" % name)
+    assert rec == [(3, 5, 3, last_hash)]
     # detached: it is an ordinary table now, for pg_dump and DROP
     assert db.scalar("SELECT count(*) FROM pg_inherits WHERE inhrelid = "
                      "'intentd.%s'::regclass" % name) == 0
     assert db.scalar("SELECT count(*) FROM intentd.%s" % name) == 3
-    assert db.scalar("SELECT min(seq) FROM intentd.ledger") == 4
+    assert db.scalar("SELECT min(seq) FROM intentd.ledger") == 6
     # the archive record itself is append-only
     with pytest.raises(psycopg2.Error):
         db.query("DELETE FROM intentd.ledger_archives", role=owner)
 
     v = admin.verify_ledger().json
-    assert v == {"ok": True, "rows": total - 3, "from_seq": 4}, v
+    assert v == {"ok": True, "rows": total - 5, "from_seq": 6}, v
     # appends go on after the archive, and verify still passes
     submit_done(inst, t, 1)
     assert admin.verify_ledger().json["ok"] is True
@@ -317,7 +389,22 @@ def test_archiving_a_partition_keeps_verify_passing_and_tampering_still_fails(in
     db.query("UPDATE intentd.ledger SET actor = 'mallory' WHERE seq = %s", (victim,),
              setup=("SET session_replication_role = replica",))
     v = admin.verify_ledger().json
-    assert v["ok"] is False and v["seq"] == victim and v["from_seq"] == 4, v
+    assert v["ok"] is False and v["seq"] == victim and v["from_seq"] == 6, v
+
+
+def test_rows_of_a_month_without_partition_land_in_the_default_and_stay_valid(intentd_factory):
+    inst = intentd_factory()
+    db = inst.database
+    first, name = month_start(6)
+    add_historic_rows(db, first + " 09:00:00+00", 2)
+    assert db.scalar("SELECT count(*) FROM intentd.ledger_default") == 2
+    # the month's partition can no longer be created; that is reported, not an error
+    assert db.query("SELECT intentd.ledger_create_partition(%s::date)", (first,),
+                    role=db.owner) == [(None,)]
+    t = inst.create_tenant()
+    submit_done(inst, t, 1)
+    v = inst.admin().verify_ledger().json
+    assert v["ok"] is True and v["from_seq"] == 1, v
 
 
 def test_rows_missing_before_the_first_retained_row_without_an_archive_record_fail(
