@@ -8,7 +8,6 @@ and tampering with a retained row still fails it. A database holding data from m
 001-007 is upgraded with every ledger row and the chain intact."""
 
 import hashlib
-import json
 import pathlib
 import re
 import threading
@@ -18,7 +17,8 @@ import psycopg2
 import pytest
 
 from harness import STATE_TIMEOUT, Intentd, assert_problem, follow_up_intent, wait_until
-from test_ledger_export import db_rows, export, parse_csv, parse_jsonl
+from test_ledger_export import (canonical, db_rows, export, parse_csv, parse_jsonl,
+                                parse_jsonl_exact)
 
 SQL_DIR = pathlib.Path(__file__).resolve().parents[2] / "engine" / "sql"
 
@@ -44,30 +44,6 @@ def metric(client, name):
     m = re.search(r"^%s (\S+)$" % re.escape(name), r.body.decode(), re.M)
     assert m, "%s is not exposed" % name
     return float(m.group(1))
-
-
-class Number(str):
-    """A JSON number kept as its text: a Wait's payload holds a fractional epoch whose digits a
-    float would not reproduce, and the chain hashes PostgreSQL's text of it."""
-
-
-def exact_jsonb_text(v):
-    """jsonb's text (test_ledger_export.jsonb_text) with numbers as they were written."""
-    if isinstance(v, Number):
-        return str(v)
-    if isinstance(v, dict):
-        keys = sorted(v, key=lambda k: (len(k.encode()), k.encode()))
-        return "{" + ", ".join(json.dumps(k, ensure_ascii=False) + ": " + exact_jsonb_text(v[k])
-                               for k in keys) + "}"
-    if isinstance(v, list):
-        return "[" + ", ".join(exact_jsonb_text(x) for x in v) + "]"
-    return json.dumps(v, ensure_ascii=False)
-
-
-def exact_canonical(row):
-    return exact_jsonb_text([row["seq"], row["tenant_id"], row["action_intent_id"], row["event"],
-                             row["from_state"], row["to_state"], row["node_id"], row["actor"],
-                             row["payload"], row["created_at_us"]])
 
 
 def submit_done(inst, t, n):
@@ -228,13 +204,13 @@ def test_export_round_trips_after_retention_and_matches_verify(swept):
     r = export(admin, format="jsonl", limit=100000)
     assert r.status == 200, r
     rows = parse_jsonl(r.body)
-    exact = [json.loads(line, parse_float=Number) for line in r.body.decode().splitlines()]
+    exact = parse_jsonl_exact(r.body)
     table = db_rows(db)
     assert rows == table[:len(rows)] and len(rows) >= len(table) - 2
     prev = "00" * 32
     for row in exact:
         assert row["prev_hash"] == prev, row["seq"]
-        h = hashlib.sha256(bytes.fromhex(prev) + exact_canonical(row).encode()).hexdigest()
+        h = hashlib.sha256(bytes.fromhex(prev) + canonical(row).encode()).hexdigest()
         assert h == row["hash"], row["seq"]
         prev = row["hash"]
     v = admin.verify_ledger().json
