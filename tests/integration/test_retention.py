@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 
 from harness import STATE_TIMEOUT, Intentd, assert_problem, follow_up_intent, wait_until
+from test_intentctl_ops import ctl
 from test_ledger_export import (canonical, db_rows, export, parse_csv, parse_jsonl,
                                 parse_jsonl_exact)
 
@@ -357,6 +358,9 @@ def test_archiving_a_partition_keeps_verify_passing_and_tampering_still_fails(in
 
     v = admin.verify_ledger().json
     assert v == {"ok": True, "rows": total - 5, "from_seq": 6}, v
+    r = ctl(inst, inst.admin_token, "ledger", "verify")
+    assert r.returncode == 0 and r.out == "ledger ok: %d rows verified from seq 6 (the rows " \
+        "before it are archived)\n" % (total - 5), (r.out, r.err)
     # appends go on after the archive, and verify still passes
     submit_done(inst, t, 1)
     assert admin.verify_ledger().json["ok"] is True
@@ -366,6 +370,7 @@ def test_archiving_a_partition_keeps_verify_passing_and_tampering_still_fails(in
              setup=("SET session_replication_role = replica",))
     v = admin.verify_ledger().json
     assert v["ok"] is False and v["seq"] == victim and v["from_seq"] == 6, v
+    assert ctl(inst, inst.admin_token, "ledger", "verify").returncode == 4
 
 
 def test_rows_of_a_month_without_partition_land_in_the_default_and_stay_valid(intentd_factory):
