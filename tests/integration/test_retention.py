@@ -128,7 +128,18 @@ def test_get_of_an_archived_intent_answers_its_record(swept):
     assert tl.status == 200, tl
     assert [e["seq"] for e in tl.json["events"] if e.get("seq") is not None] == \
         [row["seq"] for row in swept["ledger_before"][iid]], tl.json
-    # it is not listed any more, and nothing can act on it
+    # its outcome signal is still served (signals join intents_all)
+    sig = op.get("/v1/signals?after=0&limit=1000")
+    assert sig.status == 200, sig
+    assert [x["state"] for x in sig.json["signals"] if x["action_intent_id"] == iid] == \
+        ["SUCCEEDED"], sig.json
+    # listings show the hot table only
+    listed = op.executions(limit=500)
+    assert listed.status == 200, listed
+    assert iid not in [x["action_intent_id"] for x in listed.json["items"]]
+    assert swept["waiting"]["action_intent_id"] in [x["action_intent_id"]
+                                                     for x in listed.json["items"]]
+    # nothing can act on it any more
     assert_problem(op.intent("no-such-" + iid), 404)
     b = assert_problem(op.cancel(iid), 409)
     assert b["type"].endswith("/archived") and "SUCCEEDED" in b["detail"], b
