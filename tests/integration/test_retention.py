@@ -274,6 +274,27 @@ def test_invalid_retention_config_refuses_to_start(intentd_factory, env, message
     assert message in inst.log_tail()
 
 
+@pytest.mark.parametrize("sql", [
+    "SELECT intentd.retention_sweep(0, 1000)",
+    "SELECT intentd.retention_sweep(NULL, 1000)",
+    "SELECT intentd.retention_sweep(60, 0)",
+    "SELECT intentd.retention_sweep(60, 10001)",
+    "SELECT intentd.ledger_ensure_partitions(-1)",
+    "SELECT intentd.ledger_ensure_partitions(25)",
+], ids=["age_zero", "age_null", "batch_zero", "batch_too_big", "ahead_negative", "ahead_big"])
+def test_maintenance_functions_refuse_bad_arguments(swept, sql):
+    db = swept["db"]
+    before = (db.scalar("SELECT count(*) FROM intentd.intents"),
+              db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                        "'intentd.ledger'::regclass"))
+    with pytest.raises(psycopg2.Error) as e:
+        db.query(sql, role=db.owner)
+    assert e.value.pgcode == "22023", e.value
+    assert (db.scalar("SELECT count(*) FROM intentd.intents"),
+            db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                      "'intentd.ledger'::regclass")) == before
+
+
 # ------------------------------------------------------------------------- ledger partitions
 
 
