@@ -10,8 +10,10 @@ pkgs=(
   libcmocka-dev
   # the embedded default and the test clusters
   postgresql postgresql-contrib
+  # the integration suite through a transaction pooler (tests/run, asan-integration-pgbouncer)
+  pgbouncer
   # tests
-  python3 python3-pytest python3-psycopg2 python3-yaml jq valgrind curl procps
+  python3 python3-pytest python3-psycopg2 python3-yaml python3-jsonschema jq valgrind curl procps
   # syntax checks of deploy/ (tests/run, suite deploy)
   systemd yamllint
 )

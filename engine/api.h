@@ -103,6 +103,12 @@ void svc_preview(struct api_req *req);
 void svc_create_tenant(struct api_req *req);
 void svc_create_token(struct api_req *req);
 void svc_ledger_verify(struct api_req *req);
+/* api_keys.c */
+void svc_list_tenants(struct api_req *req);
+void svc_list_tokens(struct api_req *req);
+void svc_revoke_token(struct api_req *req);
+void svc_list_keys(struct api_req *req);
+void svc_rotate_key(struct api_req *req);
 /* api_ledger.c */
 void svc_ledger_export(struct api_req *req);
 void svc_readyz(struct api_req *req);

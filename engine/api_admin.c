@@ -15,6 +15,7 @@
 #define TOKEN_PREFIX "itk_"
 #define KEY_PREFIX   "iak_"
 #define VERIFY_PAGE  "5000"
+#define TOKEN_ID_BUF 21
 
 /* Parses a small JSON object body; replies 400 and returns NULL when it is not one. */
 static json_t *object_body(struct api_req *req)
@@ -43,7 +44,15 @@ struct tenant_ctx {
     char key[96];
     char operator_token[96];
     char oncall_token[96];
+    char operator_id[TOKEN_ID_BUF];
+    char oncall_id[TOKEN_ID_BUF];
 };
+
+/* A token's public id from the hex SHA-256 of its secret, as 008_tokens_keys.sql derives it. */
+static void token_id(const char *hash_hex, char out[TOKEN_ID_BUF])
+{
+    snprintf(out, TOKEN_ID_BUF, "tok_%.16s", hash_hex);
+}
 
 static void tenant_ctx_free(struct tenant_ctx *c)
 {
@@ -69,15 +78,22 @@ static void tenant_created(void *arg, int err, const struct store_result *res, c
         return;
     }
     log_ctx(LOG_INFO, req->request_id, NULL, "tenant %s created by %s", c->tenant, req->actor);
-    json_t *body =
-        json_pack("{s:s, s:s, s:{s:s, s:s}}", "tenant_id", c->tenant, "approval_key", c->key,
-                  "tokens", "operator", c->operator_token, "oncall", c->oncall_token);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "tenant_id", c->tenant,
+                             "approval_key", c->key, "key_id", "v1", "tokens", "operator",
+                             c->operator_token, "oncall", c->oncall_token, "token_ids", "operator",
+                             c->operator_id, "oncall", c->oncall_id);
     tenant_ctx_free(c);
     api_reply_json(req, 201, body, NULL);
 }
 
 void svc_create_tenant(struct api_req *req)
 {
+    /* A tenant's admin token manages its own tenant; a new tenant is the operator of the whole
+     * deployment's decision, so only the global admin token may make one. */
+    if (req->tenant[0] != '\0') {
+        api_reply_problem(req, 403, "forbidden", "creating a tenant needs the global admin token");
+        return;
+    }
     json_t *doc = object_body(req);
     if (!doc)
         return;
@@ -112,6 +128,8 @@ void svc_create_tenant(struct api_req *req)
     if (!rc)
         rc = crypto_sha256_hex(c->oncall_token, strlen(c->oncall_token), onhash);
     if (!rc) {
+        token_id(ophash, c->operator_id);
+        token_id(onhash, c->oncall_id);
         tokens = json_pack("[{s:s, s:s}, {s:s, s:s}]", "hash", ophash, "role", "operator", "hash",
                            onhash, "role", "oncall");
         rc = tokens ? 0 : IE_NOMEM;
@@ -144,6 +162,7 @@ struct token_ctx {
     char tenant[72];
     char role[16];
     char token[96];
+    char id[TOKEN_ID_BUF];
 };
 
 static void token_created(void *arg, int err, const struct store_result *res, const char *sqlstate,
@@ -164,8 +183,8 @@ static void token_created(void *arg, int err, const struct store_result *res, co
         api_reply_problem(req, 404, "not-found", "no such tenant");
         return;
     }
-    json_t *body =
-        json_pack("{s:s, s:s, s:s}", "tenant_id", c->tenant, "role", c->role, "token", c->token);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "tenant_id", c->tenant, "role", c->role,
+                             "token", c->token, "token_id", c->id);
     crypto_cleanse(c, sizeof *c);
     free(c);
     api_reply_json(req, 201, body, NULL);
@@ -185,7 +204,8 @@ void svc_create_token(struct api_req *req)
                                  "the role is not valid");
         return;
     }
-    if (!api_valid_tenant_id(req->params[0])) {
+    /* a tenant's own admin token adds tokens to its tenant only */
+    if (!api_valid_tenant_id(req->params[0]) || !api_tenant_visible(req, req->params[0])) {
         json_decref(doc);
         api_reply_problem(req, 404, "not-found", "no such tenant");
         return;
@@ -200,6 +220,8 @@ void svc_create_token(struct api_req *req)
     }
     if (!rc)
         rc = crypto_sha256_hex(c->token, strlen(c->token), hash);
+    if (!rc)
+        token_id(hash, c->id);
     json_decref(doc);
     if (!rc) {
         const char *p[5] = {c->tenant, hash, c->role, req->actor, req->app->cfg.node_id};

@@ -25,6 +25,8 @@ struct submit_ctx {
     bool batch;
     char tenant[72];
     char *signature;
+    int key_version; /* of the approval key that verified the signature */
+    bool key_reread; /* the keys were re-read once after a mismatch */
 };
 
 static void submit_ctx_free(struct submit_ctx *c)
@@ -143,14 +145,27 @@ static json_t *accepted_body(const char *id, const char *tenant, const char *sta
 
 /* --- single submission --- */
 
+/* A submission failed to land: IE_AUTH is a key rotated out between verification and commit
+ * (or cached by this node past its rotation), the rest store failures. */
+static void landing_failed(struct api_req *req, int err)
+{
+    if (err == IE_AUTH) {
+        log_ctx(LOG_INFO, req->request_id, NULL, "submission refused: the key was rotated out");
+        finish_problem(req, 401, "unauthorized",
+                       "the approval key that signed this request is no longer valid");
+        return;
+    }
+    submit_ctx_free(req->svc);
+    req->svc = NULL;
+    api_reply_store_error(req, err, NULL, NULL);
+}
+
 static void single_landed(void *arg, int err, const PGresult *r, int first, int n)
 {
     struct api_req *req = arg;
     struct submit_ctx *c = req->svc;
     if (err) {
-        req->svc = NULL;
-        submit_ctx_free(c);
-        api_reply_store_error(req, err, NULL, NULL);
+        landing_failed(req, err);
         return;
     }
     if (n != 1) {
@@ -180,8 +195,8 @@ static void single_landed(void *arg, int err, const PGresult *r, int first, int 
 static void enqueue_items(struct api_req *req, json_t *items, submit_cb cb)
 {
     struct submit_ctx *c = req->svc;
-    int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature, items,
-                               cb, req);
+    int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature,
+                               c->key_version, items, cb, req);
     if (rc) {
         req->svc = NULL;
         submit_ctx_free(c);
@@ -189,10 +204,13 @@ static void enqueue_items(struct api_req *req, json_t *items, submit_cb cb)
     }
 }
 
-/* Checks the request's Intent-Signature with the tenant's approval key (err is the key
- * look-up's outcome). Returns true when it verifies; otherwise it has replied (401, or 500/503
- * when the key could not be had) and freed the service state. */
-static bool signature_ok(struct api_req *req, int err, const char *key, size_t keylen)
+/* Checks the request's Intent-Signature with the tenant's approval keys (err is the key
+ * look-up's outcome): the current one, and the previous one during a rotation's overlap.
+ * Returns true when it verifies. Otherwise it has replied (401, or 500/503 when the keys could
+ * not be had) and freed the service state, or, after a mismatch with keys this node may hold
+ * from before a rotation, handed the request to one re-read of the keys that calls again. */
+static bool signature_ok(struct api_req *req, int err, const struct tenant_key_set *ks,
+                         tenant_key_cb again)
 {
     struct submit_ctx *c = req->svc;
     if (err == IE_NOTFOUND) {
@@ -215,20 +233,30 @@ static bool signature_ok(struct api_req *req, int err, const char *key, size_t k
         return false;
     }
     const char *why = NULL;
-    if (sig_verify(c->signature, key, keylen, req->http->body, req->http->body_len,
-                   (long long)time(NULL), SIG_TOLERANCE_S, &why)) {
+    struct sig_key keys[2] = {{ks->key, ks->keylen}, {ks->prev, ks->prevlen}};
+    size_t matched = 0;
+    int rc =
+        sig_verify_any(c->signature, keys, ks->prev ? 2 : 1, req->http->body, req->http->body_len,
+                       (long long)time(NULL), SIG_TOLERANCE_S, &why, &matched);
+    if (rc == IE_AUTH && why && !strcmp(why, "signature mismatch") && !c->key_reread) {
+        c->key_reread = true;
+        if (tenant_keys_refresh(req->app, c->tenant, again, req))
+            return false;
+    }
+    if (rc) {
         log_ctx(LOG_INFO, req->request_id, NULL, "submission refused: %s", why);
         finish_problem(req, 401, "unauthorized", why ? why : "invalid signature");
         return false;
     }
+    c->key_version = matched == 0 ? ks->version : ks->version - 1;
     return true;
 }
 
-static void single_keyed(void *arg, int err, const char *key, size_t keylen)
+static void single_keyed(void *arg, int err, const struct tenant_key_set *ks)
 {
     struct api_req *req = arg;
     struct submit_ctx *c = req->svc;
-    if (!signature_ok(req, err, key, keylen))
+    if (!signature_ok(req, err, ks, single_keyed))
         return;
     const char *why = NULL;
     struct schema_errors *errs = malloc(sizeof *errs);
@@ -382,9 +410,7 @@ static void batch_landed(void *arg, int err, const PGresult *r, int first, int n
     struct api_req *req = arg;
     struct submit_ctx *c = req->svc;
     if (err) {
-        req->svc = NULL;
-        submit_ctx_free(c);
-        api_reply_store_error(req, err, NULL, NULL);
+        landing_failed(req, err);
         return;
     }
     for (int i = first; i < first + n; i++) {
@@ -402,11 +428,11 @@ static void batch_landed(void *arg, int err, const PGresult *r, int first, int n
     batch_reply(req);
 }
 
-static void batch_keyed(void *arg, int err, const char *key, size_t keylen)
+static void batch_keyed(void *arg, int err, const struct tenant_key_set *ks)
 {
     struct api_req *req = arg;
     struct submit_ctx *c = req->svc;
-    if (!signature_ok(req, err, key, keylen))
+    if (!signature_ok(req, err, ks, batch_keyed))
         return;
     const char *why = NULL;
     json_t *list = json_object_get(c->doc, "intents");

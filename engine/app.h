@@ -45,7 +45,8 @@ struct app {
     struct toggles *toggles;         /* kill switches */
     struct retention *retention;     /* retention sweeps and ledger partition upkeep */
     char conninfo[1024];
-    bool stopping; /* graceful shutdown has begun */
+    long long ledger_head; /* the ledger's last seq at start-up (migrations_apply) */
+    bool stopping;         /* graceful shutdown has begun */
 };
 
 #endif

@@ -9,7 +9,7 @@ struct app_metrics {
     struct metrics *reg;
     struct metrics_family *intents, *transitions, *attempts, *connector_latency, *due_depth,
         *due_oldest, *leases, *ledger_append, *pool_conns, *pool_queued, *pool_jobs, *http,
-        *deferrals, *db_up, *retention_archived;
+        *deferrals, *db_up, *toggle_mode, *retention_archived;
     struct store_stats last_pool; /* the store's totals at the last scrape (for deltas) */
     struct app_metrics_scrape scrape;
 };
@@ -51,15 +51,17 @@ int app_metrics_new(struct app_metrics **out)
     static const char *const result[] = {"result"};
     static const char *const http[] = {"method", "route", "status"};
     static const char *const cause[] = {"cause"};
+    static const char *const toggle[] = {"scope", "key", "mode"};
     bool ok = true;
     am->intents = add(am, &ok, "intentd_intents",
                       "Intents in the intents table by lifecycle state, all tenants (from the "
                       "database, refreshed at most once a second).",
                       METRICS_GAUGE, state, 1, NULL, 0);
-    am->transitions =
-        add(am, &ok, "intentd_intent_transitions_total",
-            "Lifecycle transitions this node's executor committed through intentd.apply.",
-            METRICS_COUNTER, from_to, 2, NULL, 0);
+    am->transitions = add(am, &ok, "intentd_intent_transitions_total",
+                          "Lifecycle transitions this node committed: claims, step outcomes, "
+                          "operator actions, kill switches and expiries (from the ledger rows "
+                          "it wrote, brought up to date at each scrape).",
+                          METRICS_COUNTER, from_to, 2, NULL, 0);
     am->attempts = add(am, &ok, "intentd_connector_attempts_total",
                        "Attempts of connector calls by outcome class (succeeded, transient, "
                        "rate_limited, unauthorized, permanent, unknown).",
@@ -102,6 +104,11 @@ int app_metrics_new(struct app_metrics **out)
     am->db_up = add(am, &ok, "intentd_database_stats_up",
                     "1 when the last refresh of the database-derived gauges succeeded.",
                     METRICS_GAUGE, NULL, 0, NULL, 0);
+    am->toggle_mode = add(am, &ok, "intentd_toggle_mode",
+                          "Kill switches: 1 for the mode each is in, 0 for the other modes. The "
+                          "global switch always; other scopes while not in run mode (this "
+                          "node's snapshot).",
+                          METRICS_GAUGE, toggle, 3, NULL, 0);
     am->retention_archived =
         add(am, &ok, "intentd_retention_archived_total",
             "Terminal intents this node's retention sweeps moved from intentd.intents to "
@@ -115,6 +122,7 @@ int app_metrics_new(struct app_metrics **out)
     struct app_metrics_db zero = {{0}, 0, 0};
     app_metrics_set_db(am, &zero, true);
     metrics_set(am->db_up, NULL, 0);
+    app_metrics_set_toggles(am, NULL);
     metrics_inc(am->retention_archived, NULL, 0);
     *out = am;
     return 0;
@@ -133,14 +141,41 @@ struct app_metrics_scrape *app_metrics_scrape_state(struct app_metrics *am)
     return &am->scrape;
 }
 
-void app_metrics_transition(struct app_metrics *am, const char *from, const char *to)
+void app_metrics_transitions(struct app_metrics *am, const char *from, const char *to, double n)
 {
     enum intent_state a, b;
     if (!am || !from || !to || lifecycle_state_from_name(from, &a) ||
         lifecycle_state_from_name(to, &b))
         return;
     const char *v[] = {lifecycle_state_name(a), lifecycle_state_name(b)};
-    metrics_inc(am->transitions, v, 1);
+    metrics_inc(am->transitions, v, n);
+}
+
+/* One series per mode, the one it is in at 1 (the Prometheus way to expose an enum). */
+static void set_modes(struct app_metrics *am, const char *scope, const char *key,
+                      enum toggle_mode mode)
+{
+    for (int m = TOGGLE_RUN; m <= TOGGLE_KILL; m++) {
+        const char *v[] = {scope, key, toggle_mode_name((enum toggle_mode)m)};
+        metrics_set(am->toggle_mode, v, m == (int)mode ? 1 : 0);
+    }
+}
+
+void app_metrics_set_toggles(struct app_metrics *am, const struct toggles *t)
+{
+    if (!am)
+        return;
+    /* a switch back in run mode leaves the snapshot, and its series with it */
+    metrics_clear(am->toggle_mode);
+    const char *scope, *key;
+    enum toggle_mode mode, global = TOGGLE_RUN;
+    for (size_t i = 0; toggles_at(t, i, &scope, &key, &mode); i++)
+        if (!strcmp(scope, "global"))
+            global = mode;
+    set_modes(am, "global", "*", global);
+    for (size_t i = 0; toggles_at(t, i, &scope, &key, &mode); i++)
+        if (strcmp(scope, "global"))
+            set_modes(am, scope, key, mode);
 }
 
 static const char *outcome_class(const char *error, bool unknown)

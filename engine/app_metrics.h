@@ -14,15 +14,20 @@
 #include "errors.h"
 #include "metrics.h"
 #include "store.h"
+#include "toggles.h"
 
 struct app_metrics;
 
 int app_metrics_new(struct app_metrics **out) IE_MUST_CHECK;
 void app_metrics_free(struct app_metrics *am);
 
-/* A lifecycle transition this node committed (from and to are state names; anything else is
- * ignored). */
-void app_metrics_transition(struct app_metrics *am, const char *from, const char *to);
+/* n lifecycle transitions from -> to that this node committed (from and to are state names;
+ * anything else is ignored). They are read from the ledger rows the node wrote (api_metrics.c),
+ * so claims, step outcomes, operator actions, kill switches and expiries all count. */
+void app_metrics_transitions(struct app_metrics *am, const char *from, const char *to, double n);
+/* The kill switches of the node's snapshot, as intentd_toggle_mode: the global switch always,
+ * the others while they are not in run mode. Rebuilt at each scrape. NULL t: all run. */
+void app_metrics_set_toggles(struct app_metrics *am, const struct toggles *t);
 /* An attempt of a connector call ended: error is NULL when it succeeded, otherwise the ASL
  * error name ("Connector.Transient", ...); unknown: the outcome was not learnt. */
 void app_metrics_attempt(struct app_metrics *am, const char *connector, const char *error,
@@ -55,6 +60,7 @@ void app_metrics_set_pool(struct app_metrics *am, const struct store_stats *st);
 struct app_metrics_scrape {
     unsigned long long db_at_ms; /* uv_now of the last refresh; 0: never */
     bool inflight;
+    long long ledger_seq; /* the last ledger row looked at for the transitions counter */
     void *waiters[APP_METRICS_WAITERS];
     int nwaiters;
 };

@@ -62,6 +62,7 @@ int config_load(struct config *cfg, char *err, size_t errlen)
     snprintf(node, sizeof node, "%s:%ld", host, (long)getpid());
 
     cfg->database_url = dup_env("INTENTD_DATABASE_URL", NULL);
+    cfg->listen_database_url = dup_env("INTENTD_LISTEN_DATABASE_URL", NULL);
     cfg->listen = dup_env("INTENTD_LISTEN", "127.0.0.1:8080");
     cfg->home = dup_env("INTENTD_HOME", "./.intentd");
     cfg->node_id = dup_env("INTENTD_NODE_ID", node);
@@ -120,6 +121,19 @@ int config_load(struct config *cfg, char *err, size_t errlen)
         goto out;
     }
     cfg->emergency_stop = estop && !strcmp(estop, "1");
+    const char *prep = getenv("INTENTD_DB_PREPARED");
+    if (prep && *prep && strcmp(prep, "0") && strcmp(prep, "1")) {
+        snprintf(err, errlen, "INTENTD_DB_PREPARED must be 0 or 1");
+        rc = IE_CONFIG;
+        goto out;
+    }
+    cfg->db_prepared = !(prep && !strcmp(prep, "0"));
+    if (cfg->listen_database_url && !cfg->database_url) {
+        /* The embedded cluster is reached over its own socket: a second URL has no meaning. */
+        snprintf(err, errlen, "INTENTD_LISTEN_DATABASE_URL needs INTENTD_DATABASE_URL");
+        rc = IE_CONFIG;
+        goto out;
+    }
     const char *sched = getenv("INTENTD_SCHEDULER");
     cfg->scheduler = !(sched && (!strcmp(sched, "off") || !strcmp(sched, "0")));
     const char *lvl = getenv("INTENTD_LOG_LEVEL");
@@ -146,6 +160,7 @@ out:
 void config_free(struct config *cfg)
 {
     free(cfg->database_url);
+    free(cfg->listen_database_url);
     free(cfg->listen);
     free(cfg->home);
     free(cfg->node_id);
@@ -168,6 +183,14 @@ void config_print_help(FILE *out)
           "  INTENTD_DATABASE_URL     PostgreSQL connection string. Unset: intentd creates,\n"
           "                           starts and on exit stops a private cluster under\n"
           "                           INTENTD_HOME (unix socket only).\n"
+          "  INTENTD_LISTEN_DATABASE_URL  connection string of the one LISTEN connection\n"
+          "                           (default: INTENTD_DATABASE_URL). Behind pgbouncer in\n"
+          "                           transaction mode point it at PostgreSQL directly: LISTEN\n"
+          "                           through such a pooler receives nothing, and new work is\n"
+          "                           then found only by the INTENTD_POLL_MS poll.\n"
+          "  INTENTD_DB_PREPARED      1 (default): cache named prepared statements per\n"
+          "                           connection; 0: unnamed statements only, required behind\n"
+          "                           pgbouncer in transaction mode (before 1.21)\n"
           "  INTENTD_PG_BINDIR        PostgreSQL server binaries for that cluster (default:\n"
           "                           pg_config --bindir, else the newest\n"
           "                           /usr/lib/postgresql/*/bin)\n"

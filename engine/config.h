@@ -10,12 +10,13 @@
 #include "log.h"
 
 struct config {
-    char *database_url;    /* NULL: run the embedded cluster under home */
-    char *listen;          /* host:port */
-    char *home;            /* INTENTD_HOME */
-    char *node_id;         /* unique per process */
-    char *admin_token;     /* bootstrap global admin token; NULL disables admin endpoints */
-    char *master_key_file; /* AES-256-GCM key for secrets at rest */
+    char *database_url;        /* NULL: run the embedded cluster under home */
+    char *listen_database_url; /* the LISTEN connection's; NULL: database_url's */
+    char *listen;              /* host:port */
+    char *home;                /* INTENTD_HOME */
+    char *node_id;             /* unique per process */
+    char *admin_token;         /* bootstrap global admin token; NULL disables admin endpoints */
+    char *master_key_file;     /* AES-256-GCM key for secrets at rest */
     char *statemachines_dir;
     char *alert_webhook_url; /* Slack-shaped webhook for human notification, or NULL */
     char *ca_file;           /* extra CA bundle for connector TLS, or NULL (system store only) */
@@ -28,6 +29,8 @@ struct config {
     int resume_window_ms;    /* held intents resume spread over this after a toggle runs */
     int retention_seconds;   /* terminal intents older than this are archived; 0: kept forever */
     bool emergency_stop;     /* INTENTD_EMERGENCY_STOP=1: global pause at start-up */
+    bool db_prepared;        /* false (INTENTD_DB_PREPARED=0): unnamed statements only, for a pooler
+                                in transaction mode */
     bool scheduler; /* false: accept and serve, but execute nothing (INTENTD_SCHEDULER=off) */
     enum log_level log_level;
 };

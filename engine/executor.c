@@ -761,22 +761,6 @@ static void backoff(struct executor *e, struct flight *f, int err, const char *s
     }
 }
 
-/* Transitions are counted once their op committed ('ok', or 'dup': a repeat of an op whose
- * first answer was lost, which was not counted then), from the op's own ledger rows. */
-static void count_transitions(struct executor *e, const json_t *op)
-{
-    size_t i;
-    json_t *row;
-    json_array_foreach(json_object_get(op, "ledger"), i, row)
-    {
-        const char *event = json_string_value(json_object_get(row, "event"));
-        if (event && !strcmp(event, "intent.transition"))
-            app_metrics_transition(e->app->metrics,
-                                   json_string_value(json_object_get(row, "from_state")),
-                                   json_string_value(json_object_get(row, "to_state")));
-    }
-}
-
 static void applied(void *arg, int err, const struct store_result *res, const char *sqlstate,
                     const char *msg)
 {
@@ -803,8 +787,6 @@ static void applied(void *arg, int err, const struct store_result *res, const ch
             continue;
         struct item *it = f->items[idx];
         const char *result = PQgetvalue(r, row, 1);
-        if (strcmp(result, "fenced"))
-            count_transitions(e, it->op);
         json_decref(it->op);
         it->op = NULL;
         if (!strcmp(result, "fenced")) {

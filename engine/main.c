@@ -113,7 +113,8 @@ static int migrate(struct app *app)
 {
     char err[1024];
     for (int i = 0; i < MIGRATE_ATTEMPTS; i++) {
-        int rc = migrations_apply(app->conninfo, app->lifecycle, err, sizeof err);
+        int rc =
+            migrations_apply(app->conninfo, app->lifecycle, &app->ledger_head, err, sizeof err);
         if (rc == 0)
             return 0;
         if (rc != IE_UNAVAIL) {
@@ -191,6 +192,8 @@ int main(int argc, char **argv)
     uv_loop_init(&d.loop);
     app->loop = &d.loop;
     struct store_config sc = {.conninfo = app->conninfo,
+                              .listen_conninfo = app->cfg.listen_database_url,
+                              .no_prepared = !app->cfg.db_prepared,
                               .pool_size = app->cfg.db_pool,
                               .max_queue = 20000,
                               .app_name = "intentd"};
@@ -200,6 +203,8 @@ int main(int argc, char **argv)
         log_error("out of memory at start-up");
         goto out_loop;
     }
+    /* the transitions counter starts with the ledger rows written after this point */
+    app_metrics_scrape_state(app->metrics)->ledger_seq = app->ledger_head;
     /* thousands of connector calls may be in flight at once: lift the soft limit on open
      * files to the hard one (bounded) */
     struct rlimit nofile;

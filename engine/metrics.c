@@ -44,13 +44,25 @@ int metrics_new(struct metrics **out)
     return *out ? 0 : IE_NOMEM;
 }
 
-static void family_free(struct metrics_family *f)
+static void series_free(struct metrics_family *f)
 {
     for (int i = 0; i < f->nseries; i++) {
         for (int k = 0; k < f->nlabels; k++)
             free(f->series[i].values[k]);
         free(f->series[i].buckets);
     }
+    f->nseries = 0;
+}
+
+void metrics_clear(struct metrics_family *f)
+{
+    if (f)
+        series_free(f);
+}
+
+static void family_free(struct metrics_family *f)
+{
+    series_free(f);
     free(f->series);
     for (int k = 0; k < f->nlabels; k++)
         free(f->labels[k]);

@@ -41,6 +41,10 @@ void metrics_inc(struct metrics_family *f, const char *const *values, double by)
 void metrics_set(struct metrics_family *f, const char *const *values, double v);
 void metrics_observe(struct metrics_family *f, const char *const *values, double v);
 
+/* Removes every series of the family (a NULL family is ignored): for a gauge that mirrors a
+ * set which shrinks, such as the kill switches not in run mode, rebuilt before each render. */
+void metrics_clear(struct metrics_family *f);
+
 /* Appends every family in registration order (# HELP and # TYPE once each, then its series
  * in creation order). Returns 0, IE_TOOBIG or IE_NOMEM (out then holds a partial text). */
 int metrics_render(const struct metrics *m, struct buf *out) IE_MUST_CHECK;

@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -64,32 +65,57 @@ static int run_script(PGconn *c, const char *sql, const char *what, char *err, s
     return rc;
 }
 
+/* Opens a transaction that holds the migration lock until it ends. The lock and the setting are
+ * transaction-scoped on purpose: through a pooler in transaction mode (pgbouncer) each
+ * transaction may run on another server session, so a session-level lock could be taken on one
+ * and "released" on another, staying held for good on a pooled session and blocking every later
+ * start-up; a session SET would likewise leak to other clients. */
+static int begin_locked(PGconn *c, char *err, size_t errlen)
+{
+    int rc = run_script(c,
+                        "BEGIN; SET LOCAL client_min_messages = warning; "
+                        "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")",
+                        "taking the migration lock", err, errlen);
+    if (rc)
+        PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+}
+
+/* Ends what begin_locked opened: COMMIT when rc is 0, else ROLLBACK. Returns rc or COMMIT's. */
+static int end_locked(PGconn *c, int rc, char *err, size_t errlen)
+{
+    if (!rc)
+        rc = run(c, "COMMIT", 0, NULL, err, errlen, NULL);
+    if (rc)
+        PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+}
+
+/* Applies one migration unless it is recorded already; the check runs under the lock, so of
+ * nodes starting together exactly one applies it and the others see it done. */
 static int apply_one(PGconn *c, const struct migration *m, char *err, size_t errlen)
 {
     char vbuf[16];
     snprintf(vbuf, sizeof vbuf, "%d", m->version);
     const char *p[2] = {vbuf, m->name};
     PGresult *r = NULL;
-    int rc =
-        run(c, "SELECT 1 FROM intentd.schema_migrations WHERE version = $1", 1, p, err, errlen, &r);
+    int rc = begin_locked(c, err, errlen);
     if (rc)
         return rc;
-    int have = PQntuples(r) > 0;
-    PQclear(r);
-    if (have)
-        return 0;
-    log_info("applying migration %s", m->name);
-    rc = run(c, "BEGIN", 0, NULL, err, errlen, NULL);
-    if (!rc)
+    rc =
+        run(c, "SELECT 1 FROM intentd.schema_migrations WHERE version = $1", 1, p, err, errlen, &r);
+    if (!rc) {
+        int have = PQntuples(r) > 0;
+        PQclear(r);
+        if (have)
+            return end_locked(c, 0, err, errlen);
+        log_info("applying migration %s", m->name);
         rc = run_script(c, m->sql, m->name, err, errlen);
+    }
     if (!rc)
         rc = run(c, "INSERT INTO intentd.schema_migrations (version, name) VALUES ($1, $2)", 2, p,
                  err, errlen, NULL);
-    if (!rc)
-        rc = run(c, "COMMIT", 0, NULL, err, errlen, NULL);
-    if (rc)
-        PQclear(PQexec(c, "ROLLBACK"));
-    return rc;
+    return end_locked(c, rc, err, errlen);
 }
 
 static int seed_lifecycle(PGconn *c, const struct lifecycle *lc, char *err, size_t errlen)
@@ -104,21 +130,20 @@ static int seed_lifecycle(PGconn *c, const struct lifecycle *lc, char *err, size
         snprintf(err, errlen, "rendering the lifecycle table: %s", ie_strerror(rc));
         goto out;
     }
-    rc = run(c, "BEGIN", 0, NULL, err, errlen, NULL);
-    if (!rc)
-        rc = run(c, "DELETE FROM intentd.lifecycle_transitions", 0, NULL, err, errlen, NULL);
+    rc = begin_locked(c, err, errlen);
+    if (rc)
+        goto out;
+    rc = run(c, "DELETE FROM intentd.lifecycle_transitions", 0, NULL, err, errlen, NULL);
     if (!rc)
         rc = run(c, sql.data, 0, NULL, err, errlen, NULL);
-    if (!rc)
-        rc = run(c, "COMMIT", 0, NULL, err, errlen, NULL);
-    if (rc)
-        PQclear(PQexec(c, "ROLLBACK"));
+    rc = end_locked(c, rc, err, errlen);
 out:
     buf_free(&sql);
     return rc;
 }
 
-int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err, size_t errlen)
+int migrations_apply(const char *conninfo, const struct lifecycle *lc, long long *ledger_head,
+                     char *err, size_t errlen)
 {
     int rc = 0;
     PGconn *c = PQconnectdb(conninfo);
@@ -127,8 +152,9 @@ int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err
         rc = IE_UNAVAIL;
         goto out;
     }
-    PQclear(PQexec(c, "SET client_min_messages = warning"));
-    rc = run(c, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, err, errlen, NULL);
+    /* Every step is its own transaction holding the migration lock (see begin_locked): no
+     * session state, so this works through pgbouncer in transaction mode too. */
+    rc = begin_locked(c, err, errlen);
     if (rc)
         goto out;
     rc = run_script(c,
@@ -137,6 +163,7 @@ int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err
                     " version int PRIMARY KEY, name text NOT NULL,"
                     " applied_at timestamptz NOT NULL DEFAULT now())",
                     "creating intentd.schema_migrations", err, errlen);
+    rc = end_locked(c, rc, err, errlen);
     for (int i = 0; i < migrations_count && !rc; i++)
         rc = apply_one(c, &migrations[i], err, errlen);
     if (!rc && lc)
@@ -146,7 +173,14 @@ int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err
      * takes the rows meanwhile */
     if (!rc && run(c, "SELECT intentd.ledger_ensure_partitions(1)", 0, NULL, err, errlen, NULL))
         log_warn("creating the ledger's partitions failed: %s", err);
-    PQclear(PQexec(c, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")"));
+    if (!rc && ledger_head) {
+        PGresult *r = NULL;
+        rc = run(c, "SELECT coalesce(max(seq), 0) FROM intentd.ledger", 0, NULL, err, errlen, &r);
+        if (!rc) {
+            *ledger_head = atoll(PQgetvalue(r, 0, 0));
+            PQclear(r);
+        }
+    }
 out:
     PQfinish(c);
     return rc;

@@ -23,8 +23,10 @@ int migrations_latest(void);
 
 /* Connects with conninfo (blocking: start-up only), applies every missing migration in its own
  * transaction under a session advisory lock, then re-seeds intentd.lifecycle_transitions from
- * the lifecycle table. Returns 0, IE_UNAVAIL (cannot connect) or IE_DB; err says what failed. */
-int migrations_apply(const char *conninfo, const struct lifecycle *lc, char *err,
-                     size_t errlen) IE_MUST_CHECK;
+ * the lifecycle table. ledger_head (may be NULL) receives the ledger's last seq then: the rows
+ * after it are the ones this process can have written. Returns 0, IE_UNAVAIL (cannot connect)
+ * or IE_DB; err says what failed. */
+int migrations_apply(const char *conninfo, const struct lifecycle *lc, long long *ledger_head,
+                     char *err, size_t errlen) IE_MUST_CHECK;
 
 #endif

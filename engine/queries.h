@@ -8,9 +8,55 @@
     "SELECT tenant_id, role FROM intentd.tokens "                                                  \
     "WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL"
 
-#define Q_TENANT_KEY "SELECT approval_key_enc FROM intentd.tenants WHERE tenant_id = $1"
+/* The current key and its version; the previous key and how many milliseconds it has left,
+ * only while its overlap lasts (the database's clock decides, not the node's). */
+#define Q_TENANT_KEY                                                                               \
+    "SELECT approval_key_enc, key_version, "                                                       \
+    "CASE WHEN previous_expires_at > now() THEN previous_key_enc END, "                            \
+    "greatest(0, ceil(extract(epoch FROM previous_expires_at - now()) * 1000))::bigint "           \
+    "FROM intentd.tenants WHERE tenant_id = $1"
 
-#define Q_SUBMIT "SELECT req, idx, status, state FROM intentd.submit($1, $2::jsonb, $3::jsonb)"
+#define TS_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* $1 one tenant or NULL for all, $2 after this id, $3 limit. */
+#define Q_TENANTS_LIST                                                                             \
+    "SELECT n.tenant_id, " TS_UTC(                                                                 \
+        "n.created_at") ", n.key_version, "                                                        \
+                        "(SELECT count(*) FROM intentd.tokens k WHERE k.tenant_id = n.tenant_id "  \
+                        "AND k.revoked_at IS NULL) FROM intentd.tenants n "                        \
+                        "WHERE ($1::text IS NULL OR n.tenant_id = $1) AND n.tenant_id > $2 "       \
+                        "ORDER BY n.tenant_id LIMIT $3::int"
+
+/* $1 tenant: NULL rows when the tenant does not exist, else one row per token (token_id NULL
+ * when it has none). */
+#define Q_TOKENS_LIST                                                                              \
+    "SELECT k.token_id, k.role, " TS_UTC("k.created_at") ", " TS_UTC(                              \
+        "k.revoked_at") " "                                                                        \
+                        "FROM intentd.tenants n LEFT JOIN intentd.tokens k ON k.tenant_id = "      \
+                        "n.tenant_id "                                                             \
+                        "WHERE n.tenant_id = $1 ORDER BY k.created_at, k.token_id"
+#define Q_TOKEN_REVOKE                                                                             \
+    "SELECT result, role, " TS_UTC("created_at") ", " TS_UTC(                                      \
+        "revoked_at") " "                                                                          \
+                      "FROM intentd.revoke_token($1, $2, $3, $4)"
+/* $1 tenant, $2 sealed key, $3 overlap seconds, $4 actor, $5 node. */
+#define Q_KEY_ROTATE                                                                               \
+    "SELECT key_version, previous_version, " TS_UTC(                                               \
+        "previous_expires_at") ", dropped_version "                                                \
+                               "FROM intentd.rotate_key($1, $2, $3::int, $4, $5)"
+#define Q_KEYS_LIST                                                                                \
+    "SELECT key_version, " TS_UTC("key_created_at") ", previous_key_enc IS NOT NULL, " TS_UTC(     \
+        "previous_key_created_at") ", " TS_UTC("previous_expires_at") ", "                         \
+                                                                      "previous_expires_at > "     \
+                                                                      "now() FROM "                \
+                                                                      "intentd.tenants WHERE "     \
+                                                                      "tenant_id = $1"
+
+/* check_key_versions refuses (SQLSTATE 28000) a group holding a submission verified with a key
+ * rotated out since this node cached it. */
+#define Q_SUBMIT                                                                                   \
+    "SELECT req, idx, status, state FROM "                                                         \
+    "intentd.submit($1, intentd.check_key_versions($2::jsonb), $3::jsonb)"
 
 #define Q_CREATE_TENANT "SELECT intentd.create_tenant($1, $2, $3::jsonb, $4, $5)"
 #define Q_CREATE_TOKEN  "SELECT intentd.create_token($1, $2, $3, $4, $5)"

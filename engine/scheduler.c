@@ -11,6 +11,7 @@
 #include "log.h"
 #include "queries.h"
 #include "store.h"
+#include "tenant_keys.h"
 #include "toggles.h"
 
 #define IN_HAND_FACTOR     4 /* intents in memory at most: claim_batch * this */
@@ -155,6 +156,11 @@ static void notified(void *arg, const char *channel, const char *payload)
     /* channel NULL = (re)connected: something may have been missed, so look anyway. */
     if (!channel || (payload && !strcmp(payload, "toggles")))
         toggles_refresh(app->toggles);
+    /* a key rotation (intentd.rotate_key); after a reconnection any may have been missed */
+    if (!channel)
+        tenant_keys_forget(app->keys, NULL);
+    else if (payload && !strncmp(payload, "keys:", 5))
+        tenant_keys_forget(app->keys, payload + 5);
     scheduler_wake(app->scheduler);
 }
 

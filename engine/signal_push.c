@@ -123,7 +123,7 @@ static void posted(void *arg, const struct http_client_resp *resp)
     record_failure(j, why);
 }
 
-static void key_ready(void *arg, int err, const char *key, size_t keylen)
+static void key_ready(void *arg, int err, const struct tenant_key_set *ks)
 {
     struct job *j = arg;
     struct signal_push *sp = j->sp;
@@ -139,7 +139,8 @@ static void key_ready(void *arg, int err, const char *key, size_t keylen)
     }
     char sig[SIG_HEADER_BUFLEN];
     char hdr[sizeof "Intent-Signature: " + SIG_HEADER_BUFLEN];
-    if (sig_sign(key, keylen, (long long)time(NULL), j->body, j->body_len, sig, sizeof sig)) {
+    if (sig_sign(ks->key, ks->keylen, (long long)time(NULL), j->body, j->body_len, sig,
+                 sizeof sig)) {
         record_failure(j, "signing failed");
         return;
     }

@@ -1,7 +1,7 @@
 /* The store: a pool of asynchronous libpq connections on the libuv loop (see store.h for the
  * contract). This file holds the pool, the one bounded FIFO of jobs waiting for a connection and
  * the public API; store_conn.c holds each connection's state machine and its libpq I/O. Nothing
- * in this file blocks the loop except store_exec_startup(), which is for start-up only. */
+ * in this file blocks the loop except store_exec_startup(), which never runs on a loop. */
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -178,7 +178,9 @@ static void store_free(struct store *s)
     free(s->conns);
     free(s->listener);
     free(s->conninfo);
+    free(s->listen_conninfo);
     free(s->dns_host);
+    free(s->listen_dns_host);
     free(s->app_name);
     free(s->listen_app_name);
     free(s->listen_channel);
@@ -288,15 +290,17 @@ int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **o
     s->no_prepared = cfg->no_prepared;
     s->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)s) | 1;
     s->conninfo = strdup(cfg->conninfo);
+    s->listen_conninfo = strdup(cfg->listen_conninfo ? cfg->listen_conninfo : cfg->conninfo);
     s->app_name = strdup(cfg->app_name ? cfg->app_name : "intentd");
     buf_init(&b, 256);
     if (buf_printf(&b, "%s-listen", s->app_name ? s->app_name : "") == 0)
         s->listen_app_name = buf_detach(&b, NULL);
     buf_free(&b);
     s->conns = calloc((size_t)s->pool_size, sizeof(*s->conns));
-    if (!s->conninfo || !s->app_name || !s->listen_app_name || !s->conns)
+    if (!s->conninfo || !s->listen_conninfo || !s->app_name || !s->listen_app_name || !s->conns)
         goto out;
-    if ((rc = host_to_resolve(s->conninfo, &s->dns_host)))
+    if ((rc = host_to_resolve(s->conninfo, &s->dns_host)) ||
+        (rc = host_to_resolve(s->listen_conninfo, &s->listen_dns_host)))
         goto out;
     rc = IE_NOMEM;
     (void)uv_idle_init(loop, &s->kick);
@@ -310,8 +314,10 @@ int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **o
     return 0;
 out:
     free(s->dns_host);
+    free(s->listen_dns_host);
     free(s->conns);
     free(s->conninfo);
+    free(s->listen_conninfo);
     free(s->app_name);
     free(s->listen_app_name);
     free(s);

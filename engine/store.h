@@ -27,11 +27,14 @@ struct store_config {
                              wait, a server or network that stopped answering) fails with
                              IE_UNAVAIL and its connection is dropped and reconnected; the
                              transaction may have committed if the COMMIT was sent (0: 30000) */
-    bool no_prepared;     /* send every statement unprepared (PQsendQueryParams) instead of
-                             caching named prepared statements per connection; set it behind a
-                             pooler in transaction mode (pgbouncer pool_mode=transaction before
-                             1.21), where a named statement prepared on one server connection
-                             is missing on the next */
+    const char *listen_conninfo; /* store_listen's connection, or NULL for conninfo; copied.
+                                    Behind a transaction-mode pooler it must reach PostgreSQL
+                                    directly: a LISTEN there is lost with its server session */
+    bool no_prepared;            /* send every statement unprepared (PQsendQueryParams) instead of
+                                    caching named prepared statements per connection; set it behind a
+                                    pooler in transaction mode (pgbouncer pool_mode=transaction before
+                                    1.21), where a named statement prepared on one server connection
+                                    is missing on the next */
 };
 
 /* One statement of a job. Parameters are text (NULL pointer = SQL NULL); the store copies sql
@@ -108,8 +111,9 @@ struct store_stats {
 };
 void store_get_stats(const struct store *s, struct store_stats *out);
 
-/* Runs statements synchronously on a fresh connection, for start-up only (migrations), before
- * the loop serves anything. Each string may contain several statements. Returns 0, IE_DB (errbuf
+/* Runs statements synchronously on a fresh connection, never on a running loop: the unit tests
+ * use it to set up and poke their databases (migrations.c has its own transaction-scoped
+ * runner). Each string may contain several statements. Returns 0, IE_DB (errbuf
  * holds the message) or IE_UNAVAIL. */
 int store_exec_startup(const char *conninfo, const char *const *sqls, int n, char *errbuf,
                        size_t errlen) IE_MUST_CHECK;

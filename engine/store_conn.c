@@ -210,7 +210,13 @@ static int send_flush(struct conn *c)
 
 /* Queues the whole pipeline of a job on an idle connection. *past_commit_point tells, on
  * failure, whether the COMMIT (or for an autocommit query, the Sync) may have reached the
- * server; before that point the job can safely run again on another connection. */
+ * server; before that point the job can safely run again on another connection.
+ * One job, one Sync, and nothing sent behind it until its last result is read: a pooler in
+ * transaction mode (pgbouncer) hands the server connection to another client at the
+ * ReadyForQuery that answers an idle Sync, so messages pipelined past that Sync could land on
+ * a server session that is no longer ours (pgbouncer issue #759). The ROLLBACK after a failed
+ * statement follows a ReadyForQuery that says "in a failed transaction", which keeps the
+ * server connection ours until it is done. */
 static int send_job(struct conn *c, struct job *j, bool *past_commit_point)
 {
     int rc;
@@ -549,6 +555,17 @@ static void conn_broken(struct conn *c, const char *why)
         store_job_complete(s, j, IE_UNAVAIL); /* last: the callback may close the store */
 }
 
+/* The connection string and the host name to look up for the connection's role. */
+static const char *conn_conninfo(const struct conn *c)
+{
+    return c->role == ROLE_LISTEN ? c->s->listen_conninfo : c->s->conninfo;
+}
+
+static const char *conn_dns_host(const struct conn *c)
+{
+    return c->role == ROLE_LISTEN ? c->s->listen_dns_host : c->s->dns_host;
+}
+
 /* Starts libpq's connection; host and hostaddr (both or neither) come from our own lookup. */
 static void conn_connect(struct conn *c, const char *host, const char *hostaddr)
 {
@@ -571,7 +588,7 @@ static void conn_connect(struct conn *c, const char *host, const char *hostaddr)
                           "3",
                           "10000",
                           "disable",
-                          s->conninfo,
+                          conn_conninfo(c),
                           host,
                           hostaddr,
                           NULL};
@@ -616,7 +633,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     c->resolve = NULL;
     if (status < 0) {
         char why[256];
-        snprintf(why, sizeof(why), "cannot resolve %s: %s", s->dns_host, uv_strerror(status));
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", conn_dns_host(c), uv_strerror(status));
         conn_broken(c, why);
         return;
     }
@@ -627,7 +644,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
             uv_ip_name(ai->ai_addr, ip, sizeof(ip)) != 0)
             continue;
-        rc = buf_printf(&hosts, "%s%s", n ? "," : "", s->dns_host);
+        rc = buf_printf(&hosts, "%s%s", n ? "," : "", conn_dns_host(c));
         if (rc == 0)
             rc = buf_printf(&addrs, "%s%s", n ? "," : "", ip);
         n++;
@@ -655,7 +672,7 @@ void store_conn_start(struct conn *c)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct resolveh *r;
     int rc;
-    if (!s->dns_host) {
+    if (!conn_dns_host(c)) {
         conn_connect(c, NULL, NULL);
         return;
     }
@@ -667,7 +684,7 @@ void store_conn_start(struct conn *c)
     }
     r->c = c;
     r->s = s;
-    rc = uv_getaddrinfo(s->loop, &r->req, on_resolved, s->dns_host, NULL, &hints);
+    rc = uv_getaddrinfo(s->loop, &r->req, on_resolved, conn_dns_host(c), NULL, &hints);
     if (rc) {
         free(r);
         conn_broken(c, uv_strerror(rc));

@@ -108,6 +108,7 @@ struct conn {
 struct store {
     uv_loop_t *loop;
     char *conninfo;
+    char *listen_conninfo; /* the listener's; a copy of conninfo when not configured */
     char *app_name;
     char *listen_app_name;
     int pool_size;
@@ -115,9 +116,10 @@ struct store {
     unsigned queue_timeout_ms;
     unsigned job_timeout_ms;
     bool no_prepared;
-    char *dns_host;     /* the host name to resolve before connecting, or NULL */
-    uint64_t rng;       /* xorshift state for the reconnect jitter */
-    struct conn *conns; /* pool_size of them */
+    char *dns_host;        /* the host name to resolve before connecting, or NULL */
+    char *listen_dns_host; /* the same for listen_conninfo */
+    uint64_t rng;          /* xorshift state for the reconnect jitter */
+    struct conn *conns;    /* pool_size of them */
     struct conn *listener;
     char *listen_channel;
     store_notify_cb listen_cb;

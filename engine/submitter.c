@@ -108,6 +108,8 @@ static void landed(void *arg, int err, const struct store_result *res, const cha
         flush(s);
         return;
     }
+    if (err == IE_DB && sqlstate && !strcmp(sqlstate, "28000"))
+        err = IE_AUTH; /* intentd.check_key_versions: the key was rotated out */
     if (err) {
         fail_list(f->jobs, err);
     } else {
@@ -195,7 +197,8 @@ static void flush(struct submitter *s)
 }
 
 int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
-                      const char *signature, json_t *items, submit_cb cb, void *arg)
+                      const char *signature, int key_version, json_t *items, submit_cb cb,
+                      void *arg)
 {
     if (s->closing || s->queued >= SUBMITTER_QUEUE_MAX) {
         json_decref(items);
@@ -206,7 +209,8 @@ int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
         json_decref(items);
         return IE_NOMEM;
     }
-    j->sub = json_pack("{s:s, s:s, s:s}", "tenant", tenant, "body", body, "signature", signature);
+    j->sub = json_pack("{s:s, s:s, s:s, s:i}", "tenant", tenant, "body", body, "signature",
+                       signature, "key_version", key_version);
     j->items = items;
     j->nitems = (int)json_array_size(items);
     j->cb = cb;

@@ -29,10 +29,12 @@ void submitter_free(struct submitter *s);
 typedef void (*submit_cb)(void *arg, int err, const PGresult *r, int first, int n);
 
 /* Queues a request: its tenant, raw body and signature header (stored for re-verification),
- * and items, the JSON array of validated items for intentd.submit (the reference is stolen).
- * All queued requests are written together by one intentd.submit call. Returns 0 (cb will run
- * once) or IE_UNAVAIL / IE_NOMEM (cb will not run). */
+ * the version of the approval key that verified it (checked again in the transaction: a key
+ * rotated out since makes cb get IE_AUTH), and items, the JSON array of validated items for
+ * intentd.submit (the reference is stolen). All queued requests are written together by one
+ * intentd.submit call. Returns 0 (cb will run once) or IE_UNAVAIL / IE_NOMEM (cb will not run). */
 int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
-                      const char *signature, json_t *items, submit_cb cb, void *arg) IE_MUST_CHECK;
+                      const char *signature, int key_version, json_t *items, submit_cb cb,
+                      void *arg) IE_MUST_CHECK;
 
 #endif

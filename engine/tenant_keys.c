@@ -13,8 +13,12 @@
 struct cached_key {
     struct cached_key *next;
     char tenant[72];
-    char *key; /* secret: wiped on free */
+    char *key; /* secrets: wiped on free */
     size_t keylen;
+    char *prev;
+    size_t prevlen;
+    int version;
+    uint64_t prev_until_ms; /* loop time the previous key stops verifying */
     uint64_t fetched_ms;
 };
 
@@ -39,6 +43,8 @@ int tenant_keys_new(struct tenant_keys **out)
 static void entry_free(struct cached_key *e)
 {
     crypto_free_secret(e->key, e->keylen);
+    if (e->prev)
+        crypto_free_secret(e->prev, e->prevlen);
     free(e);
 }
 
@@ -46,25 +52,41 @@ void tenant_keys_free(struct tenant_keys *tk)
 {
     if (!tk)
         return;
-    while (tk->head) {
-        struct cached_key *e = tk->head;
-        tk->head = e->next;
-        entry_free(e);
-    }
+    tenant_keys_forget(tk, NULL);
     free(tk);
 }
 
 void tenant_keys_forget(struct tenant_keys *tk, const char *tenant)
 {
-    for (struct cached_key **pp = &tk->head; *pp; pp = &(*pp)->next) {
-        if (!strcmp((*pp)->tenant, tenant)) {
-            struct cached_key *e = *pp;
-            *pp = e->next;
-            entry_free(e);
-            tk->n--;
-            return;
+    struct cached_key **pp = &tk->head;
+    while (*pp) {
+        struct cached_key *e = *pp;
+        if (tenant && strcmp(e->tenant, tenant)) {
+            pp = &e->next;
+            continue;
         }
+        *pp = e->next;
+        entry_free(e);
+        tk->n--;
     }
+}
+
+static struct cached_key *find(struct tenant_keys *tk, const char *tenant)
+{
+    for (struct cached_key *e = tk->head; e; e = e->next)
+        if (!strcmp(e->tenant, tenant))
+            return e;
+    return NULL;
+}
+
+static void answer(struct app *app, const struct cached_key *e, tenant_key_cb cb, void *arg)
+{
+    struct tenant_key_set ks = {.key = e->key, .keylen = e->keylen, .version = e->version};
+    if (e->prev && uv_now(app->loop) < e->prev_until_ms) {
+        ks.prev = e->prev;
+        ks.prevlen = e->prevlen;
+    }
+    cb(arg, 0, &ks);
 }
 
 static void fetched(void *arg, int err, const struct store_result *res, const char *sqlstate,
@@ -72,57 +94,47 @@ static void fetched(void *arg, int err, const struct store_result *res, const ch
 {
     struct key_fetch *f = arg;
     struct app *app = f->app;
+    struct cached_key *e = NULL;
+    PGresult *r = err ? NULL : res->results[0];
+    if (!err && PQntuples(r) != 1)
+        err = IE_NOTFOUND;
+    if (!err && !(e = calloc(1, sizeof *e)))
+        err = IE_NOMEM;
+    if (!err &&
+        (crypto_open_text(app->master_key, f->tenant, strlen(f->tenant), PQgetvalue(r, 0, 0),
+                          &e->key, &e->keylen) ||
+         (!PQgetisnull(r, 0, 2) && crypto_open_text(app->master_key, f->tenant, strlen(f->tenant),
+                                                    PQgetvalue(r, 0, 2), &e->prev, &e->prevlen))))
+        err = IE_CRYPTO;
     if (err) {
-        f->cb(f->arg, err, NULL, 0);
+        if (e)
+            entry_free(e);
+        f->cb(f->arg, err, NULL);
         free(f);
         return;
     }
-    PGresult *r = res->results[0];
-    if (PQntuples(r) != 1) {
-        f->cb(f->arg, IE_NOTFOUND, NULL, 0);
-        free(f);
-        return;
-    }
-    char *key = NULL;
-    size_t keylen = 0;
-    int rc = crypto_open_text(app->master_key, f->tenant, strlen(f->tenant), PQgetvalue(r, 0, 0),
-                              &key, &keylen);
-    if (rc) {
-        f->cb(f->arg, IE_CRYPTO, NULL, 0);
-        free(f);
-        return;
-    }
+    snprintf(e->tenant, sizeof e->tenant, "%s", f->tenant);
+    e->version = atoi(PQgetvalue(r, 0, 1));
+    e->fetched_ms = uv_now(app->loop);
+    e->prev_until_ms = e->fetched_ms + (uint64_t)atoll(PQgetvalue(r, 0, 3));
     struct tenant_keys *tk = app->keys;
     tenant_keys_forget(tk, f->tenant);
-    struct cached_key *e = tk->n < TENANT_KEYS_MAX ? calloc(1, sizeof *e) : NULL;
-    if (e) {
-        snprintf(e->tenant, sizeof e->tenant, "%s", f->tenant);
-        e->key = key;
-        e->keylen = keylen;
-        e->fetched_ms = uv_now(app->loop);
+    answer(app, e, f->cb, f->arg);
+    if (tk->n < TENANT_KEYS_MAX) {
         e->next = tk->head;
         tk->head = e;
         tk->n++;
-        f->cb(f->arg, 0, e->key, e->keylen);
     } else {
-        f->cb(f->arg, 0, key, keylen);
-        crypto_free_secret(key, keylen);
+        entry_free(e);
     }
     free(f);
 }
 
-void tenant_keys_get(struct app *app, const char *tenant, tenant_key_cb cb, void *arg)
+static void fetch(struct app *app, const char *tenant, tenant_key_cb cb, void *arg)
 {
-    uint64_t now = uv_now(app->loop);
-    for (struct cached_key *e = app->keys->head; e; e = e->next) {
-        if (!strcmp(e->tenant, tenant) && now - e->fetched_ms < TENANT_KEY_TTL_MS) {
-            cb(arg, 0, e->key, e->keylen);
-            return;
-        }
-    }
     struct key_fetch *f = calloc(1, sizeof *f);
     if (!f) {
-        cb(arg, IE_NOMEM, NULL, 0);
+        cb(arg, IE_NOMEM, NULL);
         return;
     }
     f->app = app;
@@ -133,6 +145,25 @@ void tenant_keys_get(struct app *app, const char *tenant, tenant_key_cb cb, void
     int rc = store_query(app->store, Q_TENANT_KEY, 1, params, fetched, f);
     if (rc) {
         free(f);
-        cb(arg, rc, NULL, 0);
+        cb(arg, rc, NULL);
     }
+}
+
+void tenant_keys_get(struct app *app, const char *tenant, tenant_key_cb cb, void *arg)
+{
+    struct cached_key *e = find(app->keys, tenant);
+    if (e && uv_now(app->loop) - e->fetched_ms < TENANT_KEY_TTL_MS) {
+        answer(app, e, cb, arg);
+        return;
+    }
+    fetch(app, tenant, cb, arg);
+}
+
+bool tenant_keys_refresh(struct app *app, const char *tenant, tenant_key_cb cb, void *arg)
+{
+    struct cached_key *e = find(app->keys, tenant);
+    if (e && uv_now(app->loop) - e->fetched_ms < TENANT_KEY_REFETCH_MS)
+        return false;
+    fetch(app, tenant, cb, arg);
+    return true;
 }

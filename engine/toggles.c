@@ -121,6 +121,17 @@ bool toggles_find(const struct toggles *t, enum toggle_mode mode, const char *te
     return false;
 }
 
+bool toggles_at(const struct toggles *t, size_t i, const char **scope, const char **key,
+                enum toggle_mode *mode)
+{
+    if (!t || i >= t->n)
+        return false;
+    *scope = scope_names[t->entries[i].scope];
+    *key = t->entries[i].key;
+    *mode = t->entries[i].mode;
+    return true;
+}
+
 static void kick(struct toggles *t);
 
 /* Every callback ends here: when stopping, the last one out frees. */

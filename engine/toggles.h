@@ -37,6 +37,11 @@ void toggles_refresh(struct toggles *t);
 bool toggles_find(const struct toggles *t, enum toggle_mode mode, const char *tenant,
                   const char *action_type, const char *connector, char *scope, size_t scope_len);
 
+/* The i-th kill switch of the snapshot (those not in run mode, ordered by scope and key):
+ * false past the end or with a NULL t. The strings live until the next snapshot load. */
+bool toggles_at(const struct toggles *t, size_t i, const char **scope, const char **key,
+                enum toggle_mode *mode);
+
 /* Names and parsing of modes and scopes ("run", "pause", "kill"; -1 when unknown). */
 const char *toggle_mode_name(enum toggle_mode m);
 int toggle_mode_parse(const char *s);

@@ -1,7 +1,11 @@
 /* The parts of intentctl, a blocking command-line client of the API in docs/api-contract.md:
- * intentctl.c (command line, help, dispatch), intentctl_cmd.c (the commands),
+ * intentctl.c (the command and option tables, parsing, dispatch), intentctl_help.c (help,
+ * the command listing and the bash completion, all generated from those tables),
+ * intentctl_cmd.c (the commands), intentctl_watch.c (watch), intentctl_query.c (action-types,
+ * signals push, metrics),
  * intentctl_connector.c (the connector configuration commands), intentctl_ops.c (compensate,
- * redrive, signals, preview),
+ * redrive, signals, preview), intentctl_tenant.c (tenant list, token list/revoke, key
+ * list/rotate),
  * intentctl_table.c (human output) and intentctl_http.c (libcurl transport, request ids,
  * problem+json reporting). Signing is engine/signature.h's sig_sign, the server's own code. */
 #ifndef INTENTCTL_H
@@ -9,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -22,6 +27,11 @@ enum ctl_exit {
     CTL_EXIT_USAGE = 2,       /* bad command line, unreadable file or key */
     CTL_EXIT_UNAVAILABLE = 3, /* cannot connect, timeout, 5xx, or an answer we cannot read */
     CTL_EXIT_TAMPERED = 4,    /* `ledger verify` found the hash chain broken */
+    /* `watch ID`: the intent ended in a state other than SUCCEEDED (SUCCEEDED is 0) */
+    CTL_EXIT_FAILED = 5,
+    CTL_EXIT_EXPIRED = 6,
+    CTL_EXIT_CANCELLED = 7,
+    CTL_EXIT_INTERRUPTED = 130, /* `watch ID` stopped by SIGINT/SIGTERM before an outcome */
 };
 
 /* Largest response body accepted from the server; past it the request fails with exit 3. */
@@ -121,6 +131,13 @@ char *ctl_cell(json_t *v, size_t max);
  * them; a NULL cell (a failed allocation) fails the row. Returns 0 or CTL_EXIT_UNAVAILABLE
  * after a message. */
 int ctl_table_add(struct ctl_table *t, char **row);
+/* ctl_table_add when rc is 0; otherwise frees the row's cells and returns rc, so that a loop
+ * that failed part way still releases every row it builds. */
+int ctl_table_add_unless(struct ctl_table *t, char **row, int rc);
+/* The items of an array, each made text by part (a new JSON string, NULL when out of memory),
+ * joined by single spaces into a cell as ctl_cell makes it ("-" for none). NULL when out of
+ * memory. */
+char *ctl_join_cell(json_t *items, json_t *(*part)(json_t *item));
 /* Appends copies of t->ncols names as a row. Same result as ctl_table_add. */
 int ctl_table_header(struct ctl_table *t, const char *const *names);
 /* Appends "label  <ctl_cell(v)>" to a two-column table. Same result as ctl_table_add. */
@@ -143,14 +160,69 @@ struct ctl_cmdline {
     bool partial;                   /* compensate */
     const char *after;              /* signals (with limit) */
     const char *role;               /* token create */
+    const char *overlap;            /* key rotate */
     const char *status, *action_type, *account, *since, *until, *limit, *cursor; /* list */
     bool all;                                                                    /* list */
     /* connector set; argv_secret is set by any secret-bearing flag, which is refused */
     const char *base_url, *auth, *token_url, *client_id, *secrets_file, *settings, *limits;
     const char *argv_secret;
-    const char *format, *out; /* ledger export */
-    bool yes;                 /* toggle: no confirmation prompt */
+    const char *format, *out;                 /* ledger export */
+    bool yes;                                 /* toggle: no confirmation prompt */
+    const char *interval, *retry_for, *count; /* watch */
+    bool until_empty;                         /* watch */
 };
+
+/* The global options, accepted before or after the command. */
+struct ctl_globals {
+    const char *url, *token, *timeout;
+    bool json, help;
+};
+
+/* One long option. Its value lands at offset off of struct ctl_cmdline (a command's own
+ * options) or struct ctl_globals (the global ones): a const char *, or a bool for a flag. */
+struct ctl_opt {
+    const char *name; /* without the leading "--" */
+    size_t off;
+    bool flag;
+    const char *meta;     /* the value's placeholder in help ("TS"); NULL for a flag */
+    const char *help;     /* one line; NULL: accepted (only to be refused) but never shown */
+    const char *complete; /* bash completion of the value: words, "@file", or NULL for none */
+};
+
+/* One command. help, usage and the bash completion are all generated from this table and the
+ * option tables, so a command added here has them without more work. */
+struct ctl_command {
+    const char *name; /* one to three words */
+    const char *opts; /* its own options, each between spaces */
+    int (*run)(struct ctl *c, const struct ctl_cmdline *o);
+    const char *usage;   /* after "intentctl " */
+    const char *help;    /* the description shown by COMMAND --help */
+    const char *example; /* lines after "intentctl "; shown by COMMAND --help */
+    bool hidden;         /* left out of --help's list and the completion */
+    bool offline;        /* needs no server: runs without the URL or token being checked */
+};
+
+extern const struct ctl_command ctl_commands[];
+extern const size_t ctl_ncommands;
+extern const struct ctl_opt ctl_local_opts[];  /* ends with a NULL name */
+extern const struct ctl_opt ctl_global_opts[]; /* ends with a NULL name */
+
+/* intentctl_help.c */
+#define CTL_DEFAULT_URL "http://127.0.0.1:8080"
+/* The command whose words start argv (the longest match); *used gets the words consumed. */
+const struct ctl_command *ctl_find_command(int argc, char **argv, int *used);
+/* The whole usage with every visible command, the global options and the exit codes. */
+void ctl_usage(FILE *f);
+/* COMMAND --help: usage, description, options, example; on stdout. */
+void ctl_command_help(const struct ctl_command *cmd);
+/* How many words at the start of argv name a group: a proper prefix of some command's name
+ * ("ledger", "signals push"); 0 when none. */
+int ctl_group_words(int argc, char **argv);
+/* Lists the commands of the group named by the first words of argv on f. */
+void ctl_group_help(int words, char **argv, FILE *f);
+int ctl_cmd_help(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_commands(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_completion_bash(struct ctl *c, const struct ctl_cmdline *o);
 
 /* Helpers the command files share (intentctl_cmd.c). */
 
@@ -167,6 +239,13 @@ int ctl_intent_path(struct ctl *c, const char *id, const char *suffix, const cha
 /* Builds a JSON body {"<k>":"<v>"} into *out (the caller frees it). Returns 0 or
  * CTL_EXIT_USAGE (v not UTF-8). */
 int ctl_small_body(const char *k, const char *v, char **out);
+/* The timeline's column names, and one event's cells under them (each an owned string, NULL
+ * when out of memory). */
+extern const char *const ctl_timeline_head[6];
+void ctl_timeline_row(json_t *e, char *row[6]);
+/* Builds the executions path (/v1/executions, or /v1/accounts/<a>/executions with --account)
+ * with o's filters and cursor (may be NULL) as query parameters. Returns 0 or CTL_EXIT_USAGE. */
+int ctl_list_path(struct ctl *c, const struct ctl_cmdline *o, const char *cursor, struct buf *p);
 /* Prints an intent's steps[] as a table: STEP OPERATION EXTERNAL-ID UNDO (intentctl_ops.c).
  * Returns 0 or CTL_EXIT_UNAVAILABLE. */
 int ctl_print_steps(json_t *steps);
@@ -193,6 +272,20 @@ int ctl_cmd_preview(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_set(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_connector_delete(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_tenant.c */
+int ctl_cmd_tenant_list(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_token_list(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_token_revoke(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_key_list(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_key_rotate(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_watch.c */
+int ctl_cmd_watch(struct ctl *c, const struct ctl_cmdline *o);
+/* intentctl_query.c */
+int ctl_cmd_action_types(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_push_get(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_push_set(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_push_delete(struct ctl *c, const struct ctl_cmdline *o);
+int ctl_cmd_metrics(struct ctl *c, const struct ctl_cmdline *o);
 /* intentctl_toggle.c */
 int ctl_cmd_toggle(struct ctl *c, const struct ctl_cmdline *o);
 int ctl_cmd_toggles(struct ctl *c, const struct ctl_cmdline *o);

@@ -349,35 +349,33 @@ out:
     return rc;
 }
 
+void ctl_timeline_row(json_t *e, char *row[6])
+{
+    json_t *from = json_object_get(e, "from_state"), *to = json_object_get(e, "to_state");
+    json_t *p = json_object_get(e, "payload"), *ft = NULL;
+    if (json_is_string(from) || json_is_string(to))
+        ft = json_sprintf("%s\xe2\x86\x92%s", json_is_string(from) ? json_string_value(from) : "",
+                          json_is_string(to) ? json_string_value(to) : "");
+    row[0] = ctl_cell(json_object_get(e, "seq"), 0);
+    row[1] = ctl_cell(json_object_get(e, "created_at"), 0);
+    row[2] = ctl_cell(json_object_get(e, "event"), 0);
+    row[3] = ctl_cell(ft, 0);
+    row[4] = ctl_cell(json_object_get(e, "actor"), 0);
+    row[5] = ctl_cell(json_is_object(p) && !json_object_size(p) ? NULL : p, 80);
+    json_decref(ft);
+}
+
 static int print_timeline(json_t *events)
 {
-    static const char *const head[] = {"SEQ",   "TIME",  "EVENT", "FROM\xe2\x86\x92TO",
-                                       "ACTOR", "DETAIL"};
     struct ctl_table t = {.ncols = 6};
     size_t i;
     json_t *e;
-    int rc = ctl_table_header(&t, head);
+    int rc = ctl_table_header(&t, ctl_timeline_head);
     json_array_foreach(events, i, e)
     {
-        json_t *from = json_object_get(e, "from_state"), *to = json_object_get(e, "to_state");
-        json_t *p = json_object_get(e, "payload"), *ft = NULL;
-        if (json_is_string(from) || json_is_string(to))
-            ft = json_sprintf("%s\xe2\x86\x92%s",
-                              json_is_string(from) ? json_string_value(from) : "",
-                              json_is_string(to) ? json_string_value(to) : "");
-        char *row[6] = {ctl_cell(json_object_get(e, "seq"), 0),
-                        ctl_cell(json_object_get(e, "created_at"), 0),
-                        ctl_cell(json_object_get(e, "event"), 0),
-                        ctl_cell(ft, 0),
-                        ctl_cell(json_object_get(e, "actor"), 0),
-                        ctl_cell(json_is_object(p) && !json_object_size(p) ? NULL : p, 80)};
-        json_decref(ft);
-        if (rc) {
-            for (int k = 0; k < 6; k++)
-                free(row[k]);
-        } else {
-            rc = ctl_table_add(&t, row);
-        }
+        char *row[6];
+        ctl_timeline_row(e, row);
+        rc = ctl_table_add_unless(&t, row, rc);
     }
     ctl_table_print_free(&t);
     return rc;
@@ -408,8 +406,10 @@ out:
     return rc;
 }
 
-/* Builds the executions path with the filters given and the cursor as query parameters. */
-static int list_path(struct ctl *c, const struct ctl_cmdline *o, const char *cursor, struct buf *p)
+const char *const ctl_timeline_head[6] = {"SEQ",   "TIME",  "EVENT", "FROM\xe2\x86\x92TO",
+                                          "ACTOR", "DETAIL"};
+
+int ctl_list_path(struct ctl *c, const struct ctl_cmdline *o, const char *cursor, struct buf *p)
 {
     const char *names[] = {"status", "action_type", "since", "until", "limit", "cursor"};
     const char *vals[] = {o->status, o->action_type, o->since, o->until, o->limit, cursor};
@@ -455,7 +455,7 @@ int ctl_cmd_list(struct ctl *c, const struct ctl_cmdline *o)
         json_t *ans = NULL;
         size_t i;
         buf_reset(&path);
-        if ((rc = list_path(c, o, cursor, &path)) ||
+        if ((rc = ctl_list_path(c, o, cursor, &path)) ||
             (rc = ctl_call(c, "GET", path.data, NULL, &res, &ans)))
             break;
         if (c->json && !o->all)
@@ -591,7 +591,8 @@ static int print_secrets(struct ctl *c, const struct ctl_response *res, json_t *
     static const char *const fields[][2] = {{"tenant_id", "tenant"},
                                             {"role", "role"},
                                             {"approval_key", "approval key"},
-                                            {"token", "token"}};
+                                            {"token", "token"},
+                                            {"token_id", "token id"}};
     struct ctl_table t = {.ncols = 2};
     const char *k;
     json_t *v;
@@ -608,6 +609,13 @@ static int print_secrets(struct ctl *c, const struct ctl_response *res, json_t *
     {
         char label[96];
         snprintf(label, sizeof label, "%s token", k);
+        if (!rc)
+            rc = ctl_kv_row(&t, label, v);
+    }
+    json_object_foreach(json_object_get(ans, "token_ids"), k, v)
+    {
+        char label[96];
+        snprintf(label, sizeof label, "%s token id", k);
         if (!rc)
             rc = ctl_kv_row(&t, label, v);
     }
@@ -644,15 +652,16 @@ int ctl_cmd_token_create(struct ctl *c, const struct ctl_cmdline *o)
     json_t *ans = NULL;
     char *body = NULL, *et = NULL;
     int rc;
-    if (o->npos != 1 || !o->role) {
-        fprintf(stderr, "intentctl: token create needs a TENANT and --role "
+    const char *tenant = o->npos == 1 && !o->tenant ? o->pos[0] : o->tenant;
+    if (!tenant || o->npos > (o->tenant ? 0 : 1) || !o->role) {
+        fprintf(stderr, "intentctl: token create needs --tenant T and --role "
                         "operator|oncall|admin\n");
         return CTL_EXIT_USAGE;
     }
     buf_init(&path, 4096);
     if ((rc = ctl_small_body("role", o->role, &body)))
         goto out;
-    et = ctl_escape(c, o->pos[0]);
+    et = ctl_escape(c, tenant);
     if (!et || buf_printf(&path, "/v1/tenants/%s/tokens", et)) {
         fprintf(stderr, "intentctl: the tenant id is too long\n");
         rc = CTL_EXIT_USAGE;

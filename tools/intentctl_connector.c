@@ -343,11 +343,7 @@ int ctl_cmd_connector_get(struct ctl *c, const struct ctl_cmdline *o)
                             ctl_cell(json_object_get(json_object_get(item, "auth"), "type"), 0),
                             ctl_cell(json_object_get(item, "version"), 0),
                             ctl_cell(json_object_get(item, "updated_at"), 0)};
-            if (rc)
-                for (int k = 0; k < 6; k++)
-                    free(row[k]);
-            else
-                rc = ctl_table_add(&t, row);
+            rc = ctl_table_add_unless(&t, row, rc);
         }
         ctl_table_print_free(&t);
     }

@@ -184,24 +184,12 @@ static int signals_path(struct ctl *c, const struct ctl_cmdline *o, struct buf *
     return ctl_add_query(c, p, names, vals, sizeof names / sizeof names[0]);
 }
 
-/* "Step=id Step=id", the external ids a signal reports; "-" when none. */
-static char *external_ids(json_t *steps)
+/* "Step=id" for one step a signal reports. */
+static json_t *external_id_part(json_t *step)
 {
-    json_t *s, *text = json_string("");
-    size_t i;
-    json_array_foreach(steps, i, s)
-    {
-        const char *step = json_string_value(json_object_get(s, "step"));
-        const char *id = json_string_value(json_object_get(s, "external_id"));
-        json_t *next = json_sprintf("%s%s%s=%s", json_string_value(text), i ? " " : "",
-                                    step ? step : "?", id ? id : "-");
-        json_decref(text);
-        if (!(text = next))
-            return NULL;
-    }
-    char *out = ctl_cell(json_string_length(text) ? text : NULL, 0);
-    json_decref(text);
-    return out;
+    const char *name = json_string_value(json_object_get(step, "step"));
+    const char *id = json_string_value(json_object_get(step, "external_id"));
+    return json_sprintf("%s=%s", name ? name : "?", id ? id : "-");
 }
 
 /* A signal's reason, else its last error's name, else "-". */
@@ -241,7 +229,7 @@ int ctl_cmd_signals(struct ctl *c, const struct ctl_cmdline *o)
             char *row[7];
             for (int k = 0; k < 5; k++)
                 row[k] = ctl_cell(json_object_get(sig, keys[k]), 0);
-            row[5] = external_ids(json_object_get(sig, "steps"));
+            row[5] = ctl_join_cell(json_object_get(sig, "steps"), external_id_part);
             row[6] = reason_cell(sig);
             if (!rc)
                 rc = ctl_table_add(&t, row);

@@ -86,6 +86,35 @@ int ctl_table_add(struct ctl_table *t, char **row)
     return 0;
 }
 
+int ctl_table_add_unless(struct ctl_table *t, char **row, int rc)
+{
+    if (!rc)
+        return ctl_table_add(t, row);
+    for (size_t i = 0; i < t->ncols; i++)
+        free(row[i]);
+    return rc;
+}
+
+char *ctl_join_cell(json_t *items, json_t *(*part)(json_t *item))
+{
+    json_t *text = json_string(""), *item;
+    size_t i;
+    json_array_foreach(items, i, item)
+    {
+        json_t *p = part(item);
+        json_t *next =
+            p ? json_sprintf("%s%s%s", json_string_value(text), i ? " " : "", json_string_value(p))
+              : NULL;
+        json_decref(p);
+        json_decref(text);
+        if (!(text = next))
+            return NULL;
+    }
+    char *out = ctl_cell(json_string_length(text) ? text : NULL, 0);
+    json_decref(text);
+    return out;
+}
+
 int ctl_table_header(struct ctl_table *t, const char *const *names)
 {
     char *row[CTL_TABLE_MAXCOLS];

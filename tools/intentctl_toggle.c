@@ -1,6 +1,7 @@
 /* Kill switches: `intentctl toggle` (PUT /v1/toggles) and `intentctl toggles` (GET). A flip
- * during an incident is the one command that can stop every tenant's work, so on a terminal it
- * asks first; --yes (or a non-interactive stdin, as in scripts) skips the question. */
+ * during an incident is the one command that can stop every tenant's work, so it asks first on
+ * a terminal; without one (a script, a pipe) it refuses unless --yes says the flip is meant,
+ * so that a stray line of a script cannot pause production unasked. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,12 @@ int ctl_cmd_toggle(struct ctl *c, const struct ctl_cmdline *o)
     const char *scope = o->pos[0];
     const char *key = o->npos == 3 ? o->pos[1] : "*";
     const char *mode = o->pos[o->npos - 1];
-    if (!o->yes && isatty(STDIN_FILENO) && !confirmed(scope, key, mode)) {
+    if (!o->yes && !isatty(STDIN_FILENO)) {
+        fprintf(stderr, "intentctl: toggle asks for confirmation and stdin is not a terminal: "
+                        "add --yes; nothing changed\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (!o->yes && !confirmed(scope, key, mode)) {
         fprintf(stderr, "intentctl: not confirmed; nothing changed\n");
         return CTL_EXIT_REFUSED;
     }
@@ -113,11 +119,7 @@ int ctl_cmd_toggles(struct ctl *c, const struct ctl_cmdline *o)
                             ctl_cell(json_object_get(item, "updated_at"), 0),
                             ctl_cell(json_object_get(item, "updated_by"), 40),
                             ctl_cell(json_object_get(item, "reason"), 80)};
-            if (rc)
-                for (int k = 0; k < 6; k++)
-                    free(row[k]);
-            else
-                rc = ctl_table_add(&t, row);
+            rc = ctl_table_add_unless(&t, row, rc);
         }
         ctl_table_print_free(&t);
     }

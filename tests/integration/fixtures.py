@@ -14,7 +14,7 @@ import os
 import pytest
 
 import harness
-from harness import Intentd, PgCluster
+from harness import Intentd, PgBouncer, PgCluster
 
 
 def pytest_configure(config):
@@ -46,10 +46,18 @@ def _mark_registry(request):
 
 @pytest.fixture(scope="session")
 def pg_cluster(request):
+    """The session's cluster; with INTENTD_TEST_PGBOUNCER=1 also a pgbouncer in transaction
+    mode in front of it, which every intentd started on its databases goes through."""
     cluster = PgCluster().init().start()
     request.session._intentd_pg_cluster = cluster
-    yield cluster
-    cluster.destroy()
+    try:
+        if harness.pgbouncer_wanted():
+            cluster.pgbouncer = PgBouncer(cluster).start()
+        yield cluster
+    finally:
+        if cluster.pgbouncer is not None:
+            cluster.pgbouncer.stop()
+        cluster.destroy()
 
 
 @pytest.fixture(scope="session")

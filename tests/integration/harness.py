@@ -218,6 +218,7 @@ class PgCluster:
         self._lock = threading.Lock()
         self.owner_role = "intentd_owner"
         self.started = False
+        self.pgbouncer = None  # a PgBouncer that intentd reaches this cluster through, or None
 
     # commands run as the cluster's OS user
     def _cmd(self, argv):
@@ -335,6 +336,121 @@ class PgCluster:
         return Database(self, name, owner)
 
 
+PGBOUNCER_BIN = os.environ.get("PGBOUNCER_BIN", "/usr/sbin/pgbouncer")
+
+
+def pgbouncer_wanted():
+    """INTENTD_TEST_PGBOUNCER=1: intentd reaches the session cluster through pgbouncer."""
+    return os.environ.get("INTENTD_TEST_PGBOUNCER") == "1"
+
+
+class PgBouncer:
+    """A throwaway pgbouncer in front of a PgCluster, in transaction pooling mode: every
+    database of the cluster is reachable through it (`* = host=... port=...`), on 127.0.0.1:<free
+    port> with no unix socket, trust authentication for the cluster's roles. Run as the cluster's
+    OS user when we are root (pgbouncer refuses root).
+
+    pool_size is the server connections per database and user, deliberately below intentd's
+    default INTENTD_DB_POOL (4), so that transactions really take turns on server sessions."""
+
+    def __init__(self, cluster, pool_size=3):
+        self.cluster = cluster
+        self.pool_size = pool_size
+        self.base = tempfile.mkdtemp(prefix="intentd-pgbouncer-", dir="/tmp")
+        os.chmod(self.base, 0o755)
+        self.ini = os.path.join(self.base, "pgbouncer.ini")
+        self.logfile = os.path.join(self.base, "pgbouncer.log")
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.proc = None
+
+    def _write_config(self):
+        users = [self.cluster.superuser, self.cluster.owner_role]
+        with open(os.path.join(self.base, "userlist.txt"), "w") as f:
+            for u in users:
+                f.write('"%s" ""\n' % u)
+        conf = {
+            "listen_addr": self.host,
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "trust",
+            "auth_file": os.path.join(self.base, "userlist.txt"),
+            "admin_users": self.cluster.superuser,
+            "pool_mode": "transaction",
+            "default_pool_size": str(self.pool_size),
+            "reserve_pool_size": "0",
+            "max_client_conn": "800",
+            # Every test makes databases: close idle server connections soon, so the pools of
+            # finished tests do not add up past the cluster's max_connections.
+            "server_idle_timeout": "5",
+            "logfile": self.logfile,
+            "pidfile": os.path.join(self.base, "pgbouncer.pid"),
+        }
+        with open(self.ini, "w") as f:
+            f.write("[databases]\n* = host=%s port=%d\n\n[pgbouncer]\n" % (
+                self.cluster.host, self.cluster.port))
+            for k, v in conf.items():
+                f.write("%s = %s\n" % (k, v))
+
+    def start(self):
+        self._write_config()
+        kw = {}
+        if is_root():
+            pw = pwd.getpwnam(self.cluster.os_user)
+            for name in os.listdir(self.base) + [""]:
+                os.chown(os.path.join(self.base, name), pw.pw_uid, pw.pw_gid)
+            kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        log = open(os.path.join(self.base, "stderr.log"), "ab")
+        self.proc = subprocess.Popen([PGBOUNCER_BIN, self.ini], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=log, cwd=self.base,
+                                     start_new_session=True, **kw)
+        log.close()
+        wait_until(self._accepting, 30, what="pgbouncer to accept connections")
+        return self
+
+    def _accepting(self):
+        if self.proc.poll() is not None:
+            raise HarnessError("pgbouncer exited with %s:\n%s" % (
+                self.proc.returncode, tail(os.path.join(self.base, "stderr.log"), 20)))
+        self.connect("postgres").close()
+        return True
+
+    def url(self, database):
+        """database's URL through pgbouncer (same role and database name)."""
+        return "postgresql://%s@%s:%d/%s" % (database.owner, self.host, self.port, database.name)
+
+    def connect(self, dbname, user=None):
+        import psycopg2  # Debian: python3-psycopg2
+        conn = psycopg2.connect(host=self.host, port=self.port, user=user or self.cluster.superuser,
+                                dbname=dbname, connect_timeout=10)
+        conn.autocommit = True
+        return conn
+
+    def show(self, what):
+        """SHOW <what> on pgbouncer's admin console: a list of dicts (column -> value)."""
+        conn = self.connect("pgbouncer")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW %s" % what)
+                cols = [d[0] for d in cur.description]
+                return [dict(zip(cols, row)) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: immediate shutdown
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        self.proc = None
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 class Database:
     """One database of a PgCluster. SQL helpers connect as the cluster superuser, a fresh
     connection per call (so they survive PostgreSQL restarts)."""
@@ -435,6 +551,16 @@ class Database:
 # HTTP
 
 
+RESPONSE_OBSERVERS = []  # callables (port, method, target, Response); see integration/conftest.py
+
+
+def observe_response(port, method, target, resp):
+    """Hands every response a test receives to the observers (the OpenAPI conformance check).
+    method/target are None when the request line could not be parsed (deliberately malformed)."""
+    for fn in list(RESPONSE_OBSERVERS):
+        fn(port, method, target, resp)
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -508,6 +634,7 @@ class Client:
                 r = self._conn.getresponse()
                 data = r.read()
                 resp = Response(r.status, r.getheaders(), data)
+                observe_response(self.port, method, path, resp)
                 if (r.getheader("Connection") or "").lower() == "close":
                     self.close()
                 return resp
@@ -655,7 +782,13 @@ def raw_http(host, port, data, body=None, timeout=30.0, read_limit=1 << 20, earl
     for line in lines[1:]:
         k, _, v = line.partition(b":")
         headers.append((k.strip().decode("latin-1"), v.strip().decode("latin-1")))
-    return Response(status, headers, rest)
+    resp = Response(status, headers, rest)
+    request_line = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    if len(request_line) == 3 and request_line[2].startswith("HTTP/"):
+        observe_response(port, request_line[0], request_line[1], resp)
+    else:
+        observe_response(port, None, None, resp)
+    return resp
 
 
 # --------------------------------------------------------------------------------------------
@@ -720,6 +853,13 @@ class Intentd:
         })
         if self.database is not None and not self.embedded:
             env["INTENTD_DATABASE_URL"] = self.database.url
+            bouncer = self.database.cluster.pgbouncer
+            if bouncer is not None:
+                # Through pgbouncer in transaction mode: the pool and migrations go through it,
+                # with unnamed statements only; LISTEN goes to PostgreSQL directly.
+                env["INTENTD_DATABASE_URL"] = bouncer.url(self.database)
+                env["INTENTD_LISTEN_DATABASE_URL"] = self.database.url
+                env["INTENTD_DB_PREPARED"] = "0"
             # Every node of one database must share the master key that seals tenant secrets.
             env["INTENTD_MASTER_KEY_FILE"] = master_key_file(self.database.name)
         for k, v in self.env_extra.items():

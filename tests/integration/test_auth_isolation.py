@@ -90,6 +90,19 @@ def test_tenant_roles_get_403_on_admin_endpoints(client, tenant, role):
     assert_problem(c.verify_ledger(), 403)
 
 
+def test_tenant_admin_cannot_create_a_tenant(admin, client, tenant, shared_db):
+    r = admin.post("/v1/tenants/%s/tokens" % tenant.tenant_id, body={"role": "admin"})
+    assert r.status == 201, r
+    tid = unique("t")
+    before = shared_db.counts()
+    p = assert_problem(client.with_token(r.json["token"]).post("/v1/tenants",
+                                                               body={"tenant_id": tid}), 403)
+    assert "global admin" in p["detail"]
+    assert shared_db.counts() == before
+    assert shared_db.scalar("SELECT count(*) FROM intentd.tenants WHERE tenant_id = %s",
+                            (tid,)) == 0
+
+
 def test_approval_key_is_not_a_bearer_token(client, tenant):
     assert_problem(client.with_token(tenant.key).executions(), 401)
 

@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import pathlib
+import re
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,8 +55,18 @@ PREVIEW = {"valid": True, "action_intent_id": "ai_1", "action_type": "crm.create
                       "problem": "this connector is not configured for the tenant"}]}
 
 
+TIMELINE = {"action_intent_id": "ai_1", "tenant_id": "acme", "events": [
+    {"seq": None, "event": "decision", "from_state": None, "to_state": None,
+     "node_id": None, "actor": "approval", "payload": {"summary": "why"},
+     "created_at": "2026-11-21T10:00:00Z"},
+    {"seq": 17, "event": "intent.transition", "from_state": "PENDING",
+     "to_state": "EXECUTING", "node_id": "n1", "actor": "scheduler",
+     "payload": {"reason": "claimed"}, "created_at": "2026-11-21T10:00:02Z"}]}
+
+
 class Handler(BaseHTTPRequestHandler):
     seen = []  # (method, path, headers, body) of every request
+    calls = {}  # scripted intent id -> requests so far
 
     def log_message(self, *args):
         pass
@@ -83,14 +94,18 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"status": "ok"})
         if p == "/readyz":
             return self.problem(503, "Service Unavailable", "database unreachable")
+        m = re.match(r"/v1/intents/(ai_flaky|ai_down|ai_exp)(/timeline)?$", p)
+        if m:  # scripted for watch: ai_flaky fails twice first, ai_down always
+            iid = m.group(1)
+            Handler.calls[iid] = Handler.calls.get(iid, 0) + 1
+            if iid == "ai_down" or (iid == "ai_flaky" and Handler.calls[iid] <= 2):
+                return self.problem(503, "Service Unavailable", "database unreachable")
+            if m.group(2):
+                return self.answer(200, dict(TIMELINE, action_intent_id=iid))
+            return self.answer(200, dict(INTENT, action_intent_id=iid,
+                                         state="EXPIRED" if iid == "ai_exp" else "SUCCEEDED"))
         if p.startswith("/v1/intents/ai_1/timeline"):
-            return self.answer(200, {"action_intent_id": "ai_1", "tenant_id": "acme", "events": [
-                {"seq": None, "event": "decision", "from_state": None, "to_state": None,
-                 "node_id": None, "actor": "approval", "payload": {"summary": "why"},
-                 "created_at": "2026-11-21T10:00:00Z"},
-                {"seq": 17, "event": "intent.transition", "from_state": "PENDING",
-                 "to_state": "EXECUTING", "node_id": "n1", "actor": "scheduler",
-                 "payload": {"reason": "claimed"}, "created_at": "2026-11-21T10:00:02Z"}]})
+            return self.answer(200, TIMELINE)
         if p.startswith("/v1/intents/ai_1"):
             return self.answer(200, INTENT)
         if p.startswith("/v1/intents/"):
@@ -170,6 +185,7 @@ def server():
 
 def run(server, *args, stdin=None, env=None):
     Handler.seen.clear()
+    Handler.calls.clear()
     e = {k: v for k, v in os.environ.items() if not k.startswith("INTENTCTL_")}
     e.update(env or {})
     return subprocess.run([BIN, "--url", server, "--token", "T0K", *args], input=stdin,
@@ -367,3 +383,57 @@ def test_preview_invalid_is_exit_1_with_reasons(server):
                                  "  /parameters/due_at: is required\n")
     r = run(server, "--json", "preview", "-", stdin=b'{"bad": 1}')
     assert r.returncode == 1 and json.loads(r.stdout)["valid"] is False
+
+
+# ---------------------------------------------------------------------------- watch
+
+
+def test_watch_survives_transient_errors_and_exits_0_on_success(server):
+    r = run(server, "watch", "ai_flaky", "--interval", "100ms")
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert err.count("503 Service Unavailable") == 2 and err.count("retrying in") == 2
+    lines = r.stdout.decode().splitlines()
+    assert [l.split()[2] for l in lines[:2]] == ["decision", "intent.transition"]
+    assert lines[2].startswith("ai_flaky is SUCCEEDED: ")
+    assert len(lines) == 3
+
+
+def test_watch_gives_up_after_retry_for(server):
+    r = run(server, "watch", "ai_down", "--retry-for", "1s")
+    assert r.returncode == 3 and r.stdout == b""
+    assert "giving up" in r.stderr.decode() and "retrying in" in r.stderr.decode()
+
+
+@pytest.mark.parametrize("iid,code", [("ai_1", 5), ("ai_exp", 6)])
+def test_watch_exit_code_is_the_outcome(server, iid, code):
+    r = run(server, "--json", "watch", iid)
+    assert r.returncode == code, r.stderr
+    events = [json.loads(l) for l in r.stdout.decode().splitlines()]
+    assert events == TIMELINE["events"]
+
+
+def test_watch_of_an_unknown_intent_is_exit_1_without_retrying(server):
+    r = run(server, "watch", "nope")
+    assert r.returncode == 1 and "404 Not Found" in r.stderr.decode()
+    assert len(Handler.seen) == 1
+
+
+def test_watch_list_prints_each_intent_once_per_state(server):
+    r = run(server, "--json", "watch", "--status", "FAILED", "--count", "2")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(l)["action_intent_id"] for l in r.stdout.decode().splitlines()] == \
+        ["ai_1", "ai_2"]
+    assert [s[1] for s in Handler.seen] == ["/v1/executions?status=FAILED&limit=500",
+                                            "/v1/executions?status=FAILED&limit=500&cursor=c2"]
+
+
+@pytest.mark.parametrize("args", [
+    ["ai_1", "--status", "FAILED"], ["ai_1", "ai_2"], ["ai_1", "--interval", "10ms"],
+    ["ai_1", "--interval", "fast"], ["ai_1", "--interval", "2d"], ["ai_1", "--retry-for", "0s"],
+    ["--count", "0"], ["--count", "x"], ["ai_1", "--since", "2026-01-01T00:00:00Z"],
+    ["--status", "FAILED", "--tenant", "acme"]])
+def test_watch_usage_errors_exit_2_without_a_request(server, args):
+    r = run(server, "watch", *args)
+    assert r.returncode == 2 and r.stderr and r.stdout == b""
+    assert Handler.seen == []

@@ -4,6 +4,7 @@ against what the tests did and what the database holds."""
 
 import math
 import re
+import time
 
 import pytest
 
@@ -360,4 +361,178 @@ def test_deferrals_are_counted_by_cause(intentd_factory, fake):
                  outcome="succeeded") == 2
     assert value(final, "intentd_leases_held") == 0
     c.close()
+    plain.close()
+
+
+# ------------------------------------------------------------------ transitions and toggles
+
+
+def transitions(fams):
+    """{(from, to): value} of intentd_intent_transitions_total."""
+    return {(l["from"], l["to"]): v for _, l, v in
+            fams.get("intentd_intent_transitions_total", {"samples": []})["samples"] if v}
+
+
+def ledger_transitions(db, node):
+    return {(f, t): n for f, t, n in db.query(
+        "SELECT from_state, to_state, count(*) FROM intentd.ledger "
+        "WHERE event = 'intent.transition' AND node_id = %s GROUP BY 1, 2", (node.node_id,))}
+
+
+def agrees_with_ledger(plain, db, node):
+    """Scrapes until the counter equals the ledger's count of the node's transitions (the
+    counter catches up at each scrape); returns that count."""
+    got = {}
+
+    def same():
+        got["metrics"] = transitions(scrape(plain))
+        got["ledger"] = ledger_transitions(db, node)
+        return got["metrics"] == got["ledger"]
+    try:
+        wait_until(same, 10, interval=0.2, what="the transitions counter to match the ledger")
+    except Exception:
+        raise AssertionError("metrics %r != ledger %r" % (got.get("metrics"), got.get("ledger")))
+    return got["ledger"]
+
+
+def test_transitions_of_claims_operators_kills_and_expiries_match_the_ledger(
+        intentd_factory, fake):
+    """Every transition the node commits is counted, whoever caused it: the claim that starts
+    an intent, step outcomes, an operator's compensate and redrive, a kill switch's
+    cancellation and an expiry. The counter is compared with the node's ledger rows."""
+    fake.reset()
+    fake.config(tokens={"hubspot": ["crm-token"], "calendar": ["cal-token"]})
+    inst = intentd_factory()
+    db = inst.database
+    tenant = inst.create_tenant()
+    c = inst.client(token=tenant.oncall)
+    plain = inst.client()
+    configure(c, fake, only=("crm", "calendar"))
+    # succeeded, then undone by an operator
+    done = book_meeting(tenant)
+    assert c.submit(done, key=tenant.key).status == 202
+    assert c.wait_for_state(done["action_intent_id"], ("SUCCEEDED", "FAILED"))["state"] == \
+        "SUCCEEDED"
+    assert c.post("/v1/intents/%s/compensate" % done["action_intent_id"],
+                  body={"reason": "wrong customer"}).status == 202
+    assert c.wait_for_state(done["action_intent_id"], ("CANCELLED", "FAILED"))["state"] == \
+        "CANCELLED"
+    # failed, then redriven by an operator
+    rule = fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                          status=400, count=-1)
+    failed = intent(tenant, "crm.create_task", crm_task_params())
+    assert c.submit(failed, key=tenant.key).status == 202
+    assert c.wait_for_state(failed["action_intent_id"], ("FAILED", "SUCCEEDED"))["state"] == \
+        "FAILED"
+    fake.remove_fault(rule)
+    assert c.post("/v1/intents/%s/redrive" % failed["action_intent_id"],
+                  body={"reason": "fixed"}).status == 202
+    assert c.wait_for_state(failed["action_intent_id"], ("SUCCEEDED", "FAILED"))["state"] == \
+        "SUCCEEDED"
+    # held by a paused CRM: one expires, the other is killed (its drafted event undone)
+    crm = "%s/crm" % tenant.tenant_id
+    assert c.request("PUT", "/v1/toggles", body={"scope": "connector", "key": crm,
+                                                 "mode": "pause", "reason": "x"}).status == 200
+    expiring = intent(tenant, "crm.create_task", crm_task_params(),
+                      expires_at_epoch=int(time.time()) + 3)
+    killed = book_meeting(tenant)
+    for it in (expiring, killed):
+        assert c.submit(it, key=tenant.key).status == 202
+    wait_until(lambda: c.intent(killed["action_intent_id"]).json.get("held_by") ==
+               "paused: connector %s" % crm, 15, what="the meeting held by the pause")
+    r = c.request("PUT", "/v1/toggles", body={"scope": "action_type", "key": "%s/%s" % (
+        tenant.tenant_id, "sales.book_meeting"), "mode": "kill", "reason": "runaway"})
+    assert r.status == 200 and r.json["affected"] == 1, r
+    assert c.wait_for_state(killed["action_intent_id"], ("CANCELLED", "SUCCEEDED"))["state"] == \
+        "CANCELLED"
+    assert c.wait_for_state(expiring["action_intent_id"], ("EXPIRED", "SUCCEEDED"))["state"] == \
+        "EXPIRED"
+    counted = agrees_with_ledger(plain, db, inst)
+    for kind in (("PENDING", "EXECUTING"), ("EXECUTING", "SUCCEEDED"),
+                 ("SUCCEEDED", "COMPENSATING"), ("COMPENSATING", "CANCELLED"),
+                 ("EXECUTING", "FAILED"), ("FAILED", "EXECUTING")):
+        assert counted.get(kind), (kind, counted)
+    assert sum(n for (f, t), n in counted.items() if t == "EXPIRED") == 1, counted
+    # the kill's cancellation and the compensation it started
+    assert counted.get(("EXECUTING", "COMPENSATING")) == 1, counted
+    assert counted[("COMPENSATING", "CANCELLED")] == 2, counted
+    c.close()
+    plain.close()
+
+
+def test_pending_cancels_by_operators_and_kills_are_counted(intentd_factory):
+    """With nothing claiming, an operator's cancel and a kill switch end PENDING intents in
+    the database functions the API calls; those transitions are this node's too."""
+    inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
+    db = inst.database
+    tenant = inst.create_tenant()
+    on = inst.client(token=tenant.oncall)
+    plain = inst.client()
+    items = [tenant.intent() for _ in range(3)]
+    for it in items:
+        assert on.submit(it, key=tenant.key).status == 202
+    assert on.cancel(items[0]["action_intent_id"], reason="withdrawn").status == 200
+    r = on.request("PUT", "/v1/toggles", body={"scope": "tenant", "key": tenant.tenant_id,
+                                               "mode": "kill", "reason": "runaway"})
+    assert r.status == 200 and r.json["affected"] == 2, r
+    assert agrees_with_ledger(plain, db, inst) == {("PENDING", "CANCELLED"): 3}
+    # a second node counts only what it commits itself
+    other = intentd_factory(db, env={"INTENTD_SCHEDULER": "off"})
+    assert transitions(scrape(other.client())) == {}
+    # a restarted node counts from zero (a counter resets with its process), then what it does
+    inst.restart()
+    plain = inst.client()
+    assert transitions(scrape(plain)) == {}
+    late = tenant.intent()
+    assert inst.client().submit(late, key=tenant.key).status == 202
+    assert inst.client(token=tenant.operator).cancel(late["action_intent_id"]).status == 200
+    wait_until(lambda: transitions(scrape(plain)) == {("PENDING", "CANCELLED"): 1}, 10,
+               interval=0.2, what="the restarted node's count")
+    on.close()
+    plain.close()
+
+
+def toggle_modes(fams):
+    """{(scope, key): mode} from intentd_toggle_mode, checking each switch has exactly one
+    mode at 1 and the others at 0."""
+    by = {}
+    for _, l, v in fams["intentd_toggle_mode"]["samples"]:
+        by.setdefault((l["scope"], l["key"]), {})[l["mode"]] = v
+    out = {}
+    for k, modes in by.items():
+        assert sorted(modes) == ["kill", "pause", "run"], (k, modes)
+        assert sorted(modes.values()) == [0, 0, 1], (k, modes)
+        out[k] = [m for m, v in modes.items() if v == 1][0]
+    return out
+
+
+def test_toggle_modes_are_exported_while_not_run(intentd_factory):
+    inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
+    tenant = inst.create_tenant()
+    on = inst.client(token=tenant.oncall)
+    adm = inst.admin()
+    plain = inst.client()
+    assert toggle_modes(scrape(plain)) == {("global", "*"): "run"}
+    assert scrape(plain)["intentd_toggle_mode"]["type"] == "gauge"
+
+    def put(c, scope, key, mode):
+        r = c.request("PUT", "/v1/toggles", body={"scope": scope, "key": key, "mode": mode,
+                                                  "reason": "metrics"})
+        assert r.status == 200, r
+
+    def shows(want):
+        return wait_until(lambda: toggle_modes(scrape(plain)) == want, 10, interval=0.1,
+                          what="intentd_toggle_mode to show %r" % (want,))
+    crm = "%s/crm" % tenant.tenant_id
+    put(on, "connector", crm, "pause")
+    put(on, "tenant", tenant.tenant_id, "kill")
+    put(adm, "global", "*", "pause")
+    shows({("global", "*"): "pause", ("connector", crm): "pause",
+           ("tenant", tenant.tenant_id): "kill"})
+    # a switch back in run mode leaves the gauge (bounded by the switches that are set)
+    put(on, "connector", crm, "run")
+    put(adm, "global", "*", "run")
+    shows({("global", "*"): "run", ("tenant", tenant.tenant_id): "kill"})
+    on.close()
+    adm.close()
     plain.close()

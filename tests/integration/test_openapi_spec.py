@@ -168,3 +168,90 @@ def test_path_parameters_are_declared(spec):
         declared = {p["name"] for p in params if p["in"] == "path"}
         assert declared == set(re.findall(r"\{([^}]*)\}", path)), f"{method} {path}"
         assert all(p["required"] for p in params if p["in"] == "path")
+
+
+# ------------------------------------------------------------------- roles against the routes
+
+ROLES = {"public", "signature", "operator", "oncall", "admin"}
+AUTH_TO_ROLE = {"AUTH_OPERATOR": "operator", "AUTH_ONCALL": "oncall", "AUTH_ADMIN": "admin"}
+API_C = ROOT / "engine" / "api.c"
+
+
+def routes_table():
+    """(METHOD, /path/{}, role) for each row of engine/api.c's routes[]; a path parameter `*`
+    becomes `{}`. AUTH_NONE is `signature` for the submissions, `public` otherwise."""
+    src = API_C.read_text(encoding="utf-8")
+    table = re.search(r"static const struct route routes\[\] = \{(.*?)\n\};", src, re.S)
+    assert table, "routes[] not found in engine/api.c"
+    rows = re.findall(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*(AUTH_[A-Z]+),\s*\w+\s*\}',
+                      table.group(1))
+    assert rows, "no rows parsed from routes[]"
+    out = set()
+    for method, pattern, auth in rows:
+        if auth == "AUTH_NONE":
+            role = "signature" if pattern in SUBMISSION_PATHS else "public"
+        else:
+            role = AUTH_TO_ROLE[auth]
+        out.add((method, pattern.replace("*", "{}"), role))
+    return out
+
+
+def spec_roles(spec):
+    return {(m.upper(), template(p), op.get("x-intentd-role")) for p, m, op in operations(spec)}
+
+
+def test_every_operation_names_its_role(spec):
+    for path, method, op in operations(spec):
+        assert op.get("x-intentd-role") in ROLES, f"{method} {path}: x-intentd-role"
+
+
+def test_routes_table_and_spec_agree_on_methods_paths_and_roles(spec):
+    code, described = routes_table(), spec_roles(spec)
+    assert not code - described, f"engine/api.c routes not so in the spec: {code - described}"
+    assert not described - code, f"spec operations not so in engine/api.c: {described - code}"
+
+
+def test_roles_agree_with_security(spec):
+    for path, method, op in operations(spec):
+        role = op["x-intentd-role"]
+        declared = op.get("security", spec["security"])
+        if role == "public":
+            assert declared == [], f"{method} {path}"
+        elif role == "signature":
+            assert declared == [{"intentSignature": []}], f"{method} {path}"
+        else:
+            assert declared == [{"bearerAuth": []}], f"{method} {path}"
+            if role != "operator":  # operator is the lowest role: nothing below it
+                assert "403" in op["responses"], f"{method} {path}: roles below {role} get 403"
+            text = (op.get("description", "") + op.get("summary", "")).lower()
+            assert role in text, f"{method} {path}: the description does not name {role}"
+
+
+# --------------------------------------------------------------------------- problem types
+
+
+def engine_problem_slugs():
+    """Every problem slug engine/*.c passes as a literal to api_reply_problem(_errors) or the
+    submission's finish_problem (a slug chosen at run time by a ternary is caught as both)."""
+    slugs = set()
+    call = re.compile(r'(?:api_reply_problem(?:_errors)?|finish_problem)\(\s*\w+,\s*[^,]+,\s*'
+                      r'(?:[^,"]*\?\s*)?"([a-z0-9-]+)"(?:\s*:\s*"([a-z0-9-]+)")?', re.S)
+    for path in (ROOT / "engine").glob("*.c"):
+        for m in call.finditer(path.read_text(encoding="utf-8")):
+            slugs.update(s for s in m.groups() if s)
+    assert len(slugs) > 20, slugs
+    return slugs
+
+
+def test_every_problem_type_the_engine_sends_is_documented(spec):
+    catalogue = spec["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+    missing = sorted(s for s in engine_problem_slugs() if "`%s`" % s not in catalogue)
+    assert not missing, f"Problem.type in proto/openapi.yaml does not list {missing}"
+
+
+def test_every_problem_example_uses_a_type_the_engine_sends(spec):
+    text = SPEC_PATH.read_text(encoding="utf-8")
+    used = set(re.findall(r"type: https://intentd\.dev/problems/([a-z0-9-]+)", text))
+    assert used, "no problem examples found"
+    unknown = sorted(used - engine_problem_slugs())
+    assert not unknown, f"examples use problem types the engine never sends: {unknown}"

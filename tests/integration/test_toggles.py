@@ -325,3 +325,21 @@ def test_intentctl_toggle_and_toggles(intentd_factory, new_db):
     assert db.scalar("SELECT mode FROM intentd.toggles WHERE scope = 'global'") == "pause"
     r = ctl(node, t.oncall, "toggle", "--help")
     assert r.returncode == 0 and b"--yes" in r.stdout
+
+
+def test_intentctl_toggle_without_a_terminal_needs_yes(intentd_factory, new_db):
+    db = new_db()
+    node = intentd_factory(db, env={"INTENTD_SCHEDULER": "off"})
+    t = node.create_tenant()
+    key = "%s/crm" % t.tenant_id
+    # stdin a pipe, as in a script: refused before any request, nothing changed
+    ledger = db.scalar("SELECT count(*) FROM intentd.ledger")
+    r = ctl(node, t.oncall, "toggle", "connector", key, "pause", "--reason", "incident",
+            stdin=b"yes\n")
+    assert r.returncode == 2 and b"--yes" in r.stderr and r.stdout == b"", r
+    assert db.scalar("SELECT count(*) FROM intentd.toggles") == 0
+    assert db.scalar("SELECT count(*) FROM intentd.ledger") == ledger
+    r = ctl(node, t.oncall, "toggle", "connector", key, "pause", "--reason", "incident", "--yes",
+            stdin=b"")
+    assert r.returncode == 0 and b"run -> pause" in r.stdout, r
+    assert db.scalar("SELECT mode FROM intentd.toggles") == "pause"

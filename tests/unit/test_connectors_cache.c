@@ -435,7 +435,7 @@ int main(void)
         fprintf(stderr, "test_connectors_cache: %s start %s failed (%d)\n", harness, dir, rc);
         return 1;
     }
-    if (migrations_apply(url, NULL, err, sizeof err) != 0) {
+    if (migrations_apply(url, NULL, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "test_connectors_cache: migrations: %s\n", err);
         rc = 1;
     } else {

@@ -856,7 +856,7 @@ int main(void)
         fprintf(stderr, "test_guards: %s start %s failed (%d)\n", harness, pg_dir, rc);
         return 1;
     }
-    if (migrations_apply(pg_url, NULL, err, sizeof err) != 0) {
+    if (migrations_apply(pg_url, NULL, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "test_guards: migrations failed: %s\n", err);
         rc = 1;
     } else {

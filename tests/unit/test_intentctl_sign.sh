@@ -69,7 +69,8 @@ expect_exit() {
 }
 
 expect_exit 0 "--help" "$CTL" --help
-grep -q '4  ledger verify found tampering' "$T/out" || bad "--help lists the exit codes"
+grep -Eq '^  4 +ledger verify found tampering' "$T/out" && grep -Eq '^  5 +watch ID: the intent FAILED' "$T/out" ||
+    bad "--help lists the exit codes"
 expect_exit 0 "COMMAND --help" "$CTL" submit --help
 grep -q 'INTENTCTL_APPROVAL_KEY' "$T/out" || bad "submit --help names INTENTCTL_APPROVAL_KEY"
 expect_exit 0 "help COMMAND" "$CTL" help list

@@ -203,6 +203,17 @@ static void series_are_bounded(void **state)
     assert_non_null(strstr(s, "c_total{k=\"k0\"} 2\n"));
     assert_non_null(strstr(s, "intentd_metrics_updates_dropped_total 10\n"));
     free(s);
+    /* a cleared family keeps its HELP and TYPE, loses its series, and has room again */
+    metrics_clear(c);
+    metrics_clear(NULL); /* ignored */
+    const char *fresh[] = {"fresh"};
+    metrics_inc(c, fresh, 3);
+    s = render(m);
+    assert_non_null(
+        strstr(s, "# HELP c_total C.\n# TYPE c_total counter\nc_total{k=\"fresh\"} 3\n"));
+    assert_int_equal(count_of(s, "c_total{"), 1);
+    assert_non_null(strstr(s, "intentd_metrics_updates_dropped_total 10\n"));
+    free(s);
     metrics_free(m);
 }
 
@@ -245,8 +256,8 @@ static void engine_families_follow_the_conventions(void **state)
     (void)state;
     struct app_metrics *am;
     assert_int_equal(app_metrics_new(&am), 0);
-    app_metrics_transition(am, "EXECUTING", "SUCCEEDED");
-    app_metrics_transition(am, "EXECUTING", "NOT_A_STATE"); /* ignored */
+    app_metrics_transitions(am, "EXECUTING", "SUCCEEDED", 1);
+    app_metrics_transitions(am, "EXECUTING", "NOT_A_STATE", 1); /* ignored */
     app_metrics_attempt(am, "crm", NULL, false);
     app_metrics_attempt(am, "crm", "Connector.RateLimited", false);
     app_metrics_attempt(am, "crm", "Connector.Transient", true);
@@ -279,6 +290,10 @@ static void engine_families_follow_the_conventions(void **state)
     assert_non_null(strstr(s, "intentd_db_jobs_total{result=\"done\"} 9\n"));
     assert_non_null(strstr(s, "intentd_db_pool_connections{state=\"up\"} 2\n"));
     assert_non_null(strstr(s, "intentd_database_stats_up 0\n"));
+    /* no snapshot yet: the global switch runs */
+    assert_non_null(strstr(s, "intentd_toggle_mode{scope=\"global\",key=\"*\",mode=\"run\"} 1\n"));
+    assert_non_null(strstr(s, "intentd_toggle_mode{scope=\"global\",key=\"*\",mode=\"kill\"} 0\n"));
+    assert_int_equal(count_of(s, "intentd_toggle_mode{"), 3);
     /* every counter ends in _total and nothing else does; every name has the prefix */
     for (const char *p = s; (p = strstr(p, "# TYPE ")); p++) {
         char name[128], type[32];
@@ -294,7 +309,7 @@ static void engine_families_follow_the_conventions(void **state)
     buf_free(&b);
     app_metrics_free(am);
     app_metrics_free(NULL);
-    app_metrics_transition(NULL, "PENDING", "EXECUTING"); /* no metrics: ignored */
+    app_metrics_transitions(NULL, "PENDING", "EXECUTING", 1); /* no metrics: ignored */
 }
 
 int main(void)

@@ -669,6 +669,43 @@ static void no_prepared_sends_unnamed_statements(void **state)
     t_finish(&t);
 }
 
+struct listen_url_t {
+    struct t t;
+    int connects;
+};
+
+static void listen_url_cb(void *arg, const char *channel, const char *payload)
+{
+    struct listen_url_t *l = arg;
+    (void)payload;
+    if (!channel)
+        l->connects++;
+}
+
+/* listen_conninfo reaches the listener only (here another database of the cluster; behind
+ * pgbouncer it is PostgreSQL itself), while the pool keeps using conninfo. */
+static void listen_conninfo_serves_the_listener_only(void **state)
+{
+    struct listen_url_t l;
+    char url[600], *slash = strrchr(main_url, '/');
+    struct store_config cfg = {
+        .conninfo = main_url, .listen_conninfo = url, .pool_size = 1, .app_name = "test_store"};
+    (void)state;
+    assert_non_null(slash);
+    snprintf(url, sizeof(url), "%.*s/template1", (int)(slash - main_url), main_url);
+    t_open_cfg(&l.t, &cfg);
+    l.connects = 0;
+    assert_int_equal(store_listen(l.t.s, "url chan", listen_url_cb, &l), 0);
+    RUN_UNTIL(&l.t, l.connects == 1);
+    query_value(&l.t, "SELECT string_agg(application_name || '@' || datname, ',' ORDER BY "
+                      "application_name) FROM pg_stat_activity WHERE application_name LIKE "
+                      "'test\\_store%'");
+    assert_int_equal(l.t.errs[0], 1);
+    assert_string_equal(l.t.value, "test_store@postgres,test_store-listen@template1");
+    t_close_store(&l.t);
+    t_finish(&l.t);
+}
+
 static void host_name_connects(void **state)
 {
     struct t t;
@@ -858,6 +895,7 @@ int main(void)
         cmocka_unit_test(close_during_listener_startup_closes),
         cmocka_unit_test(commit_cut_by_the_server_is_unavailable),
         cmocka_unit_test(no_prepared_sends_unnamed_statements),
+        cmocka_unit_test(listen_conninfo_serves_the_listener_only),
         cmocka_unit_test(exec_startup_reports_errors),
         cmocka_unit_test(embedded_cluster_serves_the_store),
         cmocka_unit_test(embedded_cluster_refuses_a_second_owner),
