@@ -276,6 +276,19 @@ void api_reply_problem_errors(struct api_req *req, int status, const char *slug,
     va_end(ap);
 }
 
+bool api_reply_not_found_or_archived(struct api_req *req, const PGresult *view)
+{
+    if (!view || PQntuples(view) == 0) {
+        api_reply_problem(req, 404, "not-found", "no such intent");
+        return false;
+    }
+    api_reply_problem(req, 409, "archived",
+                      "the intent ended %s and was archived by retention; its record is "
+                      "read-only",
+                      PQgetvalue(view, 0, IC_STATE));
+    return true;
+}
+
 void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg)
 {
     if (err == IE_DB)

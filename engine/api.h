@@ -5,6 +5,7 @@
 #define INTENTD_API_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "app.h"
 #include "http_server.h"
@@ -129,6 +130,11 @@ void svc_delete_signal_push(struct api_req *req);
 
 /* api_metrics.c */
 void svc_metrics(struct api_req *req);
+
+/* An action on an intent found it missing from the hot table; view is the intent read from
+ * intentd.intents_all. When the retention sweep archived it (a row is there), replies 409
+ * "archived" and answers true; otherwise replies 404 and answers false. */
+bool api_reply_not_found_or_archived(struct api_req *req, const PGresult *view);
 
 /* Formats a store failure as a problem reply (503 when the database is unreachable). */
 void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg);

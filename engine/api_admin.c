@@ -237,11 +237,14 @@ void svc_create_token(struct api_req *req)
 }
 
 /* --- ledger verification: the chain is read in pages and every hash recomputed here, so the
- * check does not trust the database's own hashing. --- */
+ * check does not trust the database's own hashing. It starts at the genesis hash, or, once old
+ * partitions were archived, after the newest archived range, from the last hash recorded for it
+ * in intentd.ledger_archives (the anchor; the answer's from_seq says where it started). --- */
 
 struct verify_ctx {
     long long rows;
     long long last_seq;
+    long long from_seq;
     unsigned char prev[CRYPTO_SHA256_LEN];
 };
 
@@ -251,9 +254,11 @@ static void verify_reply(struct api_req *req, bool ok, long long seq, const char
 {
     struct verify_ctx *v = req->svc;
     req->svc = NULL;
-    json_t *body = ok ? json_pack("{s:b, s:I}", "ok", 1, "rows", (json_int_t)v->rows)
-                      : json_pack("{s:b, s:I, s:I, s:s}", "ok", 0, "rows", (json_int_t)v->rows,
-                                  "seq", (json_int_t)seq, "reason", reason);
+    json_t *body = ok ? json_pack("{s:b, s:I, s:I}", "ok", 1, "rows", (json_int_t)v->rows,
+                                  "from_seq", (json_int_t)v->from_seq)
+                      : json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 0, "rows", (json_int_t)v->rows,
+                                  "from_seq", (json_int_t)v->from_seq, "seq", (json_int_t)seq,
+                                  "reason", reason);
     if (!ok)
         log_ctx(LOG_WARN, req->request_id, NULL, "ledger verification failed at seq %lld: %s", seq,
                 reason);
@@ -329,6 +334,28 @@ static void verify_page(struct api_req *req)
     }
 }
 
+static void verify_anchored(void *arg, int err, const struct store_result *res,
+                            const char *sqlstate, const char *msg)
+{
+    struct api_req *req = arg;
+    struct verify_ctx *v = req->svc;
+    size_t len = 0;
+    const char *hex = err ? "" : PQgetvalue(res->results[0], 0, 1);
+    if (err || crypto_hex_decode(hex, strlen(hex), v->prev, sizeof v->prev, &len) ||
+        len != sizeof v->prev) {
+        req->svc = NULL;
+        free(v);
+        if (err)
+            api_reply_store_error(req, err, sqlstate, msg);
+        else
+            api_reply_problem(req, 500, "internal", "the archive anchor's hash is malformed");
+        return;
+    }
+    v->last_seq = atoll(PQgetvalue(res->results[0], 0, 0));
+    v->from_seq = v->last_seq + 1;
+    verify_page(req);
+}
+
 void svc_ledger_verify(struct api_req *req)
 {
     /* The chain runs through every tenant's rows: its row count, and a break's seq and reason,
@@ -346,7 +373,12 @@ void svc_ledger_verify(struct api_req *req)
         return;
     }
     req->svc = v;
-    verify_page(req);
+    int rc = store_query(req->app->store, Q_LEDGER_ANCHOR, 0, NULL, verify_anchored, req);
+    if (rc) {
+        req->svc = NULL;
+        free(v);
+        api_reply_store_error(req, rc, NULL, NULL);
+    }
 }
 
 /* --- readiness and action types --- */

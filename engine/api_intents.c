@@ -777,7 +777,7 @@ static void cancelled(void *arg, int err, const struct store_result *res, const 
     }
     const char *result = PQgetvalue(res->results[0], 0, 0);
     if (!strcmp(result, "notfound")) {
-        api_reply_problem(req, 404, "not-found", "no such intent");
+        api_reply_not_found_or_archived(req, res->results[1]);
         return;
     }
     if (!strcmp(result, "terminal")) {

@@ -69,7 +69,7 @@ static void compensated(void *arg, int err, const struct store_result *res, cons
     const char *result = PQgetvalue(r, 0, 0);
     const char *state = PQgetvalue(r, 0, 1);
     if (!strcmp(result, "notfound")) {
-        api_reply_problem(req, 404, "not-found", "no such intent");
+        api_reply_not_found_or_archived(req, res->results[1]);
         return;
     }
     if (!strcmp(result, "state")) {
@@ -111,7 +111,7 @@ static void redriven(void *arg, int err, const struct store_result *res, const c
     const char *result = PQgetvalue(r, 0, 0);
     const char *state = PQgetvalue(r, 0, 1);
     if (!strcmp(result, "notfound"))
-        api_reply_problem(req, 404, "not-found", "no such intent");
+        api_reply_not_found_or_archived(req, res->results[1]);
     else if (!strcmp(result, "state"))
         api_reply_problem(req, 409, "not-failed",
                           "only a FAILED intent can be redriven; this one is %s", state);

@@ -23,6 +23,7 @@ struct alerts;
 struct signal_push;
 struct app_metrics;
 struct toggles;
+struct retention;
 
 struct app {
     uv_loop_t *loop;
@@ -42,6 +43,7 @@ struct app {
     struct signal_push *signal_push; /* outcome signals to tenants' URLs */
     struct app_metrics *metrics;     /* GET /metrics; NULL: none kept */
     struct toggles *toggles;         /* kill switches */
+    struct retention *retention;     /* retention sweeps and ledger partition upkeep */
     char conninfo[1024];
     long long ledger_head; /* the ledger's last seq at start-up (migrations_apply) */
     bool stopping;         /* graceful shutdown has begun */

@@ -9,7 +9,7 @@ struct app_metrics {
     struct metrics *reg;
     struct metrics_family *intents, *transitions, *attempts, *connector_latency, *due_depth,
         *due_oldest, *leases, *ledger_append, *pool_conns, *pool_queued, *pool_jobs, *http,
-        *deferrals, *db_up, *toggle_mode;
+        *deferrals, *db_up, *toggle_mode, *retention_archived;
     struct store_stats last_pool; /* the store's totals at the last scrape (for deltas) */
     struct app_metrics_scrape scrape;
 };
@@ -109,6 +109,11 @@ int app_metrics_new(struct app_metrics **out)
                           "global switch always; other scopes while not in run mode (this "
                           "node's snapshot).",
                           METRICS_GAUGE, toggle, 3, NULL, 0);
+    am->retention_archived =
+        add(am, &ok, "intentd_retention_archived_total",
+            "Terminal intents this node's retention sweeps moved from intentd.intents to "
+            "intentd.intents_archive.",
+            METRICS_COUNTER, NULL, 0, NULL, 0);
     if (!ok) {
         app_metrics_free(am);
         return IE_NOMEM;
@@ -118,6 +123,7 @@ int app_metrics_new(struct app_metrics **out)
     app_metrics_set_db(am, &zero, true);
     metrics_set(am->db_up, NULL, 0);
     app_metrics_set_toggles(am, NULL);
+    metrics_inc(am->retention_archived, NULL, 0);
     *out = am;
     return 0;
 }
@@ -218,6 +224,12 @@ void app_metrics_http(struct app_metrics *am, const char *method, const char *ro
     snprintf(st, sizeof st, "%d", status >= 100 && status <= 599 ? status : 0);
     const char *v[] = {method ? method : "", route ? route : "unmatched", st};
     metrics_inc(am->http, v, 1);
+}
+
+void app_metrics_retention_archived(struct app_metrics *am, double n)
+{
+    if (am && n > 0)
+        metrics_inc(am->retention_archived, NULL, n);
 }
 
 void app_metrics_deferral(struct app_metrics *am, const char *held_by)

@@ -40,6 +40,8 @@ void app_metrics_ledger_append(struct app_metrics *am, double seconds);
 void app_metrics_http(struct app_metrics *am, const char *method, const char *route, int status);
 /* A call was deferred without an attempt; held_by is the cause the intent shows. */
 void app_metrics_deferral(struct app_metrics *am, const char *held_by);
+/* A retention sweep batch moved n intents to the archive. */
+void app_metrics_retention_archived(struct app_metrics *am, double n);
 /* Intents this node holds a lease on right now. */
 void app_metrics_leases(struct app_metrics *am, int held);
 

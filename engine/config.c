@@ -34,6 +34,24 @@ static int int_env(const char *name, int def, int lo, int hi, int *out, char *er
     return 0;
 }
 
+/* INTENTD_RETENTION_DAYS, or INTENTD_RETENTION_SECONDS for finer ages (tests); one of them at
+ * most, up to ten years. 0 or unset: terminal intents stay in the hot table for ever. */
+#define RETENTION_MAX_DAYS 3650
+static int retention_env(struct config *cfg, char *err, size_t errlen)
+{
+    const char *d = getenv("INTENTD_RETENTION_DAYS"), *s = getenv("INTENTD_RETENTION_SECONDS");
+    if (d && *d && s && *s) {
+        snprintf(err, errlen, "set INTENTD_RETENTION_DAYS or INTENTD_RETENTION_SECONDS, not both");
+        return IE_CONFIG;
+    }
+    int days = 0;
+    int rc = int_env("INTENTD_RETENTION_DAYS", 0, 0, RETENTION_MAX_DAYS, &days, err, errlen);
+    if (!rc)
+        rc = int_env("INTENTD_RETENTION_SECONDS", days * 86400, 0, RETENTION_MAX_DAYS * 86400,
+                     &cfg->retention_seconds, err, errlen);
+    return rc;
+}
+
 int config_load(struct config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -93,7 +111,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
         (rc = int_env("INTENTD_CLAIM_BATCH", 256, 1, 5000, &cfg->claim_batch, err, errlen)) ||
         (rc = int_env("INTENTD_POLL_MS", 1000, 50, 60000, &cfg->poll_ms, err, errlen)) ||
         (rc = int_env("INTENTD_RESUME_WINDOW_MS", 5000, 0, 3600000, &cfg->resume_window_ms, err,
-                      errlen)))
+                      errlen)) ||
+        (rc = retention_env(cfg, err, errlen)))
         goto out;
     const char *estop = getenv("INTENTD_EMERGENCY_STOP");
     if (estop && *estop && strcmp(estop, "0") && strcmp(estop, "1")) {
@@ -198,6 +217,11 @@ void config_print_help(FILE *out)
           "  INTENTD_EMERGENCY_STOP   1: set the global kill switch to pause at start-up\n"
           "  INTENTD_RESUME_WINDOW_MS held intents resume spread over this window when a\n"
           "                           paused scope runs again (default 5000)\n"
+          "  INTENTD_RETENTION_DAYS   terminal intents that ended longer ago than this move\n"
+          "                           from the hot table to intentd.intents_archive (their\n"
+          "                           ledger rows stay; GET still answers them). 0 to 3650;\n"
+          "                           default 0: kept for ever\n"
+          "  INTENTD_RETENTION_SECONDS  the same age in seconds (instead of the days)\n"
           "  INTENTD_ALERT_WEBHOOK_URL  Slack-shaped webhook that gets one message per intent\n"
           "                           and kind when it FAILS, EXPIRES, its compensation fails\n"
           "                           or it is quarantined (unset: alerts stay queued in\n"

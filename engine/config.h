@@ -27,6 +27,7 @@ struct config {
     int claim_batch;         /* intents claimed per scheduler round */
     int poll_ms;             /* slow poll for due work, besides NOTIFY and timers */
     int resume_window_ms;    /* held intents resume spread over this after a toggle runs */
+    int retention_seconds;   /* terminal intents older than this are archived; 0: kept forever */
     bool emergency_stop;     /* INTENTD_EMERGENCY_STOP=1: global pause at start-up */
     bool db_prepared;        /* false (INTENTD_DB_PREPARED=0): unnamed statements only, for a pooler
                                 in transaction mode */

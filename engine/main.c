@@ -21,6 +21,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "migrations.h"
+#include "retention.h"
 #include "pgembed.h"
 #include "scheduler.h"
 #include "signal_push.h"
@@ -66,6 +67,8 @@ static void part_stopped(void *arg)
     d->app.signal_push = NULL;
     toggles_stop(d->app.toggles);
     d->app.toggles = NULL;
+    retention_stop(d->app.retention);
+    d->app.retention = NULL;
     http_client_close(d->app.http_client, NULL, NULL);
     d->app.http_client = NULL;
     /* Before the store: guards finish freeing once their token requests have answered. */
@@ -226,7 +229,7 @@ int main(int argc, char **argv)
         goto out_loop;
     }
     if (alerts_start(app, &app->alerts) || signal_push_start(app, &app->signal_push) ||
-        toggles_start(app, &app->toggles)) {
+        toggles_start(app, &app->toggles) || retention_start(app, &app->retention)) {
         log_error("out of memory at start-up");
         goto out_loop;
     }
@@ -256,6 +259,7 @@ out_loop:
         alerts_stop(app->alerts);
         signal_push_stop(app->signal_push);
         toggles_stop(app->toggles);
+        retention_stop(app->retention);
         if (app->http_client)
             http_client_close(app->http_client, NULL, NULL);
         if (app->store)

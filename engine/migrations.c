@@ -168,6 +168,11 @@ int migrations_apply(const char *conninfo, const struct lifecycle *lc, long long
         rc = apply_one(c, &migrations[i], err, errlen);
     if (!rc && lc)
         rc = seed_lifecycle(c, lc, err, errlen);
+    /* this month's and next month's ledger partitions exist before anything is served (the
+     * retention module checks again hourly); failing that is not fatal: the DEFAULT partition
+     * takes the rows meanwhile */
+    if (!rc && run(c, "SELECT intentd.ledger_ensure_partitions(1)", 0, NULL, err, errlen, NULL))
+        log_warn("creating the ledger's partitions failed: %s", err);
     if (!rc && ledger_head) {
         PGresult *r = NULL;
         rc = run(c, "SELECT coalesce(max(seq), 0) FROM intentd.ledger", 0, NULL, err, errlen, &r);

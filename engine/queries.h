@@ -120,13 +120,15 @@ enum intent_col {
     IC__COUNT
 };
 
+/* Single intents are read from intents_all (engine/sql/009_retention.sql): an intent the
+ * retention sweep moved to the archive still answers with everything it had. */
 #define Q_GET_INTENT                                                                               \
-    "SELECT " INTENT_COLUMNS ", output::text FROM intentd.intents "                                \
+    "SELECT " INTENT_COLUMNS ", output::text FROM intentd.intents_all "                            \
     "WHERE tenant_id = $1 AND action_intent_id = $2"
 
 /* An admin without a tenant looks an id up across tenants (ids are unique per tenant only). */
 #define Q_FIND_INTENT_ANY_TENANT                                                                   \
-    "SELECT " INTENT_COLUMNS ", output::text FROM intentd.intents "                                \
+    "SELECT " INTENT_COLUMNS ", output::text FROM intentd.intents_all "                            \
     "WHERE action_intent_id = $1 ORDER BY tenant_id LIMIT 2"
 
 #define Q_TIMELINE                                                                                 \
@@ -135,7 +137,7 @@ enum intent_col {
     "FROM intentd.ledger WHERE tenant_id = $1 AND action_intent_id = $2 ORDER BY seq"
 
 #define Q_INTENT_DOC                                                                               \
-    "SELECT intent::text FROM intentd.intents WHERE tenant_id = $1 AND action_intent_id = $2"
+    "SELECT intent::text FROM intentd.intents_all WHERE tenant_id = $1 AND action_intent_id = $2"
 
 /* Keyset pagination, newest first: $1 tenant (NULL = all, admin only), $2 account (NULL = any),
  * $3 state, $4 action_type, $5 since, $6 until, $7 cursor submitted_at, $8 cursor tenant,
@@ -156,6 +158,19 @@ enum intent_col {
 #define Q_LEDGER_PAGE                                                                              \
     "SELECT seq, encode(prev_hash, 'hex'), encode(hash, 'hex'), intentd.ledger_canon(l) "          \
     "FROM intentd.ledger l WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int"
+
+/* Where verification starts: after the newest archived range that ends just before the first
+ * retained row (seq 0 and the genesis hash when nothing was archived). Also answers the first
+ * retained seq, so a gap before it with no archive record is reported as rows missing. */
+#define Q_LEDGER_ANCHOR                                                                            \
+    "SELECT coalesce(a.to_seq, 0), encode(coalesce(a.last_hash, "                                  \
+    "decode(repeat('00', 32), 'hex')), 'hex') FROM (SELECT min(seq) AS first FROM "                \
+    "intentd.ledger) f LEFT JOIN intentd.ledger_archives a ON a.to_seq = f.first - 1"
+
+/* Retention (engine/retention.c): one batch of the sweep, and the ledger's partitions ahead. */
+#define Q_RETENTION_SWEEP "SELECT intentd.retention_sweep($1::bigint, $2::int)"
+#define Q_LEDGER_ENSURE_PARTITIONS                                                                 \
+    "SELECT array_to_string(intentd.ledger_ensure_partitions($1::int), ', ')"
 
 /* Ledger export: every column in seq order (keyset by seq), hashes in hex, created_at in UTC
  * with microseconds and as the integer microseconds ledger_canon hashes over. */
@@ -178,7 +193,7 @@ enum intent_col {
     "EXISTS (SELECT 1 FROM intentd.ledger o WHERE o.tenant_id = l.tenant_id "                      \
     "AND o.action_intent_id = l.action_intent_id AND o.event = 'operator.compensate' "             \
     "AND o.seq < l.seq) "                                                                          \
-    "FROM intentd.ledger l JOIN intentd.intents i "                                                \
+    "FROM intentd.ledger l JOIN intentd.intents_all i "                                            \
     "ON i.tenant_id = l.tenant_id AND i.action_intent_id = l.action_intent_id "                    \
     "WHERE l.tenant_id = $1 AND l.seq > $2::bigint AND l.event = 'intent.transition' "             \
     "AND l.to_state IN ('SUCCEEDED', 'FAILED', 'EXPIRED', 'CANCELLED') ORDER BY l.seq LIMIT "      \

@@ -563,8 +563,13 @@ int ctl_cmd_ledger_verify(struct ctl *c, const struct ctl_cmdline *o)
     } else if (c->json) {
         ctl_print_raw(&res);
     } else if (json_is_true(ok)) {
-        printf("ledger ok: %" JSON_INTEGER_FORMAT " rows verified\n",
+        json_int_t from = json_integer_value(json_object_get(ans, "from_seq"));
+        printf("ledger ok: %" JSON_INTEGER_FORMAT " rows verified",
                json_integer_value(json_object_get(ans, "rows")));
+        /* after archived partitions the check starts from the recorded anchor, not genesis */
+        if (from > 1)
+            printf(" from seq %" JSON_INTEGER_FORMAT " (the rows before it are archived)", from);
+        putchar('\n');
     } else {
         char *reason = ctl_cell(json_object_get(ans, "reason"), 0);
         printf("ledger TAMPERED at seq %" JSON_INTEGER_FORMAT ": %s (%" JSON_INTEGER_FORMAT

@@ -64,9 +64,21 @@ def db_rows(db, where="TRUE", params=None):
     return [dict(zip(COLUMNS, r)) for r in rows]
 
 
+class Number(str):
+    """A JSON number kept as its text (parse with parse_float=Number): a Wait's payload holds a
+    fractional epoch whose digits a float would not reproduce, and the chain hashes
+    PostgreSQL's text of it."""
+
+
+def parse_jsonl_exact(body):
+    return [json.loads(line, parse_float=Number) for line in body.decode("utf-8").splitlines()]
+
+
 def jsonb_text(v):
     """PostgreSQL's jsonb output: ", " and ": " separators, object keys shortest first, then
-    bytewise; strings as in JSON with non-ASCII left as UTF-8."""
+    bytewise; strings as in JSON with non-ASCII left as UTF-8; Number as written."""
+    if isinstance(v, Number):
+        return str(v)
     if isinstance(v, dict):
         keys = sorted(v, key=lambda k: (len(k.encode()), k.encode()))
         return "{" + ", ".join(json.dumps(k, ensure_ascii=False) + ": " + jsonb_text(v[k])
