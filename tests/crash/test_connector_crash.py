@@ -121,6 +121,18 @@ def test_fault_matrix_composites(pg_cluster, intentd_factory):
                                "WHERE tenant_id=%s", (tenant.tenant_id,)))
         print("states:", {s: list(states.values()).count(s) for s in set(states.values())},
               file=sys.stderr)
+        # At this fault rate an undo can fail every one of its retries (each attempt may need a
+        # search and an archive, about half of which fail): the engine then ends the intent
+        # FAILED compensation_failed and names the steps whose undo failed. Those steps, and
+        # only those, may leave a live effect: nothing is left behind unreported.
+        undo_failed = {}
+        for iid, completed in db.query(
+                "SELECT action_intent_id, completed FROM intentd.intents WHERE tenant_id=%s "
+                "AND state = 'FAILED' AND terminal_reason LIKE 'compensation_failed%%'",
+                (tenant.tenant_id,)):
+            undo_failed[iid] = {c["step"] for c in completed or []
+                                if (c.get("comp") or {}).get("state") == "failed"}
+        print("compensation_failed:", len(undo_failed), file=sys.stderr)
         events = effects_by_marker(fake, "calendar")
         tasks = effects_by_marker(fake, "hubspot")
         problems = []
@@ -135,8 +147,12 @@ def test_fault_matrix_composites(pg_cluster, intentd_factory):
             if states[iid] == "SUCCEEDED":
                 if len(live_ev) != 1 or len(live_tk) != 1:
                     problems.append((iid, "SUCCEEDED without its effects", ev, tk))
-            elif live_ev or live_tk:
-                problems.append((iid, "%s left effects behind" % states[iid], live_ev, live_tk))
+            else:
+                reported = undo_failed.get(iid, set())
+                if (live_ev and "DraftMeeting" not in reported) or \
+                        (live_tk and "CreateTask" not in reported):
+                    problems.append((iid, "%s left effects behind" % states[iid], live_ev,
+                                     live_tk))
         for p in problems[:5]:
             print("problem intent:", p[0], db.query(
                 "SELECT state, terminal_reason, last_error::text, completed::text "
