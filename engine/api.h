@@ -129,6 +129,9 @@ void svc_delete_signal_push(struct api_req *req);
 
 /* api_metrics.c */
 void svc_metrics(struct api_req *req);
+/* api_console.c: the web console's page (/console, /console/) and its files (/console/{asset}) */
+void svc_console(struct api_req *req);
+void svc_console_asset(struct api_req *req);
 
 /* Formats a store failure as a problem reply (503 when the database is unreachable). */
 void api_reply_store_error(struct api_req *req, int err, const char *sqlstate, const char *msg);
