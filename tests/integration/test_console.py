@@ -1,12 +1,16 @@
 """The web console (SPEC §6): its files come from the binary with the right types and security
-headers, unknown names and other methods are refused as elsewhere, and the page and scripts keep
-to what the Content-Security-Policy allows: same-origin files only, nothing inline, no markup
-built from strings (README, "Web console")."""
+headers, unknown names and other methods are refused as elsewhere, the page and scripts keep to
+what the Content-Security-Policy allows (same-origin files only, nothing inline, no markup built
+from strings), and its page logic, clicked through by tests/console/live.js against this intentd,
+does what it says (README, "Web console")."""
 
 import html.parser
+import json
 import os
 import pathlib
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -178,3 +182,61 @@ def test_the_token_lives_in_session_storage_and_the_authorization_header(client)
 def test_the_style_sheet_loads_nothing(client):
     text = client.get("/console/app.css").body.decode("utf-8")
     assert "url(" not in text and "@import" not in text
+
+
+# ------------------------------------------------------------- the page against the real API
+
+NODE = shutil.which("node")
+LIVE = ROOT / "tests" / "console" / "live.js"
+
+
+def run_live(inst, scenario, token, tenant_id, **env):
+    """Runs tests/console/live.js: the console's page logic, clicked through against inst."""
+    if NODE is None:
+        pytest.skip("node is not installed (deploy/install-deps.sh installs nodejs)")
+    e = dict(os.environ, CONSOLE_BASE="http://127.0.0.1:%d" % inst.port, CONSOLE_TOKEN=token,
+             CONSOLE_TENANT=tenant_id, **env)
+    r = subprocess.run([NODE, str(LIVE), scenario], env=e, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    return json.loads(r.stdout)
+
+
+def test_an_operator_compensates_through_the_console_and_cannot_set_a_switch(
+        shared_intentd, shared_db, admin, client, tenant):
+    intent = tenant.intent()
+    assert client.submit(intent, key=tenant.key).status == 202
+    iid = intent["action_intent_id"]
+    admin.wait_for_state(iid, "SUCCEEDED", tenant_id=tenant.tenant_id)
+
+    shown = run_live(shared_intentd, "compensate", tenant.operator, tenant.tenant_id,
+                     CONSOLE_INTENT=iid)
+
+    assert "decision" in shown["timeline"] and "intent.submitted" in shown["timeline"]
+    assert shown["notice"] == "compensate: %s is now COMPENSATING" % iid
+    admin.wait_for_state(iid, "CANCELLED", tenant_id=tenant.tenant_id)
+    rows = [r for r in shared_db.ledger_rows(iid) if r["event"] == "operator.compensate"]
+    assert len(rows) == 1, rows
+    assert rows[0]["actor"].startswith("token:operator:%s:" % tenant.tenant_id), rows[0]
+    assert rows[0]["payload"]["reason"] == "console e2e <b>undo</b>", rows[0]
+    # the refusal is shown with the problem and the request id of the failed call
+    assert "Forbidden" in shown["refused"] and "oncall" in shown["refused"], shown["refused"]
+    assert re.search(r"X-Request-ID console-[0-9a-f]{16}", shown["refused"]), shown["refused"]
+    assert "PUT /v1/toggles → 403" in shown["refused"]
+    assert shared_db.query("SELECT count(*) FROM intentd.ledger WHERE event = 'toggle.set' "
+                           "AND tenant_id = %s", (tenant.tenant_id,)) == [(0,)]
+
+
+def test_oncall_pauses_kills_and_resumes_its_tenant_through_the_console(
+        shared_intentd, shared_db, admin, tenant):
+    shown = run_live(shared_intentd, "toggles", tenant.tokens["oncall"], tenant.tenant_id)
+
+    t = tenant.tenant_id
+    assert shown["notices"] == ["tenant %s: run → pause" % t, "tenant %s: pause → kill" % t,
+                                "tenant %s: kill → run" % t], shown
+    rows = shared_db.query("SELECT from_state, to_state, actor FROM intentd.ledger "
+                           "WHERE event = 'toggle.set' AND tenant_id = %s ORDER BY seq", (t,))
+    assert [(r[0], r[1]) for r in rows] == [("run", "pause"), ("pause", "kill"), ("kill", "run")]
+    assert all(r[2].startswith("token:oncall:%s:" % t) for r in rows), rows
+    r = admin.get("/v1/toggles?tenant_id=%s" % t)
+    mine = [x for x in r.json["toggles"] if x["scope"] == "tenant" and x["key"] == t]
+    assert [(x["mode"], x["reason"]) for x in mine] == [("run", "console e2e run")], r.json
