@@ -503,6 +503,9 @@
    * word to type. Resolves to {reason, partial} or null when the operator backs out. */
   function confirmDialog(opts) {
     const d = $('confirm');
+    if (d.open) {
+      return Promise.resolve(null); // one decision at a time (a double click opens nothing more)
+    }
     L.replaceContent(document, $('confirm-title'), opts.title);
     L.replaceContent(document, $('confirm-lines'),
       opts.lines.filter(Boolean).map((l) => el('li', null, l)));

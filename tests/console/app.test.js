@@ -159,6 +159,9 @@ test('the console walks through token, executions, intent, errors and kill switc
   await t.test('backing out of a confirmation sends nothing', async () => {
     const before = p.calls.length;
     p.$('act-cancel').click();
+    p.$('act-cancel').click(); // a double click: still the one dialog
+    await settle();
+    assert.equal(p.$('confirm').open, true);
     type(p.$('confirm-reason'), 'changed my mind');
     p.$('confirm-cancel').click();
     await settle();

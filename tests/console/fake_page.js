@@ -97,6 +97,9 @@ function makePage() {
       return this.dispatch('click');
     }
     showModal() {
+      if (this.open) {
+        throw new Error('InvalidStateError: the dialog is already open'); // as browsers do
+      }
       this.open = true;
     }
     close() {
