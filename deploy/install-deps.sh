@@ -14,6 +14,8 @@ pkgs=(
   pgbouncer
   # tests
   python3 python3-pytest python3-psycopg2 python3-yaml python3-jsonschema jq valgrind curl procps
+  # the web console's JavaScript tests (node --test; tests/run, suite console)
+  nodejs
   # syntax checks of deploy/ (tests/run, suite deploy)
   systemd yamllint
 )

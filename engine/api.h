@@ -130,6 +130,9 @@ void svc_delete_signal_push(struct api_req *req);
 
 /* api_metrics.c */
 void svc_metrics(struct api_req *req);
+/* api_console.c: the web console's page (/console, /console/) and its files (/console/{asset}) */
+void svc_console(struct api_req *req);
+void svc_console_asset(struct api_req *req);
 
 /* An action on an intent found it missing from the hot table; view is the intent read from
  * intentd.intents_all. When the retention sweep archived it (a row is there), replies 409

@@ -12,7 +12,8 @@ path segment; literal paths such as `/v1/intents:batch` win over templates):
     status, and a response the spec gives no content has no body;
   - a JSON body (`application/json`, `application/problem+json`, any `+json`) parses and
     validates against the schema (JSON Schema 2020-12, as OpenAPI 3.1 uses; local `#/...` refs
-    and the external `./action_intent_v1.schema.json` resolve);
+    and the external `./action_intent_v1.schema.json` resolve); an answer to HEAD has the
+    headers of the GET answer and no body to check;
   - the headers the spec marks `required`, and X-Request-ID on every response, are present.
 A request whose path no operation describes must be answered by the generic 404 (and one whose
 method the path does not allow by the generic 405) in `components.responses`: a problem+json
@@ -145,9 +146,11 @@ def check(method, target, response):
                        "schema": {"$ref": "#/components/schemas/Problem"}}}}
         return _check_response(s, "(malformed request)", status, generic, response)
     path = urllib.parse.urlsplit(target).path or target.split("?", 1)[0]
+    head = method.upper() == "HEAD"
     if status in HTTP_LAYER and _problem_type(response) == "about:blank":
         return _check_response(s, "%s %s (HTTP layer)" % (method, path), status,
-                               s.resolve({"$ref": "#/components/responses/HttpError"}), response)
+                               s.resolve({"$ref": "#/components/responses/HttpError"}), response,
+                               head)
     op, tpl = s.find(method.upper(), path)
     if op is None:
         allowed = UNMATCHED_PATH if tpl is None else UNMATCHED_METHOD
@@ -157,7 +160,8 @@ def check(method, target, response):
             return ["%s %s: status %d, but the spec describes %s here (the generic answers are "
                     "%s)" % (method, path, status, what, sorted(allowed))]
         return _check_response(s, "%s %s (undescribed)" % (method, path), status,
-                               s.resolve({"$ref": "#/components/responses/" + name}), response)
+                               s.resolve({"$ref": "#/components/responses/" + name}), response,
+                               head)
     responses = op.get("responses") or {}
     spec_resp = (responses.get(str(status)) or responses.get("%dXX" % (status // 100))
                  or responses.get("default"))
@@ -165,10 +169,10 @@ def check(method, target, response):
     if spec_resp is None:
         return ["%s: status %d is not documented (documented: %s)"
                 % (where, status, ", ".join(sorted(str(c) for c in responses)))]
-    return _check_response(s, where, status, s.resolve(spec_resp), response)
+    return _check_response(s, where, status, s.resolve(spec_resp), response, head)
 
 
-def _check_response(s, where, status, spec_resp, response):
+def _check_response(s, where, status, spec_resp, response, head=False):
     out = []
     where = "%s -> %d" % (where, status)
     if not response.header("X-Request-ID"):
@@ -191,6 +195,8 @@ def _check_response(s, where, status, spec_resp, response):
     schema = (media[got] or {}).get("schema")
     if schema is None or not _is_json(got):
         return out
+    if head and not response.body:
+        return out  # the GET answer's headers without its body (RFC 9110 9.3.2)
     try:
         body = json.loads(response.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:

@@ -131,3 +131,34 @@ def test_every_body_has_an_example_that_validates(where, media):
     for name, value in found:
         errors = [e.message for e in v.iter_errors(value)]
         assert not errors, "%s example %s: %s" % (where, name, errors[:3])
+
+
+def test_a_head_answer_has_no_body_to_check_but_a_get_answer_does():
+    empty_problem = resp(405, b"", "application/problem+json")
+    assert openapi_check.check("HEAD", "/console", empty_problem) == []
+    v = openapi_check.check("GET", "/v1/toggles", resp(401, b"", "application/problem+json"))
+    assert any("not JSON" in x for x in v), v
+    # its headers are still checked
+    v = openapi_check.check("HEAD", "/console", resp(405, b"", "application/problem+json",
+                                                     headers=[]))
+    assert any("X-Request-ID" in x for x in v), v
+
+
+CONSOLE_HEADERS = RID + [
+    ("Content-Security-Policy", "default-src 'none'"), ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store")]
+
+
+def test_a_console_file_without_its_security_headers_is_named():
+    page = resp(200, b"<!doctype html>", "text/html; charset=utf-8", headers=CONSOLE_HEADERS)
+    assert openapi_check.check("GET", "/console", page) == []
+    js = resp(200, b"'use strict';", "application/javascript; charset=utf-8",
+              headers=CONSOLE_HEADERS)
+    assert openapi_check.check("GET", "/console/app.js", js) == []
+    bare = resp(200, b"<!doctype html>", "text/html; charset=utf-8")
+    v = openapi_check.check("GET", "/console/", bare)
+    assert any("Content-Security-Policy" in x for x in v), v
+    assert any("X-Content-Type-Options" in x for x in v), v
+    v = openapi_check.check("GET", "/console/app.css", resp(200, b"x", "text/plain",
+                                                            headers=CONSOLE_HEADERS))
+    assert v and "Content-Type" in v[0], v

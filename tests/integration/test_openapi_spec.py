@@ -15,7 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "proto" / "openapi.yaml"
 CONTRACT_PATH = ROOT / "docs" / "api-contract.md"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
-PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/console", "/console/", "/console/{asset}"}
 SUBMISSION_PATHS = {"/v1/intents", "/v1/intents:batch"}
 
 

@@ -308,6 +308,10 @@ OPS = {
     "GET /healthz": Op(lambda w, c: ("GET", "/healthz", None), cross=None),
     "GET /readyz": Op(lambda w, c: ("GET", "/readyz", None), cross=None),
     "GET /metrics": Op(lambda w, c: ("GET", "/metrics", None), cross=None),
+    # the web console's files hold no data: the page calls the API with the operator's token
+    "GET /console": Op(lambda w, c: ("GET", "/console", None), cross=None),
+    "GET /console/": Op(lambda w, c: ("GET", "/console/", None), cross=None),
+    "GET /console/{asset}": Op(lambda w, c: ("GET", "/console/app.js", None), cross=None),
 }
 
 
