@@ -112,6 +112,42 @@ def test_pause_on_two_nodes_stops_calls_within_a_second_and_run_resumes_all(
     assert a.admin().verify_ledger().json["ok"] is True
 
 
+def test_poll_alone_stops_calls_within_a_second(intentd_factory, new_db, vendor):
+    """The NOTIFY is a shortcut, not the promise: a node whose LISTEN connection never comes up
+    learns of a pause from its poll alone, still within a second."""
+    db = new_db()
+    # a serves the API only; b does every call and can hear no NOTIFY
+    a = intentd_factory(db, env={"INTENTD_SCHEDULER": "off"})
+    b = intentd_factory(db, env={"INTENTD_LISTEN_DATABASE_URL":
+                                 "postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=2",
+                                 "INTENTD_RESUME_WINDOW_MS": "500"})
+    wait_until(lambda: "(listen) unavailable" in b.log_tail(400), 60,
+               what="b's listener failing")
+    tenant = a.create_tenant()
+    c = a.client(token=tenant.oncall)
+    configure(c, vendor, only=("crm",), limits={"rate_per_second": 40, "burst": 5})
+    vendor.config(delay_ms=50)
+    items = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(200)]
+    submit_all(c, tenant, items)
+    wait_until(lambda: len(posts(vendor, "hubspot")) >= 20, 60, what="calls under way")
+    r = put(c, "connector", "%s/crm" % tenant.tenant_id, "pause")
+    flipped = time.time()
+    assert r.status == 200 and r.json["changed"] is True, r
+    wait_until(lambda: db.scalar("SELECT count(*) FROM intentd.intents "
+                                 "WHERE held_by LIKE 'paused:%%'") > 0, 60,
+               what="b holding work")
+    time.sleep(2)
+    late = [p for p in posts(vendor, "hubspot") if p["time"] > flipped + 1.0]
+    assert late == [], "calls started more than 1 s after the pause: %r" % late[:3]
+    assert db.scalar("SELECT count(*) FROM intentd.intents WHERE state = 'SUCCEEDED'") < 200
+    r = put(c, "connector", "%s/crm" % tenant.tenant_id, "run", reason="vendor recovered")
+    assert r.status == 200 and r.json["changed"] is True, r
+    for it in items:
+        st = c.wait_for_state(it["action_intent_id"], ("SUCCEEDED", "FAILED", "EXPIRED"))
+        assert st["state"] == "SUCCEEDED", st
+    assert len(live(vendor, "hubspot", "create")) == 200
+
+
 def test_kill_cancels_and_compensates_and_later_intents_are_cancelled(
         intentd_factory, new_db, vendor):
     db = new_db()
