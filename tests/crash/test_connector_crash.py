@@ -181,7 +181,10 @@ def test_kill9_with_calls_in_flight_never_duplicates(pg_cluster, intentd_factory
         db = inst.database
         tenant = inst.create_tenant()
         c = inst.client(token=tenant.oncall)
-        configure(c, fake, limits={"timeout_seconds": 5}, only=("crm",))
+        # At most 16 calls at once, each answered 400 ms late: a pass over the run takes ten
+        # seconds or more, so each of the three kills lands with calls in flight and work left
+        # (unlimited, all 400 went out at once and the run could be over before the last kill).
+        configure(c, fake, limits={"timeout_seconds": 5, "concurrency": 16}, only=("crm",))
         c.close()
         items = intents(tenant, CRASH_INTENTS, "crm.create_task", crm_task_params)
         submit_all(inst, tenant, items)

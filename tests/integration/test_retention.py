@@ -270,7 +270,7 @@ def test_two_nodes_sweeping_at_once_move_each_intent_once(intentd_factory):
 def test_invalid_retention_config_refuses_to_start(intentd_factory, env, message):
     inst = intentd_factory(env=env, start=False)
     inst.start(wait=False)
-    assert inst.wait_exit(timeout=60) == 2
+    assert inst.wait_exit(timeout=60, expect=2) == 2
     assert message in inst.log_tail()
 
 
