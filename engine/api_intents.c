@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "buf.h"
 #include "crypto.h"
 #include "intent_view.h"
 #include "log.h"
@@ -18,6 +19,8 @@
 
 #define BATCH_MAX  1000
 #define REASON_MAX 1000
+/* Serialized items of one request; a 1,000-intent batch within the body limit stays far below. */
+#define ITEMS_MAX ((size_t)1 << 30)
 
 struct submit_ctx {
     json_t *doc;     /* the parsed body */
@@ -106,34 +109,60 @@ int api_intent_semantics(struct app *app, const json_t *intent, const char **why
     return 0;
 }
 
-/* The item given to intentd.submit for one valid intent. */
-static json_t *submit_item(int idx, json_t *intent)
+/* Appends the item given to intentd.submit for one valid intent to items, in the form
+ * submitter_enqueue takes. The intent goes in as the canonical text that is hashed anyway: it
+ * is stored as jsonb, which keeps no key order. */
+static int submit_item(struct buf *items, int idx, const json_t *intent)
 {
     char *canon = json_dumps(intent, JSON_SORT_KEYS | JSON_COMPACT);
     if (!canon)
-        return NULL;
+        return IE_NOMEM;
+    size_t canon_len = strlen(canon);
     char hex[CRYPTO_SHA256_HEX_LEN + 1];
-    int rc = crypto_sha256_hex(canon, strlen(canon), hex);
-    free(canon);
-    if (rc)
-        return NULL;
+    int rc = crypto_sha256_hex(canon, canon_len, hex);
     long long created = 0;
     const char *cs = json_string_value(json_object_get(intent, "created_at"));
-    if (!cs || intent_parse_rfc3339(cs, &created))
-        return NULL;
+    if (!rc && (!cs || intent_parse_rfc3339(cs, &created)))
+        rc = IE_INVAL;
+    const json_t *id = json_object_get(intent, "action_intent_id"),
+                 *account = json_object_get(intent, "account_id"),
+                 *type = json_object_get(intent, "action_type");
+    if (!rc && (!json_is_string(id) || !json_is_string(account) || !json_is_string(type)))
+        rc = IE_INVAL;
+    if (rc) {
+        free(canon);
+        return rc;
+    }
     char created_iso[40];
     time_t ct = (time_t)created;
     struct tm tm;
     gmtime_r(&ct, &tm);
     strftime(created_iso, sizeof created_iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *prio = json_object_get(intent, "priority");
-    return json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "idx", idx, "id",
-                     json_string_value(json_object_get(intent, "action_intent_id")), "account_id",
-                     json_string_value(json_object_get(intent, "account_id")), "action_type",
-                     json_string_value(json_object_get(intent, "action_type")), "priority",
-                     (json_int_t)(prio ? json_integer_value(prio) : 50), "expires_epoch",
-                     json_integer_value(json_object_get(intent, "expires_at_epoch")), "created_at",
-                     created_iso, "hash", hex, "intent", intent);
+    rc = buf_printf(items, "{\"idx\":%d,\"id\":", idx);
+    if (!rc)
+        rc = buf_json_string(items, json_string_value(id), json_string_length(id));
+    if (!rc)
+        rc = buf_puts(items, ",\"account_id\":");
+    if (!rc)
+        rc = buf_json_string(items, json_string_value(account), json_string_length(account));
+    if (!rc)
+        rc = buf_puts(items, ",\"action_type\":");
+    if (!rc)
+        rc = buf_json_string(items, json_string_value(type), json_string_length(type));
+    if (!rc)
+        rc = buf_printf(
+            items,
+            ",\"priority\":%" JSON_INTEGER_FORMAT ",\"expires_epoch\":%" JSON_INTEGER_FORMAT
+            ",\"created_at\":\"%s\",\"hash\":\"%s\",\"intent\":",
+            prio ? json_integer_value(prio) : (json_int_t)50,
+            json_integer_value(json_object_get(intent, "expires_at_epoch")), created_iso, hex);
+    if (!rc)
+        rc = buf_append(items, canon, canon_len);
+    if (!rc)
+        rc = buf_append(items, "}", 2); /* with the NUL that ends the item */
+    free(canon);
+    return rc;
 }
 
 static json_t *accepted_body(const char *id, const char *tenant, const char *state)
@@ -193,11 +222,11 @@ static void single_landed(void *arg, int err, const PGresult *r, int first, int 
     api_reply_json(req, status, body, status == 202 ? headers : NULL);
 }
 
-static void enqueue_items(struct api_req *req, json_t *items, submit_cb cb)
+static void enqueue_items(struct api_req *req, struct buf *items, int nitems, submit_cb cb)
 {
     struct submit_ctx *c = req->svc;
     int rc = submitter_enqueue(req->app->submitter, c->tenant, req->http->body, c->signature,
-                               c->key_version, items, cb, req);
+                               c->key_version, items, nitems, cb, req);
     if (rc) {
         req->svc = NULL;
         submit_ctx_free(c);
@@ -285,14 +314,14 @@ static void single_keyed(void *arg, int err, const struct tenant_key_set *ks)
                                  errors, "%s", why);
         return;
     }
-    json_t *item = submit_item(0, c->doc);
-    json_t *items = item ? json_array() : NULL;
-    if (!items || json_array_append_new(items, item)) {
-        json_decref(items);
+    struct buf items;
+    buf_init(&items, ITEMS_MAX);
+    if (submit_item(&items, 0, c->doc)) {
+        buf_free(&items);
         finish_problem(req, 500, "internal", "out of memory");
         return;
     }
-    enqueue_items(req, items, single_landed);
+    enqueue_items(req, &items, 1, single_landed);
 }
 
 /* Parses the body and finds the tenant whose key must have signed it. */
@@ -439,11 +468,11 @@ static void batch_keyed(void *arg, int err, const struct tenant_key_set *ks)
     json_t *list = json_object_get(c->doc, "intents");
     size_t n = json_array_size(list);
     c->results = json_array();
-    json_t *items = json_array();
+    struct buf items;
+    buf_init(&items, ITEMS_MAX);
     struct schema_errors *errs = malloc(sizeof *errs);
-    if (!c->results || !items || !errs) {
+    if (!c->results || !errs) {
         free(errs);
-        json_decref(items);
         finish_problem(req, 500, "internal", "out of memory");
         return;
     }
@@ -470,10 +499,9 @@ static void batch_keyed(void *arg, int err, const struct tenant_key_set *ks)
                 json_object_set_new(res, "errors", perrs);
             continue;
         }
-        json_t *item = submit_item((int)i, intent);
-        if (!item || json_array_append_new(items, item)) {
+        if (submit_item(&items, (int)i, intent)) {
             free(errs);
-            json_decref(items);
+            buf_free(&items);
             finish_problem(req, 500, "internal", "out of memory");
             return;
         }
@@ -481,11 +509,11 @@ static void batch_keyed(void *arg, int err, const struct tenant_key_set *ks)
     }
     free(errs);
     if (!valid) {
-        json_decref(items);
+        buf_free(&items);
         batch_reply(req);
         return;
     }
-    enqueue_items(req, items, batch_landed);
+    enqueue_items(req, &items, valid, batch_landed);
 }
 
 void svc_submit_batch(struct api_req *req)

@@ -88,6 +88,41 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return r;
 }
 
+int buf_json_string(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF"; /* jansson's case */
+    size_t start = b->len, run = 0;
+    int r = buf_append(b, "\"", 1);
+    for (size_t i = 0; !r && i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        /* Copy the plain run before this character in one go, then its escape. */
+        r = buf_append(b, s + run, i - run);
+        run = i + 1;
+        static const char shorts[] = "\"\\\b\f\n\r\t", letters[] = "\"\\bfnrt";
+        const char *k = c ? memchr(shorts, c, sizeof shorts - 1) : NULL;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        size_t elen = sizeof esc;
+        if (k) {
+            esc[1] = letters[k - shorts];
+            elen = 2;
+        }
+        if (!r)
+            r = buf_append(b, esc, elen);
+    }
+    if (!r)
+        r = buf_append(b, s + run, n - run);
+    if (!r)
+        r = buf_append(b, "\"", 1);
+    if (r) {
+        b->len = start;
+        if (b->data)
+            b->data[start] = '\0';
+    }
+    return r;
+}
+
 char *buf_detach(struct buf *b, size_t *len)
 {
     if (!b->data && reserve(b, 0))

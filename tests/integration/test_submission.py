@@ -33,6 +33,28 @@ def test_new_intent_is_accepted_with_202_location_and_status_url(client, tenant,
     assert "intent.submitted" in events
 
 
+def test_stored_body_signature_and_intent_are_exactly_what_was_sent(client, tenant, shared_db):
+    # The submit call's JSON is written by hand (engine/submitter.c): quotes, backslashes,
+    # control-character escapes, non-ASCII text and raw whitespace must all survive it.
+    intent = tenant.intent(account_id='acct "q" \\ \u00e9\u20ac\U0001f600',
+                           parameters={"title": "caf\u00e9 \"x\" \\ / \u2028",
+                                       "assignee": "user_7", "notes": "line1\nline2\tend"})
+    body = b"\r\n " + json.dumps(intent, indent=1, ensure_ascii=False).encode() + b"\t\n"
+    sig = sign(body, tenant.key) + ", v0=ignored \\ \"x\""
+    r = client.submit(body, signature=sig)
+    assert r.status == 202, r
+    row = shared_db.query(
+        "SELECT s.body, s.signature, i.intent, i.account_id FROM intentd.intents i JOIN "
+        "intentd.submissions s USING (submission_id) WHERE i.tenant_id = %s AND "
+        "i.action_intent_id = %s", (tenant.tenant_id, intent["action_intent_id"]))
+    assert len(row) == 1
+    stored_body, stored_sig, stored_intent, account = row[0]
+    assert stored_body.encode() == body
+    assert stored_sig == sig
+    assert stored_intent == intent
+    assert account == intent["account_id"]
+
+
 def test_identical_resubmission_answers_200_with_current_state(client, tenant, shared_db):
     intent = tenant.intent()
     body = canonical(intent)
