@@ -139,7 +139,10 @@ static int submit_item(struct buf *items, int idx, const json_t *intent)
     gmtime_r(&ct, &tm);
     strftime(created_iso, sizeof created_iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *prio = json_object_get(intent, "priority");
-    rc = buf_printf(items, "{\"idx\":%d,\"id\":", idx);
+    /* The intent and up to 3 x 128 characters of ids, 6-byte escapes at worst: one allocation. */
+    rc = buf_reserve(items, canon_len + 3 * 128 * 6 + 256);
+    if (!rc)
+        rc = buf_printf(items, "{\"idx\":%d,\"id\":", idx);
     if (!rc)
         rc = buf_json_string(items, json_string_value(id), json_string_length(id));
     if (!rc)

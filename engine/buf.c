@@ -66,6 +66,22 @@ int buf_puts(struct buf *b, const char *s)
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
+    /* Most text fits the room already allocated: format once there, measure only if not. */
+    size_t room = b->alloc > b->len ? b->alloc - b->len : 0;
+    if (room > 1 && b->len <= b->max) {
+        va_copy(cp, ap);
+        int n = vsnprintf(b->data + b->len, room, fmt, cp);
+        va_end(cp);
+        if (n < 0) {
+            b->data[b->len] = '\0';
+            return IE_INVAL;
+        }
+        if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        b->data[b->len] = '\0';
+    }
     va_copy(cp, ap);
     int n = vsnprintf(NULL, 0, fmt, cp);
     va_end(cp);
@@ -91,36 +107,49 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 int buf_json_string(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF"; /* jansson's case */
-    size_t start = b->len, run = 0;
-    int r = buf_append(b, "\"", 1);
-    for (size_t i = 0; !r && i < n; i++) {
+    static const char shorts[] = "\"\\\b\f\n\r\t", letters[] = "\"\\bfnrt";
+    /* Sized first, then written in place: a JSON body is mostly quotes to escape. */
+    size_t extra = 2;
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (c < 0x20)
+            extra += c && memchr(shorts, c, sizeof shorts - 1) ? 1 : 5;
+        else if (c == '"' || c == '\\')
+            extra++;
+    }
+    if (n > (size_t)-1 - extra)
+        return IE_TOOBIG;
+    int r = reserve(b, n + extra);
+    if (r)
+        return r;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
             continue;
-        /* Copy the plain run before this character in one go, then its escape. */
-        r = buf_append(b, s + run, i - run);
-        run = i + 1;
-        static const char shorts[] = "\"\\\b\f\n\r\t", letters[] = "\"\\bfnrt";
-        const char *k = c ? memchr(shorts, c, sizeof shorts - 1) : NULL;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        size_t elen = sizeof esc;
-        if (k) {
-            esc[1] = letters[k - shorts];
-            elen = 2;
         }
-        if (!r)
-            r = buf_append(b, esc, elen);
+        const char *k = c ? memchr(shorts, c, sizeof shorts - 1) : NULL;
+        *o++ = '\\';
+        if (k) {
+            *o++ = letters[k - shorts];
+        } else {
+            memcpy(o, "u00", 3);
+            o[3] = hex[c >> 4];
+            o[4] = hex[c & 15];
+            o += 5;
+        }
     }
-    if (!r)
-        r = buf_append(b, s + run, n - run);
-    if (!r)
-        r = buf_append(b, "\"", 1);
-    if (r) {
-        b->len = start;
-        if (b->data)
-            b->data[start] = '\0';
-    }
-    return r;
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int buf_reserve(struct buf *b, size_t n)
+{
+    return reserve(b, n);
 }
 
 char *buf_detach(struct buf *b, size_t *len)

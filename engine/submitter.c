@@ -14,6 +14,7 @@ struct submit_job {
     struct submit_job *next;
     char *sub;   /* {"tenant", "body", "signature", "key_version"} as JSON text */
     char *items; /* nitems item objects as JSON text, each followed by a NUL */
+    size_t sub_len, items_len;
     int nitems;
     bool solo; /* retried alone after its group failed */
     submit_cb cb;
@@ -146,7 +147,7 @@ static int append_job(struct buf *subs, struct buf *items, const struct submit_j
 {
     int rc = buf_append(subs, req ? "," : "", req ? 1 : 0);
     if (!rc)
-        rc = buf_puts(subs, j->sub);
+        rc = buf_append(subs, j->sub, j->sub_len);
     const char *item = j->items;
     for (int k = 0; !rc && k < j->nitems; k++) {
         size_t len = strlen(item);
@@ -194,6 +195,11 @@ static void flush(struct submitter *s)
             j->next = NULL;
             *tailp = j;
             tailp = &j->next;
+            /* Room for it at once: ',' and "{"req":<int>, before each item. */
+            if (!rc)
+                rc = buf_reserve(&subs, j->sub_len + 2);
+            if (!rc)
+                rc = buf_reserve(&items, j->items_len + (size_t)j->nitems * 24 + 2);
             if (!rc)
                 rc = append_job(&subs, &items, j, f->n);
             f->n++;
@@ -220,7 +226,8 @@ static void flush(struct submitter *s)
 }
 
 /* The submission's JSON object, kept as text until its group is written. */
-static char *sub_text(const char *tenant, const char *body, const char *signature, int key_version)
+static char *sub_text(const char *tenant, const char *body, const char *signature, int key_version,
+                      size_t *len)
 {
     /* A header that is not UTF-8 cannot be put in JSON text: refused (IE_NOMEM, as jansson's
      * refusal always was). */
@@ -247,14 +254,15 @@ static char *sub_text(const char *tenant, const char *body, const char *signatur
         buf_free(&b);
         return NULL;
     }
-    return buf_detach(&b, NULL);
+    return buf_detach(&b, len);
 }
 
 int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
                       const char *signature, int key_version, struct buf *items, int nitems,
                       submit_cb cb, void *arg)
 {
-    char *items_text = buf_detach(items, NULL);
+    size_t items_len = 0;
+    char *items_text = buf_detach(items, &items_len);
     if (s->closing || s->queued >= SUBMITTER_QUEUE_MAX) {
         free(items_text);
         return IE_UNAVAIL;
@@ -265,7 +273,8 @@ int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
         return IE_NOMEM;
     }
     j->items = items_text;
-    j->sub = sub_text(tenant, body, signature, key_version);
+    j->items_len = items_len;
+    j->sub = sub_text(tenant, body, signature, key_version, &j->sub_len);
     j->nitems = nitems;
     j->cb = cb;
     j->arg = arg;

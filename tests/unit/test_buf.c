@@ -380,6 +380,40 @@ static void json_string_past_the_max_changes_nothing(void **state)
     buf_free(&b);
 }
 
+/* Formatting straight into spare room must still honour the maximum, not the allocation. */
+static void printf_into_spare_room_past_the_max_changes_nothing(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 8);
+    assert_int_equal(buf_puts(&b, "ab"), 0);
+    assert_true(b.alloc > 12); /* room for what follows, beyond the max */
+    assert_int_equal(buf_printf(&b, "%s", "1234567"), IE_TOOBIG);
+    assert_int_equal(b.len, 2);
+    assert_string_equal(b.data, "ab");
+    assert_int_equal(buf_printf(&b, "%d", 123456), 0);
+    assert_string_equal(b.data, "ab123456");
+    buf_free(&b);
+}
+
+static void reserve_makes_room_in_one_allocation(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 1000);
+    assert_int_equal(buf_reserve(&b, 500), 0);
+    assert_true(b.alloc >= 501);
+    char *before = b.data;
+    assert_int_equal(b.len, 0);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(buf_puts(&b, "0123456789"), 0);
+    assert_ptr_equal(b.data, before);
+    assert_int_equal(buf_reserve(&b, 501), IE_TOOBIG);
+    buf_free(&b);
+}
+
 int main(void)
 {
 #ifdef __GLIBC__
@@ -410,6 +444,8 @@ int main(void)
         cmocka_unit_test(json_string_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(json_string_matches_jansson),
         cmocka_unit_test(json_string_past_the_max_changes_nothing),
+        cmocka_unit_test(printf_into_spare_room_past_the_max_changes_nothing),
+        cmocka_unit_test(reserve_makes_room_in_one_allocation),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
