@@ -266,7 +266,8 @@ static bool signature_ok(struct api_req *req, int err, const struct tenant_key_s
         return false;
     }
     const char *why = NULL;
-    struct sig_key keys[2] = {{ks->key, ks->keylen}, {ks->prev, ks->prevlen}};
+    struct sig_key keys[2] = {{ks->key, ks->keylen, ks->hmac},
+                              {ks->prev, ks->prevlen, ks->prev_hmac}};
     size_t matched = 0;
     int rc =
         sig_verify_any(c->signature, keys, ks->prev ? 2 : 1, req->http->body, req->http->body_len,
