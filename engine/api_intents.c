@@ -168,12 +168,21 @@ static int submit_item(struct buf *items, int idx, const json_t *intent)
     return rc;
 }
 
-static json_t *accepted_body(const char *id, const char *tenant, const char *state)
+/* The 200/202 body, {"action_intent_id", "tenant_id", "state", "status_url"}, written as text
+ * in that order (what dumping the same json_pack made, at a fraction of the cost). */
+static int accepted_body(struct buf *out, const char *id, const char *tenant, const char *state)
 {
     char url[300];
     snprintf(url, sizeof url, "/v1/intents/%s", id);
-    return json_pack("{s:s, s:s, s:s, s:s}", "action_intent_id", id, "tenant_id", tenant, "state",
-                     state, "status_url", url);
+    const char *const members[][2] = {
+        {"action_intent_id", id}, {"tenant_id", tenant}, {"state", state}, {"status_url", url}};
+    int rc = 0;
+    for (size_t i = 0; !rc && i < sizeof members / sizeof members[0]; i++) {
+        rc = buf_printf(out, "%s\"%s\":", i ? "," : "{", members[i][0]);
+        if (!rc)
+            rc = buf_json_string(out, members[i][1], strlen(members[i][1]));
+    }
+    return rc ? rc : buf_puts(out, "}");
 }
 
 /* --- single submission --- */
@@ -217,12 +226,20 @@ static void single_landed(void *arg, int err, const PGresult *r, int first, int 
     char loc[300];
     snprintf(loc, sizeof loc, "Location: /v1/intents/%s", id);
     const char *headers[] = {loc, NULL};
-    json_t *body = accepted_body(id, c->tenant, state);
+    struct buf body;
+    buf_init(&body, 4096);
+    if (accepted_body(&body, id, c->tenant, state)) {
+        buf_free(&body);
+        finish_problem(req, 500, "internal", "out of memory");
+        return;
+    }
     if (status == 202)
         log_ctx(LOG_INFO, req->request_id, id, "intent accepted");
     req->svc = NULL;
     submit_ctx_free(c);
-    api_reply_json(req, status, body, status == 202 ? headers : NULL);
+    api_reply_raw_headers(req, status, "application/json", body.data, body.len,
+                          status == 202 ? headers : NULL);
+    buf_free(&body);
 }
 
 static void enqueue_items(struct api_req *req, struct buf *items, int nitems, submit_cb cb)
