@@ -178,7 +178,11 @@ static int accepted_body(struct buf *out, const char *id, const char *tenant, co
         {"action_intent_id", id}, {"tenant_id", tenant}, {"state", state}, {"status_url", url}};
     int rc = 0;
     for (size_t i = 0; !rc && i < sizeof members / sizeof members[0]; i++) {
-        rc = buf_printf(out, "%s\"%s\":", i ? "," : "{", members[i][0]);
+        rc = buf_append(out, i ? "," : "{", 1);
+        if (!rc)
+            rc = buf_json_string(out, members[i][0], strlen(members[i][0]));
+        if (!rc)
+            rc = buf_append(out, ":", 1);
         if (!rc)
             rc = buf_json_string(out, members[i][1], strlen(members[i][1]));
     }

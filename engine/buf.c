@@ -104,19 +104,21 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return r;
 }
 
+/* Extra bytes each byte takes in a JSON string: 0 as is, 1 for \" \\ \b \f \n \r \t, 5 for
+ * \u00XX. */
+static const unsigned char json_extra[256] = {
+    5, 5, 5, 5, 5, 5, 5, 5, 1, 1, 1, 5, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
 int buf_json_string(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF"; /* jansson's case */
-    static const char shorts[] = "\"\\\b\f\n\r\t", letters[] = "\"\\bfnrt";
     /* Sized first, then written in place: a JSON body is mostly quotes to escape. */
     size_t extra = 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20)
-            extra += c && memchr(shorts, c, sizeof shorts - 1) ? 1 : 5;
-        else if (c == '"' || c == '\\')
-            extra++;
-    }
+    for (size_t i = 0; i < n; i++)
+        extra += json_extra[(unsigned char)s[i]];
     if (n > (size_t)-1 - extra)
         return IE_TOOBIG;
     int r = reserve(b, n + extra);
@@ -126,19 +128,25 @@ int buf_json_string(struct buf *b, const char *s, size_t n)
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        switch (json_extra[c]) {
+        case 0:
             *o++ = (char)c;
-            continue;
-        }
-        const char *k = c ? memchr(shorts, c, sizeof shorts - 1) : NULL;
-        *o++ = '\\';
-        if (k) {
-            *o++ = letters[k - shorts];
-        } else {
-            memcpy(o, "u00", 3);
-            o[3] = hex[c >> 4];
-            o[4] = hex[c & 15];
-            o += 5;
+            break;
+        case 1:
+            *o++ = '\\';
+            *o++ = c == '\b'   ? 'b'
+                   : c == '\f' ? 'f'
+                   : c == '\n' ? 'n'
+                   : c == '\r' ? 'r'
+                   : c == '\t' ? 't'
+                               : (char)c;
+            break;
+        default:
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+            break;
         }
     }
     *o++ = '"';
