@@ -114,16 +114,11 @@ static void sanitize(char *s)
     }
 }
 
-/* Finds the first point where arrays/objects nest deeper than INTENT_SCHEMA_MAX_DEPTH,
- * ignoring brackets inside strings, before jansson builds anything (its own limit is 2048).
- * Returns true and the 1-based line and column (counted in characters, as jansson does) if
- * there is one. Malformed input is left for jansson to describe. */
-static bool too_deep(const char *body, size_t len, int *line, int *column)
+/* The 1-based line and column (counted in characters, as jansson does) of body[at]. */
+static void position_of(const char *body, size_t at, int *line, int *column)
 {
-    int depth = 0, ln = 1, col = 0;
-    bool in_string = false, escaped = false;
-
-    for (size_t i = 0; i < len; i++) {
+    int ln = 1, col = 0;
+    for (size_t i = 0; i <= at; i++) {
         unsigned char c = (unsigned char)body[i];
         if (c == '\n') {
             ln++;
@@ -131,21 +126,39 @@ static bool too_deep(const char *body, size_t len, int *line, int *column)
         } else if ((c & 0xc0) != 0x80) {
             col++;
         }
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-            continue;
-        }
+    }
+    *line = ln;
+    *column = col;
+}
+
+/* Finds the first point where arrays/objects nest deeper than INTENT_SCHEMA_MAX_DEPTH,
+ * ignoring brackets inside strings, before jansson builds anything (its own limit is 2048).
+ * Returns true and its position (position_of) if there is one; the position is worked out
+ * only then, not for every byte of every body. Malformed input is left for jansson to
+ * describe. */
+static bool too_deep(const char *body, size_t len, int *line, int *column)
+{
+    int depth = 0;
+    const char *p = body, *end = body + len;
+
+    while (p < end) {
+        char c = *p++;
         if (c == '"') {
-            in_string = true;
+            /* Skip the string: to its closing quote, stepping over escaped characters. */
+            while (p < end && *p != '"') {
+                const char *q = memchr(p, '"', (size_t)(end - p));
+                const char *bs = memchr(p, '\\', (size_t)((q ? q : end) - p));
+                if (!bs) {
+                    p = q ? q : end;
+                    break;
+                }
+                p = end - bs >= 2 ? bs + 2 : end;
+            }
+            if (p < end)
+                p++;
         } else if (c == '{' || c == '[') {
             if (++depth > INTENT_SCHEMA_MAX_DEPTH) {
-                *line = ln;
-                *column = col;
+                position_of(body, (size_t)(p - 1 - body), line, column);
                 return true;
             }
         } else if ((c == '}' || c == ']') && depth > 0) {
