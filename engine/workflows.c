@@ -237,9 +237,11 @@ int workflows_walk(const struct workflows *w, const char *action_type, const jso
     if (!m)
         return IE_NOTFOUND;
     size_t before = errs->count;
-    json_t *input = json_deep_copy(params);
+    /* Not copied: asl_advance copies its input before running a state, and nothing else here
+     * writes to it (input is replaced by each step's new output). */
+    json_t *input = json_incref((json_t *)params);
     if (!input)
-        return IE_NOMEM;
+        return IE_INVAL;
     const char *state = asl_start_at(m);
     int rc = 0;
     char aerr[256];
