@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "intent_view.h"
+#include "json_canon.h"
 #include "log.h"
 #include "queries.h"
 #include "signature.h"
@@ -110,37 +111,26 @@ int api_intent_semantics(struct app *app, const json_t *intent, const char **why
 }
 
 /* Appends the item given to intentd.submit for one valid intent to items, in the form
- * submitter_enqueue takes. The intent goes in as the canonical text that is hashed anyway: it
- * is stored as jsonb, which keeps no key order. */
-static int submit_item(struct buf *items, int idx, const json_t *intent)
+ * submitter_enqueue takes; hint is the room to make first (0: none). The intent goes in as its
+ * canonical text, written straight into items and hashed there: the column is jsonb, which
+ * keeps no key order, and the hash is of that text. */
+static int submit_item(struct buf *items, int idx, const json_t *intent, size_t hint)
 {
-    char *canon = json_dumps(intent, JSON_SORT_KEYS | JSON_COMPACT);
-    if (!canon)
-        return IE_NOMEM;
-    size_t canon_len = strlen(canon);
-    char hex[CRYPTO_SHA256_HEX_LEN + 1];
-    int rc = crypto_sha256_hex(canon, canon_len, hex);
     long long created = 0;
     const char *cs = json_string_value(json_object_get(intent, "created_at"));
-    if (!rc && (!cs || intent_parse_rfc3339(cs, &created)))
-        rc = IE_INVAL;
     const json_t *id = json_object_get(intent, "action_intent_id"),
                  *account = json_object_get(intent, "account_id"),
                  *type = json_object_get(intent, "action_type");
-    if (!rc && (!json_is_string(id) || !json_is_string(account) || !json_is_string(type)))
-        rc = IE_INVAL;
-    if (rc) {
-        free(canon);
-        return rc;
-    }
+    if (!cs || intent_parse_rfc3339(cs, &created) || !json_is_string(id) ||
+        !json_is_string(account) || !json_is_string(type))
+        return IE_INVAL;
     char created_iso[40];
     time_t ct = (time_t)created;
     struct tm tm;
     gmtime_r(&ct, &tm);
     strftime(created_iso, sizeof created_iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *prio = json_object_get(intent, "priority");
-    /* The intent and up to 3 x 128 characters of ids, 6-byte escapes at worst: one allocation. */
-    rc = buf_reserve(items, canon_len + 3 * 128 * 6 + 256);
+    int rc = hint ? buf_reserve(items, hint) : 0;
     if (!rc)
         rc = buf_printf(items, "{\"idx\":%d,\"id\":", idx);
     if (!rc)
@@ -157,14 +147,19 @@ static int submit_item(struct buf *items, int idx, const json_t *intent)
         rc = buf_printf(
             items,
             ",\"priority\":%" JSON_INTEGER_FORMAT ",\"expires_epoch\":%" JSON_INTEGER_FORMAT
-            ",\"created_at\":\"%s\",\"hash\":\"%s\",\"intent\":",
+            ",\"created_at\":\"%s\",\"intent\":",
             prio ? json_integer_value(prio) : (json_int_t)50,
-            json_integer_value(json_object_get(intent, "expires_at_epoch")), created_iso, hex);
+            json_integer_value(json_object_get(intent, "expires_at_epoch")), created_iso);
+    size_t canon_at = items->len;
     if (!rc)
-        rc = buf_append(items, canon, canon_len);
+        rc = json_canon_append(items, intent);
+    char hex[CRYPTO_SHA256_HEX_LEN + 1];
     if (!rc)
-        rc = buf_append(items, "}", 2); /* with the NUL that ends the item */
-    free(canon);
+        rc = crypto_sha256_hex(items->data + canon_at, items->len - canon_at, hex);
+    if (!rc)
+        rc = buf_printf(items, ",\"hash\":\"%s\"}", hex);
+    if (!rc)
+        rc = buf_append(items, "", 1); /* the NUL that ends the item */
     return rc;
 }
 
@@ -341,7 +336,7 @@ static void single_keyed(void *arg, int err, const struct tenant_key_set *ks)
     }
     struct buf items;
     buf_init(&items, ITEMS_MAX);
-    if (submit_item(&items, 0, c->doc)) {
+    if (submit_item(&items, 0, c->doc, req->http->body_len + 1024)) {
         buf_free(&items);
         finish_problem(req, 500, "internal", "out of memory");
         return;
@@ -524,7 +519,7 @@ static void batch_keyed(void *arg, int err, const struct tenant_key_set *ks)
                 json_object_set_new(res, "errors", perrs);
             continue;
         }
-        if (submit_item(&items, (int)i, intent)) {
+        if (submit_item(&items, (int)i, intent, 0)) {
             free(errs);
             buf_free(&items);
             finish_problem(req, 500, "internal", "out of memory");

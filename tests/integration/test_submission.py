@@ -1,6 +1,7 @@
 """POST /v1/intents: every status code of the submission contract (docs/api-contract.md,
 SPEC §2, §4.1, §4.11), and that every rejected request changes nothing in the database."""
 
+import hashlib
 import json
 import time
 
@@ -53,6 +54,24 @@ def test_stored_body_signature_and_intent_are_exactly_what_was_sent(client, tena
     assert stored_sig == sig
     assert stored_intent == intent
     assert account == intent["account_id"]
+
+
+def test_intent_hash_is_sha256_of_the_sorted_compact_json(client, tenant, shared_db):
+    # Resubmissions are compared by this hash against rows written by earlier versions: its
+    # canonical form (keys sorted by code point, no spaces, UTF-8 unescaped) must not change.
+    intent = tenant.intent(account_id="acct \u00e9\u20ac \"q\" \\ /",
+                           parameters={"title": "T \U0001f600", "assignee": "user_7",
+                                       "notes": "a\nb\tc"})
+    intent["decision"]["summary"] = "\u00fcber \\\"quoted\\\" \u2028"
+    body = json.dumps(intent, indent=2).encode()
+    r = client.submit(body, key=tenant.key)
+    assert r.status == 202, r
+    want = hashlib.sha256(json.dumps(intent, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+    got = shared_db.scalar("SELECT encode(intent_hash, 'hex') FROM intentd.intents WHERE "
+                           "tenant_id = %s AND action_intent_id = %s",
+                           (tenant.tenant_id, intent["action_intent_id"]))
+    assert got == want
 
 
 def test_identical_resubmission_answers_200_with_current_state(client, tenant, shared_db):
