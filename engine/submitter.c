@@ -165,16 +165,7 @@ static void flush(struct submitter *s)
 {
     while (s->head && s->inflight < SUBMITTER_INFLIGHT) {
         struct flight *f = calloc(1, sizeof *f);
-        struct buf subs, items;
-        buf_init(&subs, TEXT_MAX);
-        buf_init(&items, TEXT_MAX);
-        int rc = f ? buf_append(&subs, "[", 1) : IE_NOMEM;
-        if (!rc)
-            rc = buf_append(&items, "[", 1);
-        if (rc) {
-            free(f);
-            buf_free(&subs);
-            buf_free(&items);
+        if (!f) {
             struct submit_job *q = s->head;
             s->head = s->tail = NULL;
             s->queued = 0;
@@ -184,6 +175,8 @@ static void flush(struct submitter *s)
         f->s = s;
         struct submit_job **tailp = &f->jobs;
         int nitems = 0;
+        /* Sizes of the two texts: '[' ']', and ',' plus "{"req":<int>, per item. */
+        size_t subs_size = 2, items_size = 2;
         while (s->head && f->n < SUBMITTER_MAX_REQUESTS &&
                (f->n == 0 || (nitems + s->head->nitems <= SUBMITTER_MAX_ITEMS && !s->head->solo &&
                               !f->jobs->solo))) {
@@ -195,16 +188,24 @@ static void flush(struct submitter *s)
             j->next = NULL;
             *tailp = j;
             tailp = &j->next;
-            /* Room for it at once: ',' and "{"req":<int>, before each item. */
-            if (!rc)
-                rc = buf_reserve(&subs, j->sub_len + 2);
-            if (!rc)
-                rc = buf_reserve(&items, j->items_len + (size_t)j->nitems * 24 + 2);
-            if (!rc)
-                rc = append_job(&subs, &items, j, f->n);
             f->n++;
             nitems += j->nitems;
+            subs_size += j->sub_len + 1;
+            items_size += j->items_len + (size_t)j->nitems * 24;
         }
+        struct buf subs, items;
+        buf_init(&subs, TEXT_MAX);
+        buf_init(&items, TEXT_MAX);
+        int rc = buf_reserve(&subs, subs_size);
+        if (!rc)
+            rc = buf_reserve(&items, items_size);
+        if (!rc)
+            rc = buf_append(&subs, "[", 1);
+        if (!rc)
+            rc = buf_append(&items, "[", 1);
+        int req = 0;
+        for (struct submit_job *j = f->jobs; !rc && j; j = j->next)
+            rc = append_job(&subs, &items, j, req++);
         if (!rc)
             rc = buf_append(&subs, "]", 1);
         if (!rc)
