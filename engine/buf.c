@@ -66,6 +66,22 @@ int buf_puts(struct buf *b, const char *s)
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
+    /* Most text fits the room already allocated: format once there, measure only if not. */
+    size_t room = b->alloc > b->len ? b->alloc - b->len : 0;
+    if (room > 1 && b->len <= b->max) {
+        va_copy(cp, ap);
+        int n = vsnprintf(b->data + b->len, room, fmt, cp);
+        va_end(cp);
+        if (n < 0) {
+            b->data[b->len] = '\0';
+            return IE_INVAL;
+        }
+        if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        b->data[b->len] = '\0';
+    }
     va_copy(cp, ap);
     int n = vsnprintf(NULL, 0, fmt, cp);
     va_end(cp);
@@ -86,6 +102,62 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     int r = buf_vprintf(b, fmt, ap);
     va_end(ap);
     return r;
+}
+
+/* Extra bytes each byte takes in a JSON string: 0 as is, 1 for \" \\ \b \f \n \r \t, 5 for
+ * \u00XX. */
+static const unsigned char json_extra[256] = {
+    5, 5, 5, 5, 5, 5, 5, 5, 1, 1, 1, 5, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
+int buf_json_string(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF"; /* jansson's case */
+    /* Sized first, then written in place: a JSON body is mostly quotes to escape. */
+    size_t extra = 2;
+    for (size_t i = 0; i < n; i++)
+        extra += json_extra[(unsigned char)s[i]];
+    if (n > (size_t)-1 - extra)
+        return IE_TOOBIG;
+    int r = reserve(b, n + extra);
+    if (r)
+        return r;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (json_extra[c]) {
+        case 0:
+            *o++ = (char)c;
+            break;
+        case 1:
+            *o++ = '\\';
+            *o++ = c == '\b'   ? 'b'
+                   : c == '\f' ? 'f'
+                   : c == '\n' ? 'n'
+                   : c == '\r' ? 'r'
+                   : c == '\t' ? 't'
+                               : (char)c;
+            break;
+        default:
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+            break;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int buf_reserve(struct buf *b, size_t n)
+{
+    return reserve(b, n);
 }
 
 char *buf_detach(struct buf *b, size_t *len)

@@ -30,6 +30,14 @@ int buf_puts(struct buf *b, const char *s) IE_MUST_CHECK;
 int buf_printf(struct buf *b, const char *fmt, ...) IE_MUST_CHECK
     __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) IE_MUST_CHECK;
+/* Appends s[0..n) as a JSON string literal, escaped as jansson's json_dumps does ('"', '\\' and
+ * control characters; UTF-8 is copied as is). s must be valid UTF-8: this writes text that
+ * jansson or PostgreSQL parse again, and checking is the caller's (usually jansson's) job. Same
+ * errors as buf_append; on error the buffer is unchanged. */
+int buf_json_string(struct buf *b, const char *s, size_t n) IE_MUST_CHECK;
+/* Makes room for n more bytes (one allocation instead of several as text is appended). Same
+ * errors as buf_append. */
+int buf_reserve(struct buf *b, size_t n) IE_MUST_CHECK;
 /* Hands the contents to the caller (free() them) and leaves the buffer empty. Never NULL on
  * success: an empty buffer yields an allocated "". Returns NULL on allocation failure. */
 char *buf_detach(struct buf *b, size_t *len);

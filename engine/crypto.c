@@ -65,13 +65,13 @@ int crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t 
     return crypto_hmac_sha256_v(key, keylen, &iov, 1, out);
 }
 
-int crypto_hmac_sha256_v(const void *key, size_t keylen, const struct iovec *iov, int iovcnt,
-                         unsigned char out[CRYPTO_SHA256_LEN])
+struct crypto_hmac_key {
+    EVP_MAC_CTX *ctx; /* initialised with the key */
+};
+
+/* Sets k up with key; k->ctx is NULL or a context to free on failure too. */
+static int hmac_key_init(struct crypto_hmac_key *k, const void *key, size_t keylen)
 {
-    int rc = IE_CRYPTO;
-    size_t n = 0;
-    EVP_MAC *mac = NULL;
-    EVP_MAC_CTX *ctx = NULL;
     /* EVP_MAC_init refuses a NULL key, and an empty key is legal HMAC: point at a dummy. */
     static const unsigned char empty[1] = {0};
     char digest[] = "SHA256";
@@ -80,24 +80,70 @@ int crypto_hmac_sha256_v(const void *key, size_t keylen, const struct iovec *iov
         OSSL_PARAM_construct_end(),
     };
 
-    if (iovcnt < 0 || (iovcnt > 0 && !iov) || (keylen && !key))
+    k->ctx = NULL;
+    if (keylen && !key)
         return IE_INVAL;
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (!mac)
-        goto out;
-    ctx = EVP_MAC_CTX_new(mac);
-    if (!ctx || !EVP_MAC_init(ctx, keylen ? key : empty, keylen, params))
-        goto out;
+        return IE_CRYPTO;
+    k->ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    if (!k->ctx || !EVP_MAC_init(k->ctx, keylen ? key : empty, keylen, params))
+        return IE_CRYPTO;
+    return 0;
+}
+
+int crypto_hmac_key_new(const void *key, size_t keylen, struct crypto_hmac_key **out)
+{
+    *out = NULL;
+    struct crypto_hmac_key *k = malloc(sizeof *k);
+    if (!k)
+        return IE_NOMEM;
+    int rc = hmac_key_init(k, key, keylen);
+    if (rc)
+        crypto_hmac_key_free(k);
+    else
+        *out = k;
+    return rc;
+}
+
+void crypto_hmac_key_free(struct crypto_hmac_key *k)
+{
+    if (k)
+        EVP_MAC_CTX_free(k->ctx);
+    free(k);
+}
+
+int crypto_hmac_sha256_keyed_v(struct crypto_hmac_key *k, const struct iovec *iov, int iovcnt,
+                               unsigned char out[CRYPTO_SHA256_LEN])
+{
+    size_t n = 0;
+
+    if (iovcnt < 0 || (iovcnt > 0 && !iov))
+        return IE_INVAL;
+    /* Without a key, EVP_MAC_init starts a new MAC under the key already set: OpenSSL's HMAC
+     * copies its saved inner state instead of hashing the padded key again. */
+    if (!EVP_MAC_init(k->ctx, NULL, 0, NULL))
+        return IE_CRYPTO;
     for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len && !EVP_MAC_update(ctx, iov[i].iov_base, iov[i].iov_len))
-            goto out;
+        if (iov[i].iov_len && !EVP_MAC_update(k->ctx, iov[i].iov_base, iov[i].iov_len))
+            return IE_CRYPTO;
     }
-    if (!EVP_MAC_final(ctx, out, &n, CRYPTO_SHA256_LEN) || n != CRYPTO_SHA256_LEN)
-        goto out;
-    rc = 0;
-out:
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
+    if (!EVP_MAC_final(k->ctx, out, &n, CRYPTO_SHA256_LEN) || n != CRYPTO_SHA256_LEN)
+        return IE_CRYPTO;
+    return 0;
+}
+
+int crypto_hmac_sha256_v(const void *key, size_t keylen, const struct iovec *iov, int iovcnt,
+                         unsigned char out[CRYPTO_SHA256_LEN])
+{
+    if (iovcnt < 0 || (iovcnt > 0 && !iov))
+        return IE_INVAL;
+    struct crypto_hmac_key k;
+    int rc = hmac_key_init(&k, key, keylen);
+    if (!rc)
+        rc = crypto_hmac_sha256_keyed_v(&k, iov, iovcnt, out);
+    EVP_MAC_CTX_free(k.ctx);
     return rc;
 }
 

@@ -45,6 +45,18 @@ int crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t 
 int crypto_hmac_sha256_v(const void *key, size_t keylen, const struct iovec *iov, int iovcnt,
                          unsigned char out[CRYPTO_SHA256_LEN]) IE_MUST_CHECK;
 
+/* An HMAC-SHA256 key made ready once (its padded blocks hashed, OpenSSL's context set up) for
+ * many MACs: a cached approval key verifies every submission of its tenant. Holds a copy of
+ * the key; not for use from two threads at once. */
+struct crypto_hmac_key;
+/* Returns 0, IE_INVAL, IE_NOMEM or IE_CRYPTO. */
+int crypto_hmac_key_new(const void *key, size_t keylen, struct crypto_hmac_key **out) IE_MUST_CHECK;
+/* Frees k (OpenSSL wipes the key material); NULL is ignored. */
+void crypto_hmac_key_free(struct crypto_hmac_key *k);
+/* As crypto_hmac_sha256_v, under k. */
+int crypto_hmac_sha256_keyed_v(struct crypto_hmac_key *k, const struct iovec *iov, int iovcnt,
+                               unsigned char out[CRYPTO_SHA256_LEN]) IE_MUST_CHECK;
+
 /* Constant-time comparison of two equal-length byte strings (CRYPTO_memcmp): true if equal. */
 bool crypto_equal(const void *a, const void *b, size_t len);
 

@@ -78,6 +78,30 @@ static void pointer_join(char *dst, size_t cap, const char *base, const char *ke
     memcpy(dst + keep, "...", 4);
 }
 
+/* Where a value sits: its object's pointer and its member name, joined only when an error
+ * is reported (joining for every field of every valid intent was a third of validation). */
+struct at {
+    const char *base;
+    const char *name;
+    size_t namelen;
+};
+
+static void add_error_at(struct schema_errors *errs, const struct at *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_error_at(struct schema_errors *errs, const struct at *at, const char *fmt, ...)
+{
+    struct schema_error *e = next_error(errs);
+    va_list ap;
+
+    if (!e)
+        return;
+    pointer_join(e->pointer, sizeof e->pointer, at->base, at->name, at->namelen);
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
 /* ---- parsing ---- */
 
 /* Replaces anything but printable ASCII: the parser's message may quote the bad bytes. */
@@ -90,16 +114,11 @@ static void sanitize(char *s)
     }
 }
 
-/* Finds the first point where arrays/objects nest deeper than INTENT_SCHEMA_MAX_DEPTH,
- * ignoring brackets inside strings, before jansson builds anything (its own limit is 2048).
- * Returns true and the 1-based line and column (counted in characters, as jansson does) if
- * there is one. Malformed input is left for jansson to describe. */
-static bool too_deep(const char *body, size_t len, int *line, int *column)
+/* The 1-based line and column (counted in characters, as jansson does) of body[at]. */
+static void position_of(const char *body, size_t at, int *line, int *column)
 {
-    int depth = 0, ln = 1, col = 0;
-    bool in_string = false, escaped = false;
-
-    for (size_t i = 0; i < len; i++) {
+    int ln = 1, col = 0;
+    for (size_t i = 0; i <= at; i++) {
         unsigned char c = (unsigned char)body[i];
         if (c == '\n') {
             ln++;
@@ -107,21 +126,39 @@ static bool too_deep(const char *body, size_t len, int *line, int *column)
         } else if ((c & 0xc0) != 0x80) {
             col++;
         }
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-            continue;
-        }
+    }
+    *line = ln;
+    *column = col;
+}
+
+/* Finds the first point where arrays/objects nest deeper than INTENT_SCHEMA_MAX_DEPTH,
+ * ignoring brackets inside strings, before jansson builds anything (its own limit is 2048).
+ * Returns true and its position (position_of) if there is one; the position is worked out
+ * only then, not for every byte of every body. Malformed input is left for jansson to
+ * describe. */
+static bool too_deep(const char *body, size_t len, int *line, int *column)
+{
+    int depth = 0;
+    const char *p = body, *end = body + len;
+
+    while (p < end) {
+        char c = *p++;
         if (c == '"') {
-            in_string = true;
+            /* Skip the string: to its closing quote, stepping over escaped characters. */
+            while (p < end && *p != '"') {
+                const char *q = memchr(p, '"', (size_t)(end - p));
+                const char *bs = memchr(p, '\\', (size_t)((q ? q : end) - p));
+                if (!bs) {
+                    p = q ? q : end;
+                    break;
+                }
+                p = end - bs >= 2 ? bs + 2 : end;
+            }
+            if (p < end)
+                p++;
         } else if (c == '{' || c == '[') {
             if (++depth > INTENT_SCHEMA_MAX_DEPTH) {
-                *line = ln;
-                *column = col;
+                position_of(body, (size_t)(p - 1 - body), line, column);
                 return true;
             }
         } else if ((c == '}' || c == ']') && depth > 0) {
@@ -436,7 +473,7 @@ static const char *type_name(const json_t *v)
     return "unknown";
 }
 
-static void check_text(struct schema_errors *errs, const char *ptr, const json_t *v,
+static void check_text(struct schema_errors *errs, const struct at *ptr, const json_t *v,
                        const struct rule *r)
 {
     const unsigned char *s = (const unsigned char *)json_string_value(v);
@@ -462,11 +499,11 @@ static void check_text(struct schema_errors *errs, const char *ptr, const json_t
         }
     }
     if (n < r->min) {
-        add_error(errs, ptr, "must not be empty");
+        add_error_at(errs, ptr, "must not be empty");
         return;
     }
     if (n > r->max) {
-        add_error(errs, ptr, "must be at most %zu characters (has %zu)", r->max, n);
+        add_error_at(errs, ptr, "must be at most %zu characters (has %zu)", r->max, n);
         return;
     }
     switch (r->charset) {
@@ -474,21 +511,21 @@ static void check_text(struct schema_errors *errs, const char *ptr, const json_t
         break;
     case CS_NO_CONTROL:
         if (bad_char)
-            add_error(errs, ptr, "must not contain control characters");
+            add_error_at(errs, ptr, "must not contain control characters");
         break;
     case CS_INTENT_ID:
         if (bad_char)
-            add_error(errs, ptr, "may contain only letters, digits, '.', '_', ':' and '-'");
+            add_error_at(errs, ptr, "may contain only letters, digits, '.', '_', ':' and '-'");
         break;
     case CS_TENANT_ID:
         if (bad_char)
-            add_error(errs, ptr, "may contain only letters, digits, '.', '_' and '-'");
+            add_error_at(errs, ptr, "may contain only letters, digits, '.', '_' and '-'");
         break;
     case CS_ACTION_TYPE:
         if (!action_type_ok((const char *)s, len))
-            add_error(errs, ptr,
-                      "must be \"<connector>.<operation>\": two parts of lowercase letters, "
-                      "digits and '_', each starting with a letter");
+            add_error_at(errs, ptr,
+                         "must be \"<connector>.<operation>\": two parts of lowercase letters, "
+                         "digits and '_', each starting with a letter");
         break;
     }
 }
@@ -496,7 +533,7 @@ static void check_text(struct schema_errors *errs, const char *ptr, const json_t
 static void validate_object(struct schema_errors *errs, const json_t *obj,
                             const struct object_rules *o);
 
-static void check_value(struct schema_errors *errs, const char *ptr, const json_t *v,
+static void check_value(struct schema_errors *errs, const struct at *ptr, const json_t *v,
                         const struct rule *r)
 {
     json_int_t n;
@@ -505,27 +542,27 @@ static void check_value(struct schema_errors *errs, const char *ptr, const json_
     case CHECK_SCHEMA:
         if (!json_is_string(v) || strcmp(json_string_value(v), INTENT_SCHEMA_ID) != 0 ||
             json_string_length(v) != strlen(INTENT_SCHEMA_ID))
-            add_error(errs, ptr, "must be \"%s\"", INTENT_SCHEMA_ID);
+            add_error_at(errs, ptr, "must be \"%s\"", INTENT_SCHEMA_ID);
         return;
     case CHECK_TEXT:
         if (!json_is_string(v)) {
-            add_error(errs, ptr, "must be a string, not %s", type_name(v));
+            add_error_at(errs, ptr, "must be a string, not %s", type_name(v));
             return;
         }
         check_text(errs, ptr, v, r);
         return;
     case CHECK_DATETIME:
         if (!json_is_string(v)) {
-            add_error(errs, ptr, "must be a string, not %s", type_name(v));
+            add_error_at(errs, ptr, "must be a string, not %s", type_name(v));
             return;
         }
         if (json_string_length(v) != strlen(json_string_value(v)) ||
             intent_parse_rfc3339(json_string_value(v), NULL) != 0)
-            add_error(errs, ptr, "must be an RFC 3339 date-time such as 2026-11-21T10:00:00Z");
+            add_error_at(errs, ptr, "must be an RFC 3339 date-time such as 2026-11-21T10:00:00Z");
         return;
     case CHECK_OBJECT:
         if (!json_is_object(v)) {
-            add_error(errs, ptr, "must be an object, not %s", type_name(v));
+            add_error_at(errs, ptr, "must be an object, not %s", type_name(v));
             return;
         }
         if (r->sub)
@@ -533,21 +570,21 @@ static void check_value(struct schema_errors *errs, const char *ptr, const json_
         return;
     case CHECK_EPOCH:
         if (!json_is_integer(v)) {
-            add_error(errs, ptr, "must be an integer (unix seconds), not %s", type_name(v));
+            add_error_at(errs, ptr, "must be an integer (unix seconds), not %s", type_name(v));
             return;
         }
         n = json_integer_value(v);
         if (n <= 0 || n >= EPOCH_LIMIT)
-            add_error(errs, ptr, "must be between 1 and 2^53-1 (unix seconds)");
+            add_error_at(errs, ptr, "must be between 1 and 2^53-1 (unix seconds)");
         return;
     case CHECK_PRIORITY:
         if (!json_is_integer(v)) {
-            add_error(errs, ptr, "must be an integer, not %s", type_name(v));
+            add_error_at(errs, ptr, "must be an integer, not %s", type_name(v));
             return;
         }
         n = json_integer_value(v);
         if (n < 0 || n > 100)
-            add_error(errs, ptr, "must be between 0 and 100");
+            add_error_at(errs, ptr, "must be between 0 and 100");
         return;
     }
 }
@@ -555,21 +592,20 @@ static void check_value(struct schema_errors *errs, const char *ptr, const json_
 static void validate_object(struct schema_errors *errs, const json_t *obj,
                             const struct object_rules *o)
 {
-    char ptr[SCHEMA_POINTER_MAX];
     const char *key;
     size_t keylen;
     json_t *v;
 
     for (size_t i = 0; i < o->nrules; i++) {
         const struct rule *r = &o->rules[i];
-        pointer_join(ptr, sizeof ptr, o->pointer, r->name, strlen(r->name));
+        struct at at = {o->pointer, r->name, strlen(r->name)};
         v = json_object_get(obj, r->name);
         if (!v) {
             if (r->required)
-                add_error(errs, ptr, "is required");
+                add_error_at(errs, &at, "is required");
             continue;
         }
-        check_value(errs, ptr, v, r);
+        check_value(errs, &at, v, r);
     }
     if (!o->closed)
         return;
@@ -583,8 +619,8 @@ static void validate_object(struct schema_errors *errs, const json_t *obj,
                 strlen(o->rules[i].name) == keylen && memcmp(o->rules[i].name, key, keylen) == 0;
         if (known)
             continue;
-        pointer_join(ptr, sizeof ptr, o->pointer, key, keylen);
-        add_error(errs, ptr, "unknown field (%s allows no other fields)", INTENT_SCHEMA_ID);
+        struct at at = {o->pointer, key, keylen};
+        add_error_at(errs, &at, "unknown field (%s allows no other fields)", INTENT_SCHEMA_ID);
     }
 }
 

@@ -126,7 +126,8 @@ int sig_verify_any(const char *header, const struct sig_key *keys, size_t nkeys,
             {.iov_base = (void *)".", .iov_len = 1},
             {.iov_base = (void *)body, .iov_len = bodylen},
         };
-        int r = crypto_hmac_sha256_v(keys[k].key, keys[k].len, iov, 3, mac);
+        int r = keys[k].hmac ? crypto_hmac_sha256_keyed_v(keys[k].hmac, iov, 3, mac)
+                             : crypto_hmac_sha256_v(keys[k].key, keys[k].len, iov, 3, mac);
         if (r) {
             rc = r;
             goto out;
@@ -151,7 +152,7 @@ out:
 int sig_verify(const char *header, const char *key, size_t keylen, const char *body, size_t bodylen,
                long long now, int tolerance_s, const char **why)
 {
-    struct sig_key k = {.key = key, .len = keylen};
+    struct sig_key k = {.key = key, .len = keylen, .hmac = NULL};
     return sig_verify_any(header, &k, 1, body, bodylen, now, tolerance_s, why, NULL);
 }
 

@@ -20,10 +20,13 @@
 /* Size of the buffer sig_sign needs: "t=" 18 digits ",v1=" 64 hex and the NUL. */
 #define SIG_HEADER_BUFLEN (2 + SIG_T_MAX_DIGITS + 4 + 64 + 1)
 
+struct crypto_hmac_key;
+
 /* One approval key as the tenant received it: the string's bytes exactly, no decoding. */
 struct sig_key {
     const char *key;
     size_t len;
+    struct crypto_hmac_key *hmac; /* the same key made ready (crypto.h), or NULL */
 };
 
 /* Verifies header (the Intent-Signature value, NUL-terminated; NULL or blank when the request

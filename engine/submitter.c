@@ -2,6 +2,7 @@
  * flight are written by the next one, all in a single intentd.submit call. */
 #include "submitter.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +12,9 @@
 
 struct submit_job {
     struct submit_job *next;
-    json_t *sub;   /* {tenant, body, signature} */
-    json_t *items; /* the request's items */
+    char *sub;   /* {"tenant", "body", "signature", "key_version"} as JSON text */
+    char *items; /* nitems item objects as JSON text, each followed by a NUL */
+    size_t sub_len, items_len;
     int nitems;
     bool solo; /* retried alone after its group failed */
     submit_cb cb;
@@ -33,10 +35,14 @@ struct flight {
     int n;
 };
 
+/* The submit call's texts are built by hand from pieces serialized once per request: dumping
+ * json_t trees of every group again cost more than all the rest of a submission. */
+#define TEXT_MAX ((size_t)1 << 40)
+
 static void job_free(struct submit_job *j)
 {
-    json_decref(j->sub);
-    json_decref(j->items);
+    free(j->sub);
+    free(j->items);
     free(j);
 }
 
@@ -135,15 +141,31 @@ static void landed(void *arg, int err, const struct store_result *res, const cha
     flush(s);
 }
 
+/* Appends job j's part of the group's two arrays: its submission, and its items with
+ * "req":req spliced in after each one's opening brace. */
+static int append_job(struct buf *subs, struct buf *items, const struct submit_job *j, int req)
+{
+    int rc = buf_append(subs, req ? "," : "", req ? 1 : 0);
+    if (!rc)
+        rc = buf_append(subs, j->sub, j->sub_len);
+    const char *item = j->items;
+    for (int k = 0; !rc && k < j->nitems; k++) {
+        size_t len = strlen(item);
+        char head[32];
+        int hl = snprintf(head, sizeof head, "%s{\"req\":%d,", items->len > 1 ? "," : "", req);
+        rc = buf_append(items, head, (size_t)hl);
+        if (!rc)
+            rc = buf_append(items, item + 1, len - 1);
+        item += len + 1;
+    }
+    return rc;
+}
+
 static void flush(struct submitter *s)
 {
     while (s->head && s->inflight < SUBMITTER_INFLIGHT) {
         struct flight *f = calloc(1, sizeof *f);
-        json_t *subs = json_array(), *items = json_array();
-        if (!f || !subs || !items) {
-            free(f);
-            json_decref(subs);
-            json_decref(items);
+        if (!f) {
             struct submit_job *q = s->head;
             s->head = s->tail = NULL;
             s->queued = 0;
@@ -153,6 +175,8 @@ static void flush(struct submitter *s)
         f->s = s;
         struct submit_job **tailp = &f->jobs;
         int nitems = 0;
+        /* Sizes of the two texts: '[' ']', and ',' plus "{"req":<int>, per item. */
+        size_t subs_size = 2, items_size = 2;
         while (s->head && f->n < SUBMITTER_MAX_REQUESTS &&
                (f->n == 0 || (nitems + s->head->nitems <= SUBMITTER_MAX_ITEMS && !s->head->solo &&
                               !f->jobs->solo))) {
@@ -164,29 +188,35 @@ static void flush(struct submitter *s)
             j->next = NULL;
             *tailp = j;
             tailp = &j->next;
-            size_t i;
-            json_t *item;
-            json_array_foreach(j->items, i, item)
-            {
-                json_object_set_new(item, "req", json_integer(f->n));
-                json_array_append(items, item);
-            }
-            json_array_append(subs, j->sub);
             f->n++;
             nitems += j->nitems;
+            subs_size += j->sub_len + 1;
+            items_size += j->items_len + (size_t)j->nitems * 24;
         }
-        char *subs_text = json_dumps(subs, JSON_COMPACT);
-        char *items_text = json_dumps(items, JSON_COMPACT);
-        json_decref(subs);
-        json_decref(items);
-        int rc = IE_NOMEM;
-        if (subs_text && items_text) {
-            const char *p[3] = {s->app->cfg.node_id, subs_text, items_text};
+        struct buf subs, items;
+        buf_init(&subs, TEXT_MAX);
+        buf_init(&items, TEXT_MAX);
+        int rc = buf_reserve(&subs, subs_size);
+        if (!rc)
+            rc = buf_reserve(&items, items_size);
+        if (!rc)
+            rc = buf_append(&subs, "[", 1);
+        if (!rc)
+            rc = buf_append(&items, "[", 1);
+        int req = 0;
+        for (struct submit_job *j = f->jobs; !rc && j; j = j->next)
+            rc = append_job(&subs, &items, j, req++);
+        if (!rc)
+            rc = buf_append(&subs, "]", 1);
+        if (!rc)
+            rc = buf_append(&items, "]", 1);
+        if (!rc) {
+            const char *p[3] = {s->app->cfg.node_id, subs.data, items.data};
             struct store_stmt st = {Q_SUBMIT, 3, p};
             rc = store_txn(s->app->store, &st, 1, landed, f);
         }
-        free(subs_text);
-        free(items_text);
+        buf_free(&subs);
+        buf_free(&items);
         if (rc) {
             fail_list(f->jobs, rc);
             free(f);
@@ -196,26 +226,60 @@ static void flush(struct submitter *s)
     }
 }
 
-int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
-                      const char *signature, int key_version, json_t *items, submit_cb cb,
-                      void *arg)
+/* The submission's JSON object, kept as text until its group is written. */
+static char *sub_text(const char *tenant, const char *body, const char *signature, int key_version,
+                      size_t *len)
 {
+    /* A header that is not UTF-8 cannot be put in JSON text: refused (IE_NOMEM, as jansson's
+     * refusal always was). */
+    json_t *sig = json_string(signature);
+    if (!sig)
+        return NULL;
+    json_decref(sig);
+    struct buf b;
+    buf_init(&b, TEXT_MAX);
+    int rc = buf_puts(&b, "{\"tenant\":");
+    if (!rc)
+        rc = buf_json_string(&b, tenant, strlen(tenant));
+    if (!rc)
+        rc = buf_puts(&b, ",\"body\":");
+    if (!rc)
+        rc = buf_json_string(&b, body, strlen(body));
+    if (!rc)
+        rc = buf_puts(&b, ",\"signature\":");
+    if (!rc)
+        rc = buf_json_string(&b, signature, strlen(signature));
+    if (!rc)
+        rc = buf_printf(&b, ",\"key_version\":%d}", key_version);
+    if (rc) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b, len);
+}
+
+int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
+                      const char *signature, int key_version, struct buf *items, int nitems,
+                      submit_cb cb, void *arg)
+{
+    size_t items_len = 0;
+    char *items_text = buf_detach(items, &items_len);
     if (s->closing || s->queued >= SUBMITTER_QUEUE_MAX) {
-        json_decref(items);
+        free(items_text);
         return IE_UNAVAIL;
     }
     struct submit_job *j = calloc(1, sizeof *j);
     if (!j) {
-        json_decref(items);
+        free(items_text);
         return IE_NOMEM;
     }
-    j->sub = json_pack("{s:s, s:s, s:s, s:i}", "tenant", tenant, "body", body, "signature",
-                       signature, "key_version", key_version);
-    j->items = items;
-    j->nitems = (int)json_array_size(items);
+    j->items = items_text;
+    j->items_len = items_len;
+    j->sub = sub_text(tenant, body, signature, key_version, &j->sub_len);
+    j->nitems = nitems;
     j->cb = cb;
     j->arg = arg;
-    if (!j->sub) {
+    if (!j->sub || !j->items) {
         job_free(j);
         return IE_NOMEM;
     }

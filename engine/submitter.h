@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "app.h"
+#include "buf.h"
 #include "errors.h"
 
 #define SUBMITTER_MAX_REQUESTS 256   /* requests per transaction */
@@ -30,11 +31,14 @@ typedef void (*submit_cb)(void *arg, int err, const PGresult *r, int first, int 
 
 /* Queues a request: its tenant, raw body and signature header (stored for re-verification),
  * the version of the approval key that verified it (checked again in the transaction: a key
- * rotated out since makes cb get IE_AUTH), and items, the JSON array of validated items for
- * intentd.submit (the reference is stolen). All queued requests are written together by one
- * intentd.submit call. Returns 0 (cb will run once) or IE_UNAVAIL / IE_NOMEM (cb will not run). */
+ * rotated out since makes cb get IE_AUTH), and items, the request's nitems validated items for
+ * intentd.submit, already serialized: each a JSON object text without "req" (added here when
+ * requests are grouped), each followed by a NUL (JSON text from jansson never holds a raw NUL).
+ * items' contents are taken over whatever the outcome. body must be valid UTF-8 without NUL
+ * bytes (it parsed as JSON). All queued requests are written together by one intentd.submit
+ * call. Returns 0 (cb will run once) or IE_UNAVAIL / IE_NOMEM (cb will not run). */
 int submitter_enqueue(struct submitter *s, const char *tenant, const char *body,
-                      const char *signature, int key_version, json_t *items, submit_cb cb,
-                      void *arg) IE_MUST_CHECK;
+                      const char *signature, int key_version, struct buf *items, int nitems,
+                      submit_cb cb, void *arg) IE_MUST_CHECK;
 
 #endif

@@ -17,6 +17,7 @@ struct cached_key {
     size_t keylen;
     char *prev;
     size_t prevlen;
+    struct crypto_hmac_key *hmac, *prev_hmac; /* key and prev made ready; may be NULL */
     int version;
     uint64_t prev_until_ms; /* loop time the previous key stops verifying */
     uint64_t fetched_ms;
@@ -42,6 +43,8 @@ int tenant_keys_new(struct tenant_keys **out)
 
 static void entry_free(struct cached_key *e)
 {
+    crypto_hmac_key_free(e->hmac);
+    crypto_hmac_key_free(e->prev_hmac);
     crypto_free_secret(e->key, e->keylen);
     if (e->prev)
         crypto_free_secret(e->prev, e->prevlen);
@@ -81,10 +84,12 @@ static struct cached_key *find(struct tenant_keys *tk, const char *tenant)
 
 static void answer(struct app *app, const struct cached_key *e, tenant_key_cb cb, void *arg)
 {
-    struct tenant_key_set ks = {.key = e->key, .keylen = e->keylen, .version = e->version};
+    struct tenant_key_set ks = {
+        .key = e->key, .keylen = e->keylen, .version = e->version, .hmac = e->hmac};
     if (e->prev && uv_now(app->loop) < e->prev_until_ms) {
         ks.prev = e->prev;
         ks.prevlen = e->prevlen;
+        ks.prev_hmac = e->prev_hmac;
     }
     cb(arg, 0, &ks);
 }
@@ -114,6 +119,11 @@ static void fetched(void *arg, int err, const struct store_result *res, const ch
         return;
     }
     snprintf(e->tenant, sizeof e->tenant, "%s", f->tenant);
+    /* Failing here only costs speed: verification falls back to the key bytes. */
+    if (crypto_hmac_key_new(e->key, e->keylen, &e->hmac))
+        e->hmac = NULL;
+    if (e->prev && crypto_hmac_key_new(e->prev, e->prevlen, &e->prev_hmac))
+        e->prev_hmac = NULL;
     e->version = atoi(PQgetvalue(r, 0, 1));
     e->fetched_ms = uv_now(app->loop);
     e->prev_until_ms = e->fetched_ms + (uint64_t)atoll(PQgetvalue(r, 0, 3));

@@ -27,6 +27,9 @@ struct tenant_key_set {
     int version;      /* its version (the previous key's is version - 1) */
     const char *prev; /* the previous key while its overlap lasts, else NULL */
     size_t prevlen;
+    /* The same keys made ready for HMAC once per cache entry (NULL if that failed: then the
+     * bytes above are used), so a submission does not set OpenSSL up again. */
+    struct crypto_hmac_key *hmac, *prev_hmac;
 };
 
 int tenant_keys_new(struct tenant_keys **out) IE_MUST_CHECK;

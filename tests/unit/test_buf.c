@@ -11,6 +11,8 @@
 #include <malloc.h>
 #endif
 
+#include <jansson.h>
+
 #include "buf.h"
 
 static void append_within_the_limit_keeps_the_bytes(void **state)
@@ -323,6 +325,95 @@ static void free_leaves_an_empty_reusable_buffer(void **state)
     buf_free(&b);
 }
 
+static void json_string_escapes_quotes_backslashes_and_controls(void **state)
+{
+    static const char in[] = "a\"b\\c\n\t\x01\x1f\x7f/\xc3\xa9";
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 64);
+    assert_int_equal(buf_puts(&b, "x="), 0);
+    assert_int_equal(buf_json_string(&b, in, sizeof in - 1), 0);
+    assert_string_equal(b.data, "x=\"a\\\"b\\\\c\\n\\t\\u0001\\u001F\x7f/\xc3\xa9\"");
+    assert_int_equal(b.len, strlen(b.data));
+    buf_free(&b);
+}
+
+/* Every ASCII byte and a few multi-byte characters come out exactly as jansson writes them. */
+static void json_string_matches_jansson(void **state)
+{
+    (void)state;
+    char in[160];
+    size_t n = 0;
+    for (int c = 1; c < 0x80; c++)
+        in[n++] = (char)c;
+    memcpy(in + n, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9);
+    n += 9;
+    for (size_t cut = 0; cut < 0x7f; cut += 7) { /* suffixes that start at an ASCII byte */
+        json_t *s = json_stringn(in + cut, n - cut);
+        assert_non_null(s);
+        char *want = json_dumps(s, JSON_ENCODE_ANY);
+        struct buf b;
+        buf_init(&b, 4096);
+        assert_int_equal(buf_json_string(&b, in + cut, n - cut), 0);
+        assert_string_equal(b.data, want);
+        buf_free(&b);
+        free(want);
+        json_decref(s);
+    }
+}
+
+static void json_string_past_the_max_changes_nothing(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 8);
+    assert_int_equal(buf_puts(&b, "ab"), 0);
+    assert_int_equal(buf_json_string(&b, "cd\n", 3), 0); /* 6 bytes quoted: exactly full */
+    assert_int_equal(buf_json_string(&b, "", 0), IE_TOOBIG);
+    assert_string_equal(b.data, "ab\"cd\\n\"");
+    buf_reset(&b);
+    assert_int_equal(buf_json_string(&b, "abc\x01", 4), IE_TOOBIG);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, "");
+    buf_free(&b);
+}
+
+/* Formatting straight into spare room must still honour the maximum, not the allocation. */
+static void printf_into_spare_room_past_the_max_changes_nothing(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 8);
+    assert_int_equal(buf_puts(&b, "ab"), 0);
+    assert_true(b.alloc > 12); /* room for what follows, beyond the max */
+    assert_int_equal(buf_printf(&b, "%s", "1234567"), IE_TOOBIG);
+    assert_int_equal(b.len, 2);
+    assert_string_equal(b.data, "ab");
+    assert_int_equal(buf_printf(&b, "%d", 123456), 0);
+    assert_string_equal(b.data, "ab123456");
+    buf_free(&b);
+}
+
+static void reserve_makes_room_in_one_allocation(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 1000);
+    assert_int_equal(buf_reserve(&b, 500), 0);
+    assert_true(b.alloc >= 501);
+    char *before = b.data;
+    assert_int_equal(b.len, 0);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(buf_puts(&b, "0123456789"), 0);
+    assert_ptr_equal(b.data, before);
+    assert_int_equal(buf_reserve(&b, 501), IE_TOOBIG);
+    buf_free(&b);
+}
+
 int main(void)
 {
 #ifdef __GLIBC__
@@ -350,6 +441,11 @@ int main(void)
         cmocka_unit_test(contents_stay_nul_terminated_after_every_append),
         cmocka_unit_test(binary_contents_with_nul_bytes_are_kept),
         cmocka_unit_test(free_leaves_an_empty_reusable_buffer),
+        cmocka_unit_test(json_string_escapes_quotes_backslashes_and_controls),
+        cmocka_unit_test(json_string_matches_jansson),
+        cmocka_unit_test(json_string_past_the_max_changes_nothing),
+        cmocka_unit_test(printf_into_spare_room_past_the_max_changes_nothing),
+        cmocka_unit_test(reserve_makes_room_in_one_allocation),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,6 +59,53 @@ static void test_hmac_sha256_vectors(void **state)
     assert_string_equal(hex, "7b81d871a96ec6788eb81b8abf38cc1c98f45e6e0c7fcbf70e38cbbf8528423f");
 }
 
+/* A key made ready once gives the one-shot MAC every time, whatever came before: an empty key,
+ * the RFC 4231 key, and a key longer than SHA-256's block (hashed first). */
+static void test_hmac_key_reused_matches_one_shot(void **state)
+{
+    (void)state;
+    char long_key[131];
+    memset(long_key, 0xaa, sizeof long_key);
+    const struct {
+        const char *key;
+        size_t len;
+    } keys[] = {{"", 0}, {"Jefe", 4}, {long_key, sizeof long_key}};
+    const char *msgs[] = {"what do ya want for nothing?", "", "1795000000.{\"a\":1}",
+                          "what do ya want for nothing?"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        struct crypto_hmac_key *hk = NULL;
+        assert_int_equal(crypto_hmac_key_new(keys[k].key, keys[k].len, &hk), 0);
+        for (int round = 0; round < 2; round++) {
+            for (size_t m = 0; m < sizeof msgs / sizeof msgs[0]; m++) {
+                unsigned char want[CRYPTO_SHA256_LEN], got[CRYPTO_SHA256_LEN];
+                size_t half = strlen(msgs[m]) / 2;
+                struct iovec iov[2] = {{(void *)msgs[m], half},
+                                       {(void *)(msgs[m] + half), strlen(msgs[m]) - half}};
+                assert_int_equal(
+                    crypto_hmac_sha256(keys[k].key, keys[k].len, msgs[m], strlen(msgs[m]), want),
+                    0);
+                assert_int_equal(crypto_hmac_sha256_keyed_v(hk, iov, 2, got), 0);
+                assert_memory_equal(got, want, sizeof want);
+            }
+        }
+        crypto_hmac_key_free(hk);
+    }
+    /* RFC 4231 test case 2 through a ready key. */
+    struct crypto_hmac_key *hk = NULL;
+    unsigned char mac[CRYPTO_SHA256_LEN];
+    char hex[CRYPTO_SHA256_HEX_LEN + 1];
+    struct iovec iov = {"what do ya want for nothing?", 28};
+    assert_int_equal(crypto_hmac_key_new("Jefe", 4, &hk), 0);
+    assert_int_equal(crypto_hmac_sha256_keyed_v(hk, &iov, 1, mac), 0);
+    assert_int_equal(crypto_hex_encode(mac, sizeof mac, hex, sizeof hex), 0);
+    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    assert_int_equal(crypto_hmac_sha256_keyed_v(hk, NULL, 1, mac), IE_INVAL);
+    crypto_hmac_key_free(hk);
+    crypto_hmac_key_free(NULL);
+    assert_int_equal(crypto_hmac_key_new(NULL, 3, &hk), IE_INVAL);
+    assert_null(hk);
+}
+
 static void test_equal_is_exact(void **state)
 {
     (void)state;
@@ -465,6 +512,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_hmac_sha256_vectors),
+        cmocka_unit_test(test_hmac_key_reused_matches_one_shot),
         cmocka_unit_test(test_equal_is_exact),
         cmocka_unit_test(test_hex_round_trip_and_errors),
         cmocka_unit_test(test_base64url_rfc4648_vectors),

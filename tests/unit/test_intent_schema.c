@@ -469,6 +469,18 @@ static void test_deep_nesting_rejected(void **state)
     assert_int_equal(intent_schema_parse(quoted, strlen(quoted), &doc, errs), 0);
     json_decref(doc);
     assert_int_equal(errs->count, 0);
+    /* Escaped quotes do not end a string; an escaped backslash before the quote does. */
+    char *escaped = nested(1, "{\"a\":\"\\\"", "\"}", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[");
+    assert_int_equal(intent_schema_parse(escaped, strlen(escaped), &doc, errs), 0);
+    json_decref(doc);
+    assert_int_equal(errs->count, 0);
+    char *after = nested(INTENT_SCHEMA_MAX_DEPTH, "[", "]", "\"x\\\\\",[1]");
+    expect_parse_error(after, strlen(after), "nesting deeper than 32 at line 1, column 39");
+    char *multiline = nested(INTENT_SCHEMA_MAX_DEPTH + 1, "[\n\"\u00e9\\\"\",", "]", "");
+    expect_parse_error(multiline, strlen(multiline), "nesting deeper than 32 at line 33, column 7");
+    free(escaped);
+    free(after);
+    free(multiline);
     free(ok);
     free(deep);
     free(arrays);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "signature.h"
 
 #define KEY      "ak_test_4f9c2b7e1d"
@@ -221,10 +222,26 @@ static void test_multiple_v1_one_valid_passes(void **state)
     expect_reject("t=1795000000,v1=" OTHER_MAC ",v1=" MAC_KEY_NEXT, T, "signature mismatch");
 }
 
+static void rotation_checks(const struct sig_key *keys);
+
 static void test_rotation_second_key_valid(void **state)
 {
     (void)state;
-    const struct sig_key keys[] = {{KEY, strlen(KEY)}, {KEY_NEXT, strlen(KEY_NEXT)}};
+    struct crypto_hmac_key *ready[2] = {NULL, NULL};
+    assert_int_equal(crypto_hmac_key_new(KEY, strlen(KEY), &ready[0]), 0);
+    assert_int_equal(crypto_hmac_key_new(KEY_NEXT, strlen(KEY_NEXT), &ready[1]), 0);
+    /* The same checks with the key bytes and with the keys made ready (tenant_keys' cache). */
+    for (int prepared = 0; prepared < 2; prepared++) {
+        const struct sig_key keys[] = {{KEY, strlen(KEY), prepared ? ready[0] : NULL},
+                                       {KEY_NEXT, strlen(KEY_NEXT), prepared ? ready[1] : NULL}};
+        rotation_checks(keys);
+    }
+    crypto_hmac_key_free(ready[0]);
+    crypto_hmac_key_free(ready[1]);
+}
+
+static void rotation_checks(const struct sig_key *keys)
+{
     size_t matched = 99;
     const char *why = NULL;
 
