@@ -148,6 +148,33 @@ def test_poll_alone_stops_calls_within_a_second(intentd_factory, new_db, vendor)
     assert len(live(vendor, "hubspot", "create")) == 200
 
 
+def test_ttl_runs_while_paused(intentd_factory, new_db, vendor):
+    """A pause holds calls, not the clock: an intent whose deadline passes while it is held
+    ends EXPIRED without a call, and a run afterwards does not bring it back."""
+    db = new_db()
+    a = intentd_factory(db)
+    tenant = a.create_tenant()
+    c = a.client(token=tenant.oncall)
+    configure(c, vendor, only=("crm",))
+    r = put(c, "connector", "%s/crm" % tenant.tenant_id, "pause")
+    assert r.status == 200 and r.json["changed"] is True, r
+    it = intent(tenant, "crm.create_task", crm_task_params(),
+                expires_at_epoch=int(time.time()) + 4)
+    r = c.submit(it, key=tenant.approval_key)
+    assert r.status == 202, r
+    iid = it["action_intent_id"]
+    held = wait_until(lambda: (c.intent(iid).json.get("held_by") or "").startswith("paused"),
+                      30, what="the intent held by the pause")
+    assert held
+    st = c.wait_for_state(iid, ("SUCCEEDED", "FAILED", "EXPIRED", "CANCELLED"))
+    assert st["state"] == "EXPIRED", st
+    assert posts(vendor, "hubspot") == []
+    r = put(c, "connector", "%s/crm" % tenant.tenant_id, "run", reason="over")
+    assert r.status == 200, r
+    assert c.intent(iid).json["state"] == "EXPIRED"
+    assert posts(vendor, "hubspot") == []
+
+
 def test_kill_cancels_and_compensates_and_later_intents_are_cancelled(
         intentd_factory, new_db, vendor):
     db = new_db()
