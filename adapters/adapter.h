@@ -40,6 +40,16 @@ struct adapter_errors {
     } items[ADAPTER_ERRORS_MAX];
 };
 
+/* Empties errs. Only the count and the first item's strings are cleared: readers stop at count
+ * (or read the first item after a refusal), and zeroing the whole 14 KiB list cost more than
+ * the validation it precedes. */
+static inline void adapter_errors_reset(struct adapter_errors *errs)
+{
+    errs->count = 0;
+    errs->items[0].pointer[0] = '\0';
+    errs->items[0].message[0] = '\0';
+}
+
 /* Appends one error (dropped quietly past ADAPTER_ERRORS_MAX). pointer is a JSON Pointer
  * relative to the Task's parameters, e.g. "/title". */
 void adapter_error(struct adapter_errors *errs, const char *pointer, const char *fmt, ...)

@@ -251,7 +251,8 @@ void svc_preview(struct api_req *req)
     snprintf(p->tenant, sizeof p->tenant, "%s", tenant);
     snprintf(p->id, sizeof p->id, "%s",
              json_string_value(json_object_get(p->intent, "action_intent_id")));
-    struct adapter_errors aerr = {0};
+    struct adapter_errors aerr;
+    adapter_errors_reset(&aerr);
     p->out_tasks = json_array();
     if (workflows_walk(req->app->workflows,
                        json_string_value(json_object_get(p->intent, "action_type")),

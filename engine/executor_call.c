@@ -914,7 +914,8 @@ void exec_call_task(struct item *it, const struct asl_step *st, const struct ada
                     false);
         return;
     }
-    struct adapter_errors errs = {0};
+    struct adapter_errors errs;
+    adapter_errors_reset(&errs);
     if (aop->validate(st->parameters, &errs)) {
         char cause[ADAPTER_POINTER_MAX + ADAPTER_MESSAGE_MAX + 4];
         snprintf(cause, sizeof cause, "%s%s%s", errs.items[0].pointer,

@@ -255,10 +255,8 @@ int workflows_walk(const struct workflows *w, const char *action_type, const jso
         if (step.kind == ASL_STEP_TASK) {
             const struct asl_state *st = asl_state_by_name(m, step.state);
             const struct adapter_op *op = adapter_find(step.resource);
-            /* Only count needs clearing: errors are read up to count, and zeroing the whole
-             * 14 KiB list cost more than the rest of the dry run's step. */
             struct adapter_errors local;
-            local.count = 0;
+            adapter_errors_reset(&local);
             if (op && op->validate(step.parameters, &local)) {
                 for (size_t i = 0; i < local.count; i++) {
                     char ptr[ADAPTER_POINTER_MAX];
