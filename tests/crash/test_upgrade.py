@@ -1,5 +1,5 @@
 """Upgrade test: the previous release of intentd (commit 6bd018b, schema migrations 001-007)
-fills a database, then the current intentd starts on it and applies 008-010 (token ids and key
+fills a database, then the current intentd starts on it and applies 008 onwards (token ids and key
 versions, the ledger partitioned by month with retention, set_toggle's lock order). Every check
 below reads something an older release wrote and would fail if a migration lost or broke it.
 

@@ -56,6 +56,28 @@ def test_cancel_executing_intent_cancels_at_the_next_boundary(intentd_factory):
     assert "intent.cancel_requested" in events, events
 
 
+def test_cancel_during_the_step_before_a_long_wait_does_not_wait_it_out(intentd_factory):
+    """A cancel that lands while the step before a Wait is in hand must not sleep through the
+    Wait: the step's outcome parks the intent until the Wait ends, and the cancel would be seen
+    only then (an hour here). Many intents, each cancelled as soon as it is accepted, so some
+    cancels land inside that window."""
+    inst = intentd_factory()
+    t = inst.create_tenant()
+    c = inst.client()
+    op = c.with_token(t.operator)
+    items = [follow_up_intent(t.tenant_id, wait_seconds=3600) for _ in range(60)]
+    for it in items:
+        assert c.submit(it, key=t.key).status == 202
+        r = op.cancel(it["action_intent_id"], reason="withdrawn")
+        assert r.status in (200, 202), r
+    for it in items:
+        final = op.wait_for_state(it["action_intent_id"],
+                                  ("CANCELLED", "SUCCEEDED", "FAILED", "EXPIRED"), timeout=60)
+        assert final["state"] == "CANCELLED", final
+    assert all(inst.database.effect_count("internal_tasks", it["action_intent_id"]) == 0
+               for it in items)
+
+
 def test_cancel_terminal_intent_is_409(client, tenant, shared_db):
     intent = tenant.intent()
     assert client.submit(intent, key=tenant.key).status == 202
