@@ -51,6 +51,21 @@ def submit_all(c, tenant, items):
         assert all(x["status"] == 202 for x in r.json["results"]), r.json
 
 
+def paused_run(a, vendor, timeout):
+    """200 crm.create_task intents of a fresh tenant on a's database, slowed to 40 calls a
+    second at 50 ms each so the run is still going when the connector is paused once 20 calls
+    are out. Returns (tenant, oncall client, items, pause answer, wall time of the answer)."""
+    tenant = a.create_tenant()
+    c = a.client(token=tenant.oncall)
+    configure(c, vendor, only=("crm",), limits={"rate_per_second": 40, "burst": 5})
+    vendor.config(delay_ms=50)
+    items = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(200)]
+    submit_all(c, tenant, items)
+    wait_until(lambda: len(posts(vendor, "hubspot")) >= 20, timeout, what="calls under way")
+    r = put(c, "connector", "%s/crm" % tenant.tenant_id, "pause")
+    return tenant, c, items, r, time.time()
+
+
 def test_pause_on_two_nodes_stops_calls_within_a_second_and_run_resumes_all(
         intentd_factory, new_db, vendor):
     db = new_db()
@@ -58,16 +73,7 @@ def test_pause_on_two_nodes_stops_calls_within_a_second_and_run_resumes_all(
     env = {"INTENTD_RESUME_WINDOW_MS": "1500", "INTENTD_CLAIM_BATCH": "20"}
     a = intentd_factory(db, env=env)
     b = intentd_factory(db, env=env)
-    tenant = a.create_tenant()
-    c = a.client(token=tenant.oncall)
-    # slow enough that the run is still going when the switch flips
-    configure(c, vendor, only=("crm",), limits={"rate_per_second": 40, "burst": 5})
-    vendor.config(delay_ms=50)
-    items = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(200)]
-    submit_all(c, tenant, items)
-    wait_until(lambda: len(posts(vendor, "hubspot")) >= 20, 30, what="calls under way")
-    r = put(c, "connector", "%s/crm" % tenant.tenant_id, "pause")
-    flipped = time.time()
+    tenant, c, items, r, flipped = paused_run(a, vendor, 30)
     assert r.status == 200, r
     assert r.json["changed"] is True and r.json["previous"] == "run"
     assert r.json["mode"] == "pause" and r.json["updated_by"].startswith("token:oncall:")
@@ -123,15 +129,7 @@ def test_poll_alone_stops_calls_within_a_second(intentd_factory, new_db, vendor)
                                  "INTENTD_RESUME_WINDOW_MS": "500"})
     wait_until(lambda: "(listen) unavailable" in b.log_tail(400), 60,
                what="b's listener failing")
-    tenant = a.create_tenant()
-    c = a.client(token=tenant.oncall)
-    configure(c, vendor, only=("crm",), limits={"rate_per_second": 40, "burst": 5})
-    vendor.config(delay_ms=50)
-    items = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(200)]
-    submit_all(c, tenant, items)
-    wait_until(lambda: len(posts(vendor, "hubspot")) >= 20, 60, what="calls under way")
-    r = put(c, "connector", "%s/crm" % tenant.tenant_id, "pause")
-    flipped = time.time()
+    tenant, c, items, r, flipped = paused_run(a, vendor, 60)
     assert r.status == 200 and r.json["changed"] is True, r
     wait_until(lambda: db.scalar("SELECT count(*) FROM intentd.intents "
                                  "WHERE held_by LIKE 'paused:%%'") > 0, 60,
