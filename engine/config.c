@@ -108,6 +108,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
         (rc = int_env("INTENTD_MAX_CONNECTIONS", 1024, 1, 100000, &cfg->max_connections, err,
                       errlen)) ||
         (rc = int_env("INTENTD_DB_POOL", 4, 1, 64, &cfg->db_pool, err, errlen)) ||
+        (rc = int_env("INTENTD_DB_GROUP_INFLIGHT", 2, 1, 64, &cfg->db_group_inflight, err,
+                      errlen)) ||
         (rc = int_env("INTENTD_CLAIM_BATCH", 256, 1, 5000, &cfg->claim_batch, err, errlen)) ||
         (rc = int_env("INTENTD_POLL_MS", 1000, 50, 60000, &cfg->poll_ms, err, errlen)) ||
         (rc = int_env("INTENTD_RESUME_WINDOW_MS", 5000, 0, 3600000, &cfg->resume_window_ms, err,
@@ -211,6 +213,9 @@ void config_print_help(FILE *out)
           "                           resumed by others after it lapses\n"
           "  INTENTD_MAX_CONNECTIONS  HTTP connections at once (default 1024)\n"
           "  INTENTD_DB_POOL          database connections (default 4)\n"
+          "  INTENTD_DB_GROUP_INFLIGHT group-commit transactions in flight at once\n"
+          "                           (default 2): submissions, claims and step outcomes\n"
+          "                           queued meanwhile share the next one\n"
           "  INTENTD_CLAIM_BATCH      intents claimed per round (default 256)\n"
           "  INTENTD_POLL_MS          slow poll for due work (default 1000)\n"
           "  INTENTD_SCHEDULER        'off' to accept and serve without executing\n"

@@ -24,6 +24,7 @@ struct config {
     int lease_seconds;       /* lease length; renewed every third of it */
     int max_connections;     /* HTTP connections at once */
     int db_pool;             /* pool connections */
+    int db_group_inflight;   /* group-commit transactions in flight (store_query_grouped) */
     int claim_batch;         /* intents claimed per scheduler round */
     int poll_ms;             /* slow poll for due work, besides NOTIFY and timers */
     int resume_window_ms;    /* held intents resume spread over this after a toggle runs */

@@ -33,6 +33,7 @@ struct flight {
 };
 
 static void flush(struct executor *e);
+static void fill(void *arg);
 
 double exec_now(void)
 {
@@ -53,6 +54,10 @@ int executor_new(struct app *app, struct executor **out)
     if (!e)
         return IE_NOMEM;
     e->app = app;
+    if (store_group_source(app->store, fill, e)) {
+        free(e);
+        return IE_NOMEM;
+    }
     uv_timer_init(app->loop, &e->retry_timer);
     e->retry_timer.data = e;
     uv_timer_init(app->loop, &e->park_timer);
@@ -112,6 +117,7 @@ void executor_free(struct executor *e)
     if (!e)
         return;
     uv_timer_stop(&e->retry_timer);
+    store_group_source_remove(e->app->store, e);
     guards_set_wake(e->app->guards, NULL, NULL);
     exec_unpark(e, true); /* their intents' leases are released with the rest */
     if (e->inflight || e->calling) {
@@ -695,9 +701,12 @@ static void retry_fire(uv_timer_t *t)
     flush(e);
 }
 
-static void flush(struct executor *e)
+/* Runs when the store puts a group transaction together: one apply call carries every step
+ * outcome queued by then. */
+static void fill(void *arg)
 {
-    while (e->qhead && e->inflight < EXEC_APPLY_INFLIGHT && !e->retry_armed) {
+    struct executor *e = arg;
+    if (e->qhead && e->inflight < EXEC_APPLY_INFLIGHT && !e->retry_armed && !e->closing) {
         struct flight *f = calloc(1, sizeof *f);
         json_t *ops = json_array();
         if (!f || !ops) {
@@ -721,7 +730,7 @@ static void flush(struct executor *e)
         if (text) {
             const char *p[2] = {e->app->cfg.node_id, text};
             f->sent_ns = uv_hrtime();
-            rc = store_query(e->app->store, Q_APPLY, 2, p, applied, f);
+            rc = store_query_grouped(e->app->store, Q_APPLY, 2, p, applied, f);
             free(text);
         }
         if (rc) {
@@ -730,6 +739,12 @@ static void flush(struct executor *e)
         }
         e->inflight++;
     }
+}
+
+static void flush(struct executor *e)
+{
+    if (e->qhead && e->inflight < EXEC_APPLY_INFLIGHT && !e->retry_armed)
+        store_group_request(e->app->store);
 }
 
 static void requeue_front(struct executor *e, struct flight *f)

@@ -195,6 +195,7 @@ int main(int argc, char **argv)
                               .listen_conninfo = app->cfg.listen_database_url,
                               .no_prepared = !app->cfg.db_prepared,
                               .pool_size = app->cfg.db_pool,
+                              .group_inflight = app->cfg.db_group_inflight,
                               .max_queue = 20000,
                               .app_name = "intentd"};
     if (store_open(app->loop, &sc, &app->store) || tenant_keys_new(&app->keys) ||

@@ -28,6 +28,7 @@ struct scheduler {
     int handles_open;
     bool claiming;
     bool again; /* a wake-up arrived during a claim */
+    bool want;  /* a claim round waits for the next group transaction */
     enum sched_phase phase;
     void (*stop_cb)(void *arg);
     void *stop_arg;
@@ -101,7 +102,39 @@ static void claimed(void *arg, int err, const struct store_result *res, const ch
     arm_claim(s, ms);
 }
 
+/* Claims go out with the node's other writes in group transactions (store_query_grouped):
+ * claim() asks for a place in the next one and fill() sends the claim when it is put
+ * together. */
 static void claim(struct scheduler *s)
+{
+    if (s->phase != SCHED_RUNNING || s->claiming)
+        return;
+    s->want = true;
+    store_group_request(s->app->store);
+}
+
+void scheduler_want_claim(struct scheduler *s)
+{
+    if (s->phase != SCHED_RUNNING || !s->app->cfg.scheduler)
+        return;
+    if (s->claiming)
+        s->again = true;
+    else
+        s->want = true;
+}
+
+static void claim_now(struct scheduler *s);
+
+static void fill(void *arg)
+{
+    struct scheduler *s = arg;
+    if (!s->want)
+        return;
+    s->want = false;
+    claim_now(s);
+}
+
+static void claim_now(struct scheduler *s)
 {
     if (s->phase != SCHED_RUNNING || s->claiming)
         return;
@@ -115,7 +148,7 @@ static void claim(struct scheduler *s)
     snprintf(lease, sizeof lease, "%d", s->app->cfg.lease_seconds);
     snprintf(quar, sizeof quar, "%d", s->app->cfg.quarantine_after);
     const char *p[4] = {node, lim, lease, quar};
-    int rc = store_query(s->app->store, Q_CLAIM, 4, p, claimed, s);
+    int rc = store_query_grouped(s->app->store, Q_CLAIM, 4, p, claimed, s);
     if (rc) {
         arm_claim(s, (uint64_t)s->app->cfg.poll_ms);
         return;
@@ -190,6 +223,8 @@ int scheduler_start(struct app *app, struct scheduler **out)
     uv_timer_init(app->loop, &s->stop_timer);
     s->wake_timer.data = s->renew_timer.data = s->stop_timer.data = s;
     s->handles_open = 3;
+    if (app->cfg.scheduler && store_group_source(app->store, fill, s))
+        log_warn("cannot group claims with other writes; claiming alone");
     if (app->cfg.scheduler) {
         uint64_t every = (uint64_t)app->cfg.lease_seconds * 1000 / 3;
         uv_timer_start(&s->renew_timer, renew_fire, every, every);
@@ -223,6 +258,7 @@ static void handle_closed(uv_handle_t *h)
 static void finish_stop(struct scheduler *s)
 {
     s->phase = SCHED_DONE;
+    store_group_source_remove(s->app->store, s);
     executor_free(s->exec); /* deferred by the executor while an apply is in flight */
     s->exec = NULL;
     uv_close((uv_handle_t *)&s->wake_timer, handle_closed);

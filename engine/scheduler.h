@@ -20,4 +20,9 @@ void scheduler_stop(struct scheduler *s, void (*cb)(void *arg), void *arg);
 /* Asks for a claim round soon (new work was submitted on this node). */
 void scheduler_wake(struct scheduler *s);
 
+/* Asks for a claim in the group transaction being put together right now (called from the
+ * submitter's fill, which runs before the scheduler's): intents submitted in it are then
+ * claimed in the same transaction instead of a round later. */
+void scheduler_want_claim(struct scheduler *s);
+
 #endif

@@ -21,7 +21,7 @@
 
 /* ---- jobs ---- */
 
-static void job_free(struct job *j)
+void store_job_free(struct job *j)
 {
     for (int i = 0; i < j->n; i++)
         PQclear(j->results[i]);
@@ -41,7 +41,7 @@ void store_job_complete(struct store *s, struct job *j, int err)
         j->cb(j->arg, err, NULL, j->sqlstate, j->errmsg);
     else
         j->cb(j->arg, err, err ? NULL : &res, NULL, err ? ie_strerror(err) : NULL);
-    job_free(j);
+    store_job_free(j);
 }
 
 static void queue_push_tail(struct store *s, struct job *j)
@@ -104,7 +104,7 @@ static void qtimer_cb(uv_timer_t *t)
     qtimer_arm(s);
 }
 
-static struct job *job_new(const struct store_stmt *stmts, int n, bool txn, store_cb cb, void *arg)
+struct job *store_job_new(const struct store_stmt *stmts, int n, bool txn, store_cb cb, void *arg)
 {
     size_t size = sizeof(struct job), off;
     struct job *j;
@@ -166,7 +166,13 @@ static void kick_cb(uv_idle_t *h)
 {
     struct store *s = container_of(h, struct store, kick);
     uv_idle_stop(h);
+    store_group_flush(s);
     store_pump(s);
+}
+
+void store_kick(struct store *s)
+{
+    (void)uv_idle_start(&s->kick, kick_cb);
 }
 
 /* ---- store life ---- */
@@ -288,6 +294,7 @@ int store_open(uv_loop_t *loop, const struct store_config *cfg, struct store **o
     s->job_timeout_ms =
         cfg->job_timeout_ms > 0 ? (unsigned)cfg->job_timeout_ms : STORE_JOB_TIMEOUT_MS;
     s->no_prepared = cfg->no_prepared;
+    s->group_max_inflight = cfg->group_inflight > 0 ? cfg->group_inflight : STORE_GROUP_INFLIGHT;
     s->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)s) | 1;
     s->conninfo = strdup(cfg->conninfo);
     s->listen_conninfo = strdup(cfg->listen_conninfo ? cfg->listen_conninfo : cfg->conninfo);
@@ -336,6 +343,7 @@ void store_close(struct store *s, void (*cb)(void *arg), void *arg)
     uv_timer_stop(&s->qtimer);
     while ((j = queue_pop(s)) != NULL)
         store_job_complete(s, j, IE_CANCELED);
+    store_group_cancel(s);
     for (int i = 0; i < s->pool_size; i++) {
         struct conn *c = &s->conns[i];
         if (c->state == CONN_BUSY) {
@@ -350,17 +358,17 @@ void store_close(struct store *s, void (*cb)(void *arg), void *arg)
     store_maybe_finish_close(s);
 }
 
-static int submit(struct store *s, struct job *j)
+int store_job_submit(struct store *s, struct job *j)
 {
     if (s->nqueued >= s->max_queue) {
-        job_free(j);
+        store_job_free(j);
         return IE_UNAVAIL;
     }
     j->deadline = uv_now(s->loop) + s->queue_timeout_ms;
     queue_push_tail(s, j);
     /* Dispatch on the next loop iteration, never from inside this call (so the callback can
      * never run before store_txn returns) and so that jobs submitted together go out together. */
-    (void)uv_idle_start(&s->kick, kick_cb);
+    store_kick(s);
     if (!uv_is_active((uv_handle_t *)&s->qtimer))
         qtimer_arm(s);
     return 0;
@@ -379,10 +387,10 @@ int store_txn(struct store *s, const struct store_stmt *stmts, int n, store_cb c
         return IE_UNAVAIL;
     if (s->nqueued >= s->max_queue)
         return IE_UNAVAIL;
-    j = job_new(stmts, n, true, cb, arg);
+    j = store_job_new(stmts, n, true, cb, arg);
     if (!j)
         return IE_NOMEM;
-    return submit(s, j);
+    return store_job_submit(s, j);
 }
 
 int store_query(struct store *s, const char *sql, int nparams, const char *const *params,
@@ -396,10 +404,10 @@ int store_query(struct store *s, const char *sql, int nparams, const char *const
         return IE_UNAVAIL;
     if (s->nqueued >= s->max_queue)
         return IE_UNAVAIL;
-    j = job_new(&st, 1, false, cb, arg);
+    j = store_job_new(&st, 1, false, cb, arg);
     if (!j)
         return IE_NOMEM;
-    return submit(s, j);
+    return store_job_submit(s, j);
 }
 
 int store_listen(struct store *s, const char *channel, store_notify_cb cb, void *arg)
@@ -447,6 +455,9 @@ void store_get_stats(const struct store *s, struct store_stats *out)
     out->jobs_queued = s->nqueued;
     out->jobs_done = s->jobs_done;
     out->jobs_failed = s->jobs_failed;
+    out->group_txns = s->group_txns;
+    out->group_members = s->group_members;
+    out->group_fallbacks = s->group_fallbacks;
 }
 
 int store_exec_startup(const char *conninfo, const char *const *sqls, int n, char *errbuf,

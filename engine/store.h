@@ -30,6 +30,8 @@ struct store_config {
     const char *listen_conninfo; /* store_listen's connection, or NULL for conninfo; copied.
                                     Behind a transaction-mode pooler it must reach PostgreSQL
                                     directly: a LISTEN there is lost with its server session */
+    int group_inflight;          /* group transactions (store_query_grouped) in flight at once
+                                    (0: STORE_GROUP_INFLIGHT) */
     bool no_prepared;            /* send every statement unprepared (PQsendQueryParams) instead of
                                     caching named prepared statements per connection; set it behind a
                                     pooler in transaction mode (pgbouncer pool_mode=transaction before
@@ -90,6 +92,29 @@ int store_txn(struct store *s, const struct store_stmt *stmts, int n, store_cb c
 int store_query(struct store *s, const char *sql, int nparams, const char *const *params,
                 store_cb cb, void *arg) IE_MUST_CHECK;
 
+/* Like store_query, for a statement that writes and may share its transaction with others: the
+ * statements grouped while the store's group transactions (at most group_inflight) are in
+ * flight run together in the next one, so a single COMMIT, one WAL flush and one turn at any
+ * lock held until commit (the ledger's) serves them all. Each callback sees only its own result,
+ * after the shared transaction committed. When one statement fails, the others' work was rolled
+ * back with it, so each then runs again on its own and only the failing one reports the error.
+ * The statement must be safe to run inside another's transaction: no transaction control, no
+ * SET, nothing that waits on purpose. Returns as store_query. */
+#define STORE_GROUP_INFLIGHT 2
+int store_query_grouped(struct store *s, const char *sql, int nparams, const char *const *params,
+                        store_cb cb, void *arg) IE_MUST_CHECK;
+
+/* A writer that gathers work and sends it with store_query_grouped registers a fill function:
+ * it runs whenever a group transaction is about to be put together (a slot is free), so the
+ * writer sends one statement holding everything it has gathered by then instead of one per
+ * arrival. Fills run in registration order, so their statements run in that order within the
+ * transaction. A writer with work calls store_group_request; it removes itself (by arg) before
+ * it is freed. At most STORE_GROUP_SOURCES; returns 0, IE_INVAL or IE_NOMEM (too many). */
+#define STORE_GROUP_SOURCES 8
+int store_group_source(struct store *s, void (*fill)(void *arg), void *arg) IE_MUST_CHECK;
+void store_group_source_remove(struct store *s, void *arg);
+void store_group_request(struct store *s);
+
 /* LISTEN on a channel over a dedicated connection that reconnects by itself. cb runs for every
  * notification (payload may be ""), and once with channel NULL after each (re)connection, so
  * the caller can re-scan for anything missed while disconnected. One listener per store.
@@ -108,6 +133,9 @@ struct store_stats {
     int jobs_queued;
     unsigned long long jobs_done;
     unsigned long long jobs_failed;
+    unsigned long long group_txns;      /* group transactions sent */
+    unsigned long long group_members;   /* statements they carried */
+    unsigned long long group_fallbacks; /* group transactions that failed and were re-run apart */
 };
 void store_get_stats(const struct store *s, struct store_stats *out);
 

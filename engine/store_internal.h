@@ -56,6 +56,7 @@ struct job {
     bool conn_lost; /* an error says the connection failed (job_fail_with in store_conn.c):
                        IE_UNAVAIL */
     bool rolling_back;
+    size_t bytes; /* parameter bytes of a grouped statement (store_group.c) */
     char sqlstate[6];
     char errmsg[STORE_ERRMSG_MAX];
 };
@@ -134,6 +135,18 @@ struct store {
     void (*close_cb)(void *arg);
     void *close_arg;
     unsigned long long jobs_done, jobs_failed;
+    /* group commit (store_group.c): grouped statements waiting for the next group transaction */
+    struct job *ghead, *gtail;
+    int ngqueued;
+    int group_inflight;     /* group transactions sent and not yet finished */
+    int group_max_inflight; /* store_config.group_inflight */
+    unsigned long long group_txns, group_members, group_fallbacks;
+    struct {
+        void (*fill)(void *arg);
+        void *arg;
+    } sources[STORE_GROUP_SOURCES];
+    int nsources;
+    bool filling; /* the fills are running (a fill's own request must not run them again) */
 };
 
 /* ---- the pool and job queue (store.c) ---- */
@@ -143,6 +156,20 @@ struct store {
  * touch the connection afterwards without re-checking its state: the callback may close the
  * store. */
 void store_job_complete(struct store *s, struct job *j, int err);
+
+/* Makes a job of n statements (copied); BEGIN/COMMIT around them when txn. NULL when out of
+ * memory. */
+struct job *store_job_new(const struct store_stmt *stmts, int n, bool txn, store_cb cb, void *arg);
+
+/* Frees a job and the results it holds, without calling its callback. */
+void store_job_free(struct job *j);
+
+/* Queues a job for the next idle connection. Returns 0, or IE_UNAVAIL (the queue is full: the
+ * job has been freed and its callback will never run). */
+int store_job_submit(struct store *s, struct job *j);
+
+/* Runs store_group_flush and store_pump on the next loop iteration. */
+void store_kick(struct store *s);
 
 /* Puts a job that never reached the server back at the head of the queue, so it runs next. */
 void store_queue_push_head(struct store *s, struct job *j);
@@ -156,6 +183,15 @@ void store_pump(struct store *s);
  * frees the store and runs store_close's callback. s must not be used after it returns when
  * the store is closing. */
 void store_maybe_finish_close(struct store *s);
+
+/* ---- group commit (store_group.c) ---- */
+
+/* Sends the grouped statements that are waiting as group transactions, while fewer than
+ * group_max_inflight are in flight. */
+void store_group_flush(struct store *s);
+
+/* Fails every grouped statement still waiting with IE_CANCELED (store_close). */
+void store_group_cancel(struct store *s);
 
 /* ---- connections and libpq I/O (store_conn.c) ---- */
 

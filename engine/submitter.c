@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "queries.h"
+#include "scheduler.h"
 #include "store.h"
 
 struct submit_job {
@@ -46,12 +47,18 @@ static void job_free(struct submit_job *j)
     free(j);
 }
 
+static void fill(void *arg);
+
 int submitter_new(struct app *app, struct submitter **out)
 {
     struct submitter *s = calloc(1, sizeof *s);
     if (!s)
         return IE_NOMEM;
     s->app = app;
+    if (store_group_source(app->store, fill, s)) {
+        free(s);
+        return IE_NOMEM;
+    }
     *out = s;
     return 0;
 }
@@ -70,6 +77,7 @@ void submitter_free(struct submitter *s)
 {
     if (!s)
         return;
+    store_group_source_remove(s->app->store, s);
     struct submit_job *q = s->head;
     s->head = s->tail = NULL;
     s->queued = 0;
@@ -161,9 +169,12 @@ static int append_job(struct buf *subs, struct buf *items, const struct submit_j
     return rc;
 }
 
-static void flush(struct submitter *s)
+/* Runs when the store puts a group transaction together: one submit call carries every
+ * request queued by then. */
+static void fill(void *arg)
 {
-    while (s->head && s->inflight < SUBMITTER_INFLIGHT) {
+    struct submitter *s = arg;
+    if (s->head && s->inflight < SUBMITTER_INFLIGHT && !s->closing) {
         struct flight *f = calloc(1, sizeof *f);
         if (!f) {
             struct submit_job *q = s->head;
@@ -212,18 +223,26 @@ static void flush(struct submitter *s)
             rc = buf_append(&items, "]", 1);
         if (!rc) {
             const char *p[3] = {s->app->cfg.node_id, subs.data, items.data};
-            struct store_stmt st = {Q_SUBMIT, 3, p};
-            rc = store_txn(s->app->store, &st, 1, landed, f);
+            rc = store_query_grouped(s->app->store, Q_SUBMIT, 3, p, landed, f);
         }
         buf_free(&subs);
         buf_free(&items);
         if (rc) {
             fail_list(f->jobs, rc);
             free(f);
-            continue;
+            return;
         }
         s->inflight++;
+        /* new intents due now may be claimed in the very same transaction */
+        if (s->app->scheduler)
+            scheduler_want_claim(s->app->scheduler);
     }
+}
+
+static void flush(struct submitter *s)
+{
+    if (s->head && s->inflight < SUBMITTER_INFLIGHT)
+        store_group_request(s->app->store);
 }
 
 /* The submission's JSON object, kept as text until its group is written. */

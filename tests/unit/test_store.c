@@ -1,7 +1,8 @@
 /* Store tests against a real, throwaway PostgreSQL started with tests/pg_harness.sh: pipelined
  * transactions, rollback on failure, prepared statement reuse, concurrency, LISTEN/NOTIFY,
  * connection loss and reconnection, job deadlines, graceful close, host name lookup, a server
- * that comes up late, and the embedded cluster's ownership lock.
+ * that comes up late, group commit (store_query_grouped), and the embedded cluster's ownership
+ * lock.
  * Set INTENTD_PG_HARNESS to the harness script when it is not found next to this source file.
  * Exits 77 (skipped) when PostgreSQL's server binaries are absent. */
 #include <setjmp.h>
@@ -860,6 +861,196 @@ static void embedded_cluster_left_by_a_dead_owner_is_taken_over(void **state)
     rm_rf(home);
 }
 
+/* ---- group commit (store_query_grouped) ---- */
+
+struct gm {
+    struct t *t;
+    int err;
+    int nres;
+    char value[64];
+};
+
+static void gm_cb(void *arg, int err, const struct store_result *res, const char *ss,
+                  const char *em)
+{
+    struct gm *m = arg;
+    (void)em;
+    m->t->done++;
+    m->t->errs[err_slot(err)]++;
+    m->err = err;
+    if (err == IE_DB && ss)
+        snprintf(m->t->sqlstate, sizeof(m->t->sqlstate), "%s", ss);
+    if (err == 0) {
+        m->nres = res->nresults;
+        snprintf(m->value, sizeof(m->value), "%s", PQgetvalue(res->results[0], 0, 0));
+    }
+}
+
+#define Q_TXID "SELECT txid_current()::text"
+
+static void grouped_statements_share_one_transaction(void **state)
+{
+    struct t t;
+    struct gm m[4] = {{.t = &t}, {.t = &t}, {.t = &t}, {.t = &t}};
+    struct store_stats st;
+    (void)state;
+    t_open(&t, main_url, 2, 100, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, gm_cb, &m[i]), 0);
+    RUN_UNTIL(&t, t.done == 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(m[i].err, 0);
+        assert_int_equal(m[i].nres, 1); /* each sees only its own result */
+        assert_string_equal(m[i].value, m[0].value);
+    }
+    store_get_stats(t.s, &st);
+    assert_int_equal(st.group_txns, 1);
+    assert_int_equal(st.group_members, 3);
+    assert_int_equal(st.group_fallbacks, 0);
+    /* queued after the group finished: the next transaction */
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, gm_cb, &m[3]), 0);
+    RUN_UNTIL(&t, t.done == 4);
+    assert_int_equal(m[3].err, 0);
+    assert_string_not_equal(m[3].value, m[0].value);
+    t_close_store(&t);
+    t_finish(&t);
+}
+
+static void grouped_failure_runs_the_others_apart(void **state)
+{
+    struct t t;
+    struct gm m[3] = {{.t = &t}, {.t = &t}, {.t = &t}};
+    const char *a[] = {"300"}, *b[] = {"301"};
+    struct store_stats st;
+    (void)state;
+    t_open(&t, main_url, 2, 100, 0);
+    assert_int_equal(store_query_grouped(t.s,
+                                         "INSERT INTO t_store (id, v) VALUES ($1, 'g') "
+                                         "RETURNING id::text",
+                                         1, a, gm_cb, &m[0]),
+                     0);
+    assert_int_equal(store_query_grouped(t.s, "SELECT (1 / 0)::text", 0, NULL, gm_cb, &m[1]), 0);
+    assert_int_equal(store_query_grouped(t.s,
+                                         "INSERT INTO t_store (id, v) VALUES ($1, 'g') "
+                                         "RETURNING id::text",
+                                         1, b, gm_cb, &m[2]),
+                     0);
+    RUN_UNTIL(&t, t.done == 3);
+    assert_int_equal(m[0].err, 0);
+    assert_string_equal(m[0].value, "300");
+    assert_int_equal(m[1].err, IE_DB);
+    assert_string_equal(t.sqlstate, "22012");
+    assert_int_equal(m[2].err, 0);
+    assert_string_equal(m[2].value, "301");
+    store_get_stats(t.s, &st);
+    assert_int_equal(st.group_fallbacks, 1);
+    /* each insert committed exactly once, on its second run */
+    query_value(&t, "SELECT count(*) FROM t_store WHERE id IN (300, 301) AND v = 'g'");
+    assert_string_equal(t.value, "2");
+    t_close_store(&t);
+    t_finish(&t);
+}
+
+static void large_grouped_statement_runs_alone(void **state)
+{
+    struct t t;
+    struct gm m[2] = {{.t = &t}, {.t = &t}};
+    size_t len = (size_t)70 << 10;
+    char *big = malloc(len + 1);
+    struct store_stats st;
+    (void)state;
+    assert_non_null(big);
+    memset(big, 'x', len);
+    big[len] = '\0';
+    const char *p[] = {big};
+    t_open(&t, main_url, 2, 100, 0);
+    assert_int_equal(store_query_grouped(t.s, "SELECT txid_current()::text WHERE length($1) > 0", 1,
+                                         p, gm_cb, &m[0]),
+                     0);
+    free(big); /* copied at submission */
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, gm_cb, &m[1]), 0);
+    RUN_UNTIL(&t, t.done == 2);
+    assert_int_equal(m[0].err, 0);
+    assert_int_equal(m[1].err, 0);
+    assert_string_not_equal(m[0].value, m[1].value);
+    store_get_stats(t.s, &st);
+    assert_int_equal(st.group_members, 1);
+    t_close_store(&t);
+    t_finish(&t);
+}
+
+struct src {
+    struct t *t;
+    struct gm *m;
+    int fills;
+    bool want;
+};
+
+static void src_fill(void *arg)
+{
+    struct src *s = arg;
+    s->fills++;
+    if (!s->want)
+        return;
+    s->want = false;
+    assert_int_equal(store_query_grouped(s->t->s, Q_TXID, 0, NULL, gm_cb, s->m), 0);
+}
+
+static void fill_sources_join_the_next_group(void **state)
+{
+    struct t t;
+    struct gm m[3] = {{.t = &t}, {.t = &t}, {.t = &t}};
+    struct src a = {.t = &t, .m = &m[0], .want = true}, b = {.t = &t, .m = &m[1], .want = true};
+    struct src extra[STORE_GROUP_SOURCES];
+    (void)state;
+    t_open(&t, main_url, 2, 100, 0);
+    assert_int_equal(store_group_source(t.s, NULL, &a), IE_INVAL);
+    assert_int_equal(store_group_source(t.s, src_fill, &a), 0);
+    assert_int_equal(store_group_source(t.s, src_fill, &b), 0);
+    store_group_request(t.s);
+    RUN_UNTIL(&t, t.done == 2);
+    assert_int_equal(m[0].err, 0);
+    assert_int_equal(m[1].err, 0);
+    assert_string_equal(m[0].value, m[1].value); /* both fills' statements, one transaction */
+    int a_fills = a.fills;
+    assert_true(a_fills >= 1);
+    store_group_source_remove(t.s, &a);
+    b.m = &m[2];
+    b.want = true;
+    store_group_request(t.s);
+    RUN_UNTIL(&t, t.done == 3);
+    assert_int_equal(m[2].err, 0);
+    assert_int_equal(a.fills, a_fills); /* removed: never asked again */
+    /* the table of sources is bounded */
+    for (int i = 0; i < STORE_GROUP_SOURCES - 1; i++)
+        assert_int_equal(store_group_source(t.s, src_fill, &extra[i]), 0);
+    assert_int_equal(store_group_source(t.s, src_fill, &extra[0]), IE_NOMEM);
+    for (int i = 0; i < STORE_GROUP_SOURCES - 1; i++)
+        store_group_source_remove(t.s, &extra[i]);
+    store_group_source_remove(t.s, &b);
+    t_close_store(&t);
+    t_finish(&t);
+}
+
+static void close_cancels_grouped_statements(void **state)
+{
+    struct t t;
+    struct gm m[2] = {{.t = &t}, {.t = &t}};
+    (void)state;
+    t_open(&t, main_url, 1, 100, 0);
+    assert_int_equal(store_query_grouped(NULL, Q_TXID, 0, NULL, gm_cb, &m[0]), IE_INVAL);
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, -1, NULL, gm_cb, &m[0]), IE_INVAL);
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, 1, NULL, gm_cb, &m[0]), IE_INVAL);
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, NULL, &m[0]), IE_INVAL);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, gm_cb, &m[i]), 0);
+    t_close_store(&t); /* before the loop ever ran: nothing was sent */
+    assert_int_equal(t.done, 2);
+    assert_int_equal(t.errs[3], 2);
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, gm_cb, &m[0]), IE_UNAVAIL);
+    t_finish(&t);
+}
+
 int main(void)
 {
     const char *setup[] = {"CREATE TABLE IF NOT EXISTS t_store (id int PRIMARY KEY, v text)",
@@ -897,6 +1088,11 @@ int main(void)
         cmocka_unit_test(no_prepared_sends_unnamed_statements),
         cmocka_unit_test(listen_conninfo_serves_the_listener_only),
         cmocka_unit_test(exec_startup_reports_errors),
+        cmocka_unit_test(grouped_statements_share_one_transaction),
+        cmocka_unit_test(grouped_failure_runs_the_others_apart),
+        cmocka_unit_test(large_grouped_statement_runs_alone),
+        cmocka_unit_test(fill_sources_join_the_next_group),
+        cmocka_unit_test(close_cancels_grouped_statements),
         cmocka_unit_test(embedded_cluster_serves_the_store),
         cmocka_unit_test(embedded_cluster_refuses_a_second_owner),
         cmocka_unit_test(embedded_cluster_left_by_a_dead_owner_is_taken_over),
