@@ -17,7 +17,7 @@ Phases (see tests/bench/README.md for the meaning of every JSON field):
      drain rate and its peak RSS (the "64 MiB with 100,000 pending" figure while working)
 
 Environment (all optional): BENCH_DURATION (a, s, 10), BENCH_CONNECTIONS (32), BENCH_WRK_THREADS
-(2), BENCH_A_REQUESTS (pre-built requests for a, 60000), BENCH_BATCH_SIZE (1000),
+(2), BENCH_A_REQUESTS (pre-built requests for a, 120000), BENCH_BATCH_SIZE (1000),
 BENCH_BATCHES (b, 40), BENCH_BATCH_CONC (4), BENCH_PENDING (100000), BENCH_E2E (20000),
 BENCH_E2E_CONC (4), BENCH_E2E_TIMEOUT (600), BENCH_D_RATE (1000), BENCH_D_SECONDS (20),
 BENCH_D_CONNECTIONS (32), BENCH_D_LOW_RATE (200; 0 skips) and BENCH_D_LOW_SECONDS (10): the same
@@ -74,7 +74,7 @@ CFG = {
     "a_duration": env_float("BENCH_DURATION", 10.0),
     "a_connections": env_int("BENCH_CONNECTIONS", 32),
     "a_threads": env_int("BENCH_WRK_THREADS", 2),
-    "a_requests": env_int("BENCH_A_REQUESTS", 60000),
+    "a_requests": env_int("BENCH_A_REQUESTS", 120000),
     "batch_size": env_int("BENCH_BATCH_SIZE", 1000),
     "batches": env_int("BENCH_BATCHES", 40),
     "batch_conc": env_int("BENCH_BATCH_CONC", 4),
