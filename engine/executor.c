@@ -54,9 +54,10 @@ int executor_new(struct app *app, struct executor **out)
     if (!e)
         return IE_NOMEM;
     e->app = app;
-    if (store_group_source(app->store, fill, e)) {
+    int rc = store_group_source(app->store, fill, e);
+    if (rc) {
         free(e);
-        return IE_NOMEM;
+        return rc;
     }
     uv_timer_init(app->loop, &e->retry_timer);
     e->retry_timer.data = e;

@@ -117,10 +117,14 @@ void scheduler_want_claim(struct scheduler *s)
 {
     if (s->phase != SCHED_RUNNING || !s->app->cfg.scheduler)
         return;
-    if (s->claiming)
+    if (s->claiming) {
         s->again = true;
-    else
-        s->want = true;
+        return;
+    }
+    s->want = true;
+    /* from the submitter's fill the scheduler's fill is still to come in this same group, and
+     * the request only adds a spare kick; from anywhere else it makes the next group */
+    store_group_request(s->app->store);
 }
 
 static void claim_now(struct scheduler *s);
@@ -217,14 +221,17 @@ int scheduler_start(struct app *app, struct scheduler **out)
         free(s);
         return rc;
     }
+    if (app->cfg.scheduler && (rc = store_group_source(app->store, fill, s))) {
+        executor_free(s->exec);
+        free(s);
+        return rc;
+    }
     executor_set_notify(s->exec, executor_notify, s);
     uv_timer_init(app->loop, &s->wake_timer);
     uv_timer_init(app->loop, &s->renew_timer);
     uv_timer_init(app->loop, &s->stop_timer);
     s->wake_timer.data = s->renew_timer.data = s->stop_timer.data = s;
     s->handles_open = 3;
-    if (app->cfg.scheduler && store_group_source(app->store, fill, s))
-        log_warn("cannot group claims with other writes; claiming alone");
     if (app->cfg.scheduler) {
         uint64_t every = (uint64_t)app->cfg.lease_seconds * 1000 / 3;
         uv_timer_start(&s->renew_timer, renew_fire, every, every);

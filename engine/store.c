@@ -104,12 +104,18 @@ static void qtimer_cb(uv_timer_t *t)
     qtimer_arm(s);
 }
 
-struct job *store_job_new(const struct store_stmt *stmts, int n, bool txn, store_cb cb, void *arg)
+bool store_stmt_ok(const char *sql, int nparams, const char *const *params)
+{
+    return sql && nparams >= 0 && nparams <= 65535 && (nparams == 0 || params);
+}
+
+struct job *store_job_new(const struct store_stmt *stmts, int n, bool txn, bool copy, store_cb cb,
+                          void *arg)
 {
     size_t size = sizeof(struct job), off;
     struct job *j;
     char *p;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; copy && i < n; i++) {
         size += strlen(stmts[i].sql) + 1;
         size += sizeof(char *) * (size_t)stmts[i].nparams;
         for (int k = 0; k < stmts[i].nparams; k++)
@@ -128,17 +134,24 @@ struct job *store_job_new(const struct store_stmt *stmts, int n, bool txn, store
     off += sizeof(struct job_stmt) * (size_t)n;
     j->results = (PGresult **)(p + off);
     off += sizeof(PGresult *) * (size_t)n;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; copy && i < n; i++) {
         j->stmts[i].params = (char **)(p + off);
         off += sizeof(char *) * (size_t)stmts[i].nparams;
     }
     j->items = (struct item *)(p + off);
     off += sizeof(struct item) * (size_t)(2 * n + 6);
     for (int i = 0; i < n; i++) {
+        j->stmts[i].nparams = stmts[i].nparams;
+        if (!copy) {
+            /* borrowed: the caller keeps these alive until the job's callback has run, and the
+             * store only ever reads them */
+            j->stmts[i].sql = (char *)stmts[i].sql;
+            j->stmts[i].params = (char **)stmts[i].params;
+            continue;
+        }
         size_t len = strlen(stmts[i].sql) + 1;
         j->stmts[i].sql = memcpy(p + off, stmts[i].sql, len);
         off += len;
-        j->stmts[i].nparams = stmts[i].nparams;
         for (int k = 0; k < stmts[i].nparams; k++) {
             if (!stmts[i].params[k])
                 continue;
@@ -380,14 +393,13 @@ int store_txn(struct store *s, const struct store_stmt *stmts, int n, store_cb c
     if (!s || !stmts || n < 1 || n > STORE_MAX_STMTS || !cb)
         return IE_INVAL;
     for (int i = 0; i < n; i++)
-        if (!stmts[i].sql || stmts[i].nparams < 0 || stmts[i].nparams > 65535 ||
-            (stmts[i].nparams > 0 && !stmts[i].params))
+        if (!store_stmt_ok(stmts[i].sql, stmts[i].nparams, stmts[i].params))
             return IE_INVAL;
     if (s->closing)
         return IE_UNAVAIL;
     if (s->nqueued >= s->max_queue)
         return IE_UNAVAIL;
-    j = store_job_new(stmts, n, true, cb, arg);
+    j = store_job_new(stmts, n, true, true, cb, arg);
     if (!j)
         return IE_NOMEM;
     return store_job_submit(s, j);
@@ -398,13 +410,13 @@ int store_query(struct store *s, const char *sql, int nparams, const char *const
 {
     struct store_stmt st = {.sql = sql, .nparams = nparams, .params = params};
     struct job *j;
-    if (!s || !sql || !cb || nparams < 0 || nparams > 65535 || (nparams > 0 && !params))
+    if (!s || !cb || !store_stmt_ok(sql, nparams, params))
         return IE_INVAL;
     if (s->closing)
         return IE_UNAVAIL;
     if (s->nqueued >= s->max_queue)
         return IE_UNAVAIL;
-    j = store_job_new(&st, 1, false, cb, arg);
+    j = store_job_new(&st, 1, false, true, cb, arg);
     if (!j)
         return IE_NOMEM;
     return store_job_submit(s, j);

@@ -10,10 +10,9 @@
 #include "log.h"
 #include "store_internal.h"
 
-/* A group stays well under the store's 1,024 statements and keeps one transaction's
- * parameters bounded; what does not fit waits for the next one. */
+/* A group stays well under the store's 1,024 statements; what does not fit waits for the next
+ * one. With GROUP_SOLO_BYTES this also bounds a transaction's parameters (4 MiB). */
 #define GROUP_MAX_MEMBERS 64
-#define GROUP_MAX_BYTES   ((size_t)16 << 20)
 /* A statement carrying this much has amortised its commit over a large batch already; grouping
  * it would only make the others' work wait behind its own under the ledger lock (and stop two
  * large batches from using two cores), so it runs as a transaction of its own. */
@@ -30,17 +29,18 @@ int store_query_grouped(struct store *s, const char *sql, int nparams, const cha
 {
     struct store_stmt st = {.sql = sql, .nparams = nparams, .params = params};
     struct job *j;
-    if (!s || !sql || !cb || nparams < 0 || nparams > 65535 || (nparams > 0 && !params))
+    size_t bytes = 0;
+    if (!s || !cb || !store_stmt_ok(sql, nparams, params))
         return IE_INVAL;
     if (s->closing || s->ngqueued >= s->max_queue)
         return IE_UNAVAIL;
-    j = store_job_new(&st, 1, false, cb, arg);
+    j = store_job_new(&st, 1, false, true, cb, arg);
     if (!j)
         return IE_NOMEM;
     for (int i = 0; i < nparams; i++)
         if (params[i])
-            j->bytes += strlen(params[i]);
-    if (j->bytes > GROUP_SOLO_BYTES)
+            bytes += strlen(params[i]);
+    if (bytes > GROUP_SOLO_BYTES)
         return store_job_submit(s, j);
     j->next = NULL;
     if (s->gtail)
@@ -143,19 +143,17 @@ void store_group_request(struct store *s)
         store_kick(s);
 }
 
+/* Runs from the store's kick and from a group's completion, never from a fill: a fill only
+ * queues (store_query_grouped completes nothing synchronously), so fills cannot re-enter. */
 void store_group_flush(struct store *s)
 {
-    if (s->group_inflight < s->group_max_inflight && !s->closing && !s->filling) {
-        s->filling = true;
+    if (s->group_inflight < s->group_max_inflight && !s->closing)
         for (int i = 0; i < s->nsources; i++)
             s->sources[i].fill(s->sources[i].arg);
-        s->filling = false;
-    }
     while (s->ghead && s->group_inflight < s->group_max_inflight && !s->closing) {
         struct store_stmt st[GROUP_MAX_MEMBERS];
         struct gflight *f = calloc(1, sizeof *f);
         struct job **tailp;
-        size_t bytes = 0;
         if (!f) {
             struct job *all = s->ghead;
             s->ghead = s->gtail = NULL;
@@ -165,8 +163,7 @@ void store_group_flush(struct store *s)
         }
         f->s = s;
         tailp = &f->members;
-        while (s->ghead && f->n < GROUP_MAX_MEMBERS &&
-               (f->n == 0 || bytes + s->ghead->bytes <= GROUP_MAX_BYTES)) {
+        while (s->ghead && f->n < GROUP_MAX_MEMBERS) {
             struct job *m = s->ghead;
             s->ghead = m->next;
             if (!s->ghead)
@@ -175,14 +172,14 @@ void store_group_flush(struct store *s)
             m->next = NULL;
             *tailp = m;
             tailp = &m->next;
-            bytes += m->bytes;
             st[f->n].sql = m->stmts[0].sql;
             st[f->n].nparams = m->stmts[0].nparams;
             st[f->n].params = (const char *const *)m->stmts[0].params;
             f->n++;
         }
-        /* one statement needs no BEGIN/COMMIT of its own */
-        struct job *g = store_job_new(st, f->n, f->n > 1, group_done, f);
+        /* One statement needs no BEGIN/COMMIT of its own. The statements are borrowed from the
+         * members, which group_done frees only after the group job's last use. */
+        struct job *g = store_job_new(st, f->n, f->n > 1, false, group_done, f);
         if (!g) {
             fail_members(f->members, IE_NOMEM);
             free(f);

@@ -56,7 +56,6 @@ struct job {
     bool conn_lost; /* an error says the connection failed (job_fail_with in store_conn.c):
                        IE_UNAVAIL */
     bool rolling_back;
-    size_t bytes; /* parameter bytes of a grouped statement (store_group.c) */
     char sqlstate[6];
     char errmsg[STORE_ERRMSG_MAX];
 };
@@ -146,7 +145,6 @@ struct store {
         void *arg;
     } sources[STORE_GROUP_SOURCES];
     int nsources;
-    bool filling; /* the fills are running (a fill's own request must not run them again) */
 };
 
 /* ---- the pool and job queue (store.c) ---- */
@@ -157,9 +155,16 @@ struct store {
  * store. */
 void store_job_complete(struct store *s, struct job *j, int err);
 
-/* Makes a job of n statements (copied); BEGIN/COMMIT around them when txn. NULL when out of
- * memory. */
-struct job *store_job_new(const struct store_stmt *stmts, int n, bool txn, store_cb cb, void *arg);
+/* True when a statement's arguments are acceptable (sql set, 0..65535 parameters, an array when
+ * there are any). */
+bool store_stmt_ok(const char *sql, int nparams, const char *const *params);
+
+/* Makes a job of n statements, BEGIN/COMMIT around them when txn. With copy the statements'
+ * texts are copied into the job; without it the job points at the caller's, which must stay
+ * valid until the job's callback has run (a group transaction borrows its members'). NULL when
+ * out of memory. */
+struct job *store_job_new(const struct store_stmt *stmts, int n, bool txn, bool copy, store_cb cb,
+                          void *arg);
 
 /* Frees a job and the results it holds, without calling its callback. */
 void store_job_free(struct job *j);

@@ -55,9 +55,10 @@ int submitter_new(struct app *app, struct submitter **out)
     if (!s)
         return IE_NOMEM;
     s->app = app;
-    if (store_group_source(app->store, fill, s)) {
+    int rc = store_group_source(app->store, fill, s);
+    if (rc) {
         free(s);
-        return IE_NOMEM;
+        return rc;
     }
     *out = s;
     return 0;

@@ -1032,6 +1032,31 @@ static void fill_sources_join_the_next_group(void **state)
     t_finish(&t);
 }
 
+static void grouped_statements_refused_when_queues_are_full(void **state)
+{
+    struct t t;
+    char url[600];
+    struct gm m[3] = {{.t = &t}, {.t = &t}, {.t = &t}};
+    (void)state;
+    /* nothing listens there, so every job stays queued until the (long) queue deadline */
+    snprintf(url, sizeof(url), "host=%s port=1 dbname=postgres", main_dir);
+    t_open(&t, url, 1, 2, 60000);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_query(t.s, "SELECT 1", 0, NULL, count_cb, &t), 0);
+    /* the grouped queue has a bound of its own */
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, gm_cb, &m[0]), 0);
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, gm_cb, &m[1]), 0);
+    assert_int_equal(store_query_grouped(t.s, Q_TXID, 0, NULL, gm_cb, &m[2]), IE_UNAVAIL);
+    /* their group transaction finds the job queue full: both members are told */
+    RUN_UNTIL(&t, t.done == 2);
+    assert_int_equal(m[0].err, IE_UNAVAIL);
+    assert_int_equal(m[1].err, IE_UNAVAIL);
+    t_close_store(&t);
+    t_finish(&t);
+    assert_int_equal(t.done, 4);
+    assert_int_equal(t.errs[3], 2); /* the two queued queries, cancelled by close */
+}
+
 static void close_cancels_grouped_statements(void **state)
 {
     struct t t;
@@ -1092,6 +1117,7 @@ int main(void)
         cmocka_unit_test(grouped_failure_runs_the_others_apart),
         cmocka_unit_test(large_grouped_statement_runs_alone),
         cmocka_unit_test(fill_sources_join_the_next_group),
+        cmocka_unit_test(grouped_statements_refused_when_queues_are_full),
         cmocka_unit_test(close_cancels_grouped_statements),
         cmocka_unit_test(embedded_cluster_serves_the_store),
         cmocka_unit_test(embedded_cluster_refuses_a_second_owner),
