@@ -8,8 +8,9 @@
 struct app_metrics {
     struct metrics *reg;
     struct metrics_family *intents, *transitions, *attempts, *connector_latency, *due_depth,
-        *due_oldest, *leases, *ledger_append, *pool_conns, *pool_queued, *pool_jobs, *http,
-        *deferrals, *db_up, *toggle_mode, *retention_archived;
+        *due_oldest, *leases, *ledger_append, *pool_conns, *pool_queued, *pool_jobs, *group_txns,
+        *group_stmts, *group_fallbacks, *http, *deferrals, *db_up, *toggle_mode,
+        *retention_archived;
     struct store_stats last_pool; /* the store's totals at the last scrape (for deltas) */
     struct app_metrics_scrape scrape;
 };
@@ -93,6 +94,19 @@ int app_metrics_new(struct app_metrics **out)
     am->pool_jobs = add(am, &ok, "intentd_db_jobs_total",
                         "Database jobs (transactions and queries) finished, by result.",
                         METRICS_COUNTER, result, 1, NULL, 0);
+    /* statements / transactions is the mean group size: what INTENTD_DB_GROUP_INFLIGHT tunes */
+    am->group_txns = add(am, &ok, "intentd_db_group_transactions_total",
+                         "Group-commit transactions sent: each carries the statements that "
+                         "submissions, claims and step outcomes gathered meanwhile.",
+                         METRICS_COUNTER, NULL, 0, NULL, 0);
+    am->group_stmts =
+        add(am, &ok, "intentd_db_group_statements_total",
+            "Statements the group-commit transactions carried.", METRICS_COUNTER, NULL, 0, NULL, 0);
+    am->group_fallbacks =
+        add(am, &ok, "intentd_db_group_fallbacks_total",
+            "Group-commit transactions that failed and whose statements were run again apart, "
+            "each in a transaction of its own.",
+            METRICS_COUNTER, NULL, 0, NULL, 0);
     am->http = add(am, &ok, "intentd_http_requests_total",
                    "API requests answered, by method, route pattern (\"*\" stands for a path "
                    "parameter; \"unmatched\" when no route matched) and status.",
@@ -124,6 +138,9 @@ int app_metrics_new(struct app_metrics **out)
     metrics_set(am->db_up, NULL, 0);
     app_metrics_set_toggles(am, NULL);
     metrics_inc(am->retention_archived, NULL, 0);
+    metrics_inc(am->group_txns, NULL, 0);
+    metrics_inc(am->group_stmts, NULL, 0);
+    metrics_inc(am->group_fallbacks, NULL, 0);
     *out = am;
     return 0;
 }
@@ -283,6 +300,10 @@ void app_metrics_set_pool(struct app_metrics *am, const struct store_stats *st)
     /* the store keeps totals; the counters take what was added since the last scrape */
     metrics_inc(am->pool_jobs, done, (double)(st->jobs_done - am->last_pool.jobs_done));
     metrics_inc(am->pool_jobs, failed, (double)(st->jobs_failed - am->last_pool.jobs_failed));
+    metrics_inc(am->group_txns, NULL, (double)(st->group_txns - am->last_pool.group_txns));
+    metrics_inc(am->group_stmts, NULL, (double)(st->group_members - am->last_pool.group_members));
+    metrics_inc(am->group_fallbacks, NULL,
+                (double)(st->group_fallbacks - am->last_pool.group_fallbacks));
     am->last_pool = *st;
 }
 

@@ -268,6 +268,13 @@ def test_metrics_move_with_the_work(shared_intentd, shared_db, client, tenant):
                  status="200") >= 1
     assert value(after, "intentd_db_pool_connections", state="up") >= 1
     assert delta("intentd_db_jobs_total", result="done") > 0
+    # the submissions and outcomes went through group-commit transactions
+    assert delta("intentd_db_group_transactions_total") >= 1
+    assert delta("intentd_db_group_statements_total") >= \
+        delta("intentd_db_group_transactions_total")
+    # present from the start (a failed group is rare, and a scrape must not miss the series)
+    assert any(name == "intentd_db_group_fallbacks_total" and not labels
+               for fam in after.values() for name, labels, _ in fam["samples"])
 
     # no id, tenant or raw path in any label
     for fam in after.values():

@@ -264,9 +264,13 @@ static void engine_families_follow_the_conventions(void **state)
     app_metrics_deferral(am, "Connector configuration unavailable");
     app_metrics_http(am, "GET", NULL, 404);
     app_metrics_http(am, "GET", "/v1/intents/*", 1000); /* impossible status: 0 */
-    struct store_stats st = {.connections_up = 2, .jobs_done = 7};
+    struct store_stats st = {
+        .connections_up = 2, .jobs_done = 7, .group_txns = 3, .group_members = 10};
     app_metrics_set_pool(am, &st);
     st.jobs_done = 9;
+    st.group_txns = 4;
+    st.group_members = 15;
+    st.group_fallbacks = 1;
     app_metrics_set_pool(am, &st);
     struct buf b;
     buf_init(&b, 1 << 20);
@@ -289,6 +293,10 @@ static void engine_families_follow_the_conventions(void **state)
     assert_non_null(strstr(s, "status=\"0\"} 1\n"));
     assert_non_null(strstr(s, "intentd_db_jobs_total{result=\"done\"} 9\n"));
     assert_non_null(strstr(s, "intentd_db_pool_connections{state=\"up\"} 2\n"));
+    /* totals from the store become counters that add what changed between scrapes */
+    assert_non_null(strstr(s, "intentd_db_group_transactions_total 4\n"));
+    assert_non_null(strstr(s, "intentd_db_group_statements_total 15\n"));
+    assert_non_null(strstr(s, "intentd_db_group_fallbacks_total 1\n"));
     assert_non_null(strstr(s, "intentd_database_stats_up 0\n"));
     /* no snapshot yet: the global switch runs */
     assert_non_null(strstr(s, "intentd_toggle_mode{scope=\"global\",key=\"*\",mode=\"run\"} 1\n"));
