@@ -80,6 +80,52 @@ def test_batch_resubmitted_whole_is_all_200(client, tenant, shared_db):
         assert [x["status"] for x in r.json["results"]] == [200] * 5
 
 
+def test_batch_repeating_an_id_accepts_the_first_and_judges_the_rest_by_body(client, tenant,
+                                                                            shared_db):
+    first = tenant.intent()
+    other = dict(first, parameters={"title": "not the same"})
+    fresh = tenant.intent()
+    r = client.batch([first, fresh, first, other, first], key=tenant.key)
+    assert r.status == 200, r
+    # the first occurrence is new; later ones compare with what it stored
+    assert [x["status"] for x in r.json["results"]] == [202, 202, 200, 409, 200]
+    iid = first["action_intent_id"]
+    assert shared_db.scalar("SELECT count(*) FROM intentd.intents WHERE action_intent_id = %s",
+                            (iid,)) == 1
+    assert [row["event"] for row in shared_db.ledger_rows(iid)].count("intent.submitted") == 1
+    op = client.with_token(tenant.operator)
+    op.wait_for_state(iid, "SUCCEEDED")
+    assert shared_db.effect_count("internal_tasks", iid) == 1
+
+
+def test_concurrent_identical_submissions_accept_exactly_one(shared_intentd, tenant, shared_db):
+    # Requests arriving together share one intentd.submit call (group commit): exactly one of
+    # them is the 202, every other one a 200, whichever order they were put in.
+    import threading
+    intent = tenant.intent()
+    statuses, lock = [], threading.Lock()
+    go = threading.Barrier(12)
+
+    def send():
+        c = shared_intentd.client()
+        try:
+            go.wait()
+            st = c.submit(intent, key=tenant.key).status
+        finally:
+            c.close()
+        with lock:
+            statuses.append(st)
+
+    threads = [threading.Thread(target=send) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 11 + [202], statuses
+    iid = intent["action_intent_id"]
+    assert [row["event"] for row in shared_db.ledger_rows(iid)].count("intent.submitted") == 1
+
+
 def test_batch_of_1000_is_accepted(client, tenant):
     items = [_small_intent(tenant.tenant_id) for _ in range(1000)]
     r = client.batch(items, key=tenant.key)
