@@ -525,6 +525,32 @@ def tenant_counts(db, tenant_id):
     return {"succeeded": r[0], "other_terminal": r[1], "total": r[2]}
 
 
+class TerminalProgress:
+    """A tenant's terminal transitions, read from the ledger rows newer than the last poll
+    (through the partial index ledger_signals), so polling ten times a second costs the measured
+    database next to nothing. Counting the intents table on every poll did not: about 28 ms of
+    PostgreSQL CPU per poll at 20,000 intents, several percent of the machine being measured.
+    Rows commit in seq order (the ledger lock is held until COMMIT), so no row below the highest
+    seq seen can still appear. done_epoch is the ledger's own timestamp of the last one."""
+
+    def __init__(self, cur, tenant_id):
+        self.cur, self.tenant_id = cur, tenant_id
+        self.seq, self.ok, self.bad, self.done_epoch = 0, 0, 0, None
+
+    def poll(self):
+        self.cur.execute(
+            "SELECT count(*) FILTER (WHERE to_state = 'SUCCEEDED'), "
+            "count(*) FILTER (WHERE to_state <> 'SUCCEEDED'), max(seq), "
+            "extract(epoch FROM max(created_at))::float8 FROM intentd.ledger "
+            "WHERE tenant_id = %s AND seq > %s AND event = 'intent.transition' "
+            "AND to_state IN ('SUCCEEDED', 'FAILED', 'EXPIRED', 'CANCELLED')",
+            (self.tenant_id, self.seq))
+        ok, bad, seq, at = self.cur.fetchone()
+        if seq is not None:
+            self.ok, self.bad, self.seq, self.done_epoch = self.ok + ok, self.bad + bad, seq, at
+        return self.ok, self.bad
+
+
 def phase_a(node, db, tenant, workdir):
     n_threads = CFG["a_threads"]
     per = CFG["a_requests"] // n_threads
@@ -630,29 +656,28 @@ def phase_c(node, db, tenant):
 
     s0 = meter.snap()
     t0 = time.monotonic()
+    t0_epoch = time.time()
     sampler.start()
     th = threading.Thread(target=submit, daemon=True)
     th.start()
     conn = db.connect()
-    done_at, last = None, None
+    done_at, ok, bad = None, 0, 0
     try:
         with conn.cursor() as cur:
+            progress = TerminalProgress(cur, tenant.tenant_id)
             while True:
-                cur.execute("SELECT count(*) FILTER (WHERE state = 'SUCCEEDED'), count(*) FILTER "
-                            "(WHERE state IN ('FAILED', 'EXPIRED', 'CANCELLED')), count(*) "
-                            "FROM intentd.intents WHERE tenant_id = %s", (tenant.tenant_id,))
-                ok, bad, tot = cur.fetchone()
+                ok, bad = progress.poll()
                 now = time.monotonic()
-                last = (ok, bad, tot)
                 series.append((round(now - t0, 2), ok))
                 if ok + bad >= n:
-                    done_at = now
+                    # the last intent's own commit, not when this poll noticed it
+                    done_at = t0 + (progress.done_epoch - t0_epoch)
                     break
                 if now - t0 > CFG["e2e_timeout"]:
                     log("(c) timed out after %.0f s with %d/%d succeeded", now - t0, ok, n)
                     break
                 if len(series) % 20 == 0:
-                    log("(c) %.1f s: %d submitted, %d succeeded", now - t0, tot, ok)
+                    log("(c) %.1f s: %d succeeded", now - t0, ok)
                 time.sleep(0.1)
     finally:
         conn.close()
@@ -661,7 +686,6 @@ def phase_c(node, db, tenant):
     sampler.join()
     stop.set()
     th.join(timeout=60)
-    ok, bad, tot = last
     end = done_at or time.monotonic()
     elapsed = end - t0
     # steady-state rate: succeeded between 20% and 80% of n
