@@ -34,12 +34,12 @@ struct scheduler {
     void *stop_arg;
 };
 
-static void claim(struct scheduler *s);
+static void request_claim(struct scheduler *s);
 static void drain_check(struct scheduler *s);
 
 static void wake_fire(uv_timer_t *t)
 {
-    claim(t->data);
+    request_claim(t->data);
 }
 
 static void arm_claim(struct scheduler *s, uint64_t ms)
@@ -53,12 +53,8 @@ static void arm_claim(struct scheduler *s, uint64_t ms)
 
 void scheduler_wake(struct scheduler *s)
 {
-    if (!s || s->phase != SCHED_RUNNING || !s->app->cfg.scheduler)
-        return;
-    if (s->claiming)
-        s->again = true;
-    else
-        arm_claim(s, 0);
+    if (s && s->app->cfg.scheduler)
+        request_claim(s);
 }
 
 static void claimed(void *arg, int err, const struct store_result *res, const char *sqlstate,
@@ -102,40 +98,22 @@ static void claimed(void *arg, int err, const struct store_result *res, const ch
     arm_claim(s, ms);
 }
 
-/* Claims go out with the node's other writes in group transactions (store_query_grouped):
- * claim() asks for a place in the next one and fill() sends the claim when it is put
- * together. */
-static void claim(struct scheduler *s)
+/* Claims go out with the node's other writes in group transactions (store_query_grouped): a
+ * wanted claim asks the store for a group, and fill() sends it when the group is put together.
+ * Asked from the submitter's fill, it joins the very group that carries the submissions, since
+ * the scheduler's fill runs after the submitter's. The wake timer's job is done then: claimed()
+ * arms it again. */
+static void request_claim(struct scheduler *s)
 {
-    if (s->phase != SCHED_RUNNING || s->claiming)
-        return;
-    s->want = true;
-    store_group_request(s->app->store);
-}
-
-void scheduler_want_claim(struct scheduler *s)
-{
-    if (s->phase != SCHED_RUNNING || !s->app->cfg.scheduler)
+    if (s->phase != SCHED_RUNNING)
         return;
     if (s->claiming) {
         s->again = true;
         return;
     }
+    uv_timer_stop(&s->wake_timer);
     s->want = true;
-    /* from the submitter's fill the scheduler's fill is still to come in this same group, and
-     * the request only adds a spare kick; from anywhere else it makes the next group */
     store_group_request(s->app->store);
-}
-
-static void claim_now(struct scheduler *s);
-
-static void fill(void *arg)
-{
-    struct scheduler *s = arg;
-    if (!s->want)
-        return;
-    s->want = false;
-    claim_now(s);
 }
 
 static void claim_now(struct scheduler *s)
@@ -158,6 +136,15 @@ static void claim_now(struct scheduler *s)
         return;
     }
     s->claiming = true;
+}
+
+static void fill(void *arg)
+{
+    struct scheduler *s = arg;
+    if (!s->want)
+        return;
+    s->want = false;
+    claim_now(s);
 }
 
 static void renewed(void *arg, int err, const struct store_result *res, const char *sqlstate,

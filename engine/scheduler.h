@@ -17,12 +17,9 @@ int scheduler_start(struct app *app, struct scheduler **out) IE_MUST_CHECK;
  * back (intentd.release), then frees the scheduler and calls cb. */
 void scheduler_stop(struct scheduler *s, void (*cb)(void *arg), void *arg);
 
-/* Asks for a claim round soon (new work was submitted on this node). */
+/* Asks for a claim in the next group transaction (new work was submitted on this node, a
+ * notification or a freed slot). Called from the submitter's fill, the claim lands in the same
+ * transaction as the submissions, so intents due at once are claimed a round earlier. */
 void scheduler_wake(struct scheduler *s);
-
-/* Asks for a claim in the group transaction being put together right now (called from the
- * submitter's fill, which runs before the scheduler's): intents submitted in it are then
- * claimed in the same transaction instead of a round later. */
-void scheduler_want_claim(struct scheduler *s);
 
 #endif

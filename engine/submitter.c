@@ -236,7 +236,7 @@ static void fill(void *arg)
         s->inflight++;
         /* new intents due now may be claimed in the very same transaction */
         if (s->app->scheduler)
-            scheduler_want_claim(s->app->scheduler);
+            scheduler_wake(s->app->scheduler);
     }
 }
 
