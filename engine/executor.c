@@ -702,12 +702,18 @@ static void retry_fire(uv_timer_t *t)
     flush(e);
 }
 
+/* Outcomes are queued and an apply call may go out now. */
+static bool can_apply(const struct executor *e)
+{
+    return e->qhead && e->inflight < EXEC_APPLY_INFLIGHT && !e->retry_armed && !e->closing;
+}
+
 /* Runs when the store puts a group transaction together: one apply call carries every step
  * outcome queued by then. */
 static void fill(void *arg)
 {
     struct executor *e = arg;
-    if (e->qhead && e->inflight < EXEC_APPLY_INFLIGHT && !e->retry_armed && !e->closing) {
+    if (can_apply(e)) {
         struct flight *f = calloc(1, sizeof *f);
         json_t *ops = json_array();
         if (!f || !ops) {
@@ -744,7 +750,7 @@ static void fill(void *arg)
 
 static void flush(struct executor *e)
 {
-    if (e->qhead && e->inflight < EXEC_APPLY_INFLIGHT && !e->retry_armed)
+    if (can_apply(e))
         store_group_request(e->app->store);
 }
 

@@ -70,16 +70,13 @@ static void rerun_apart(struct store *s, struct job *m)
 {
     while (m) {
         struct job *next = m->next;
+        store_cb cb = m->cb;
+        void *arg = m->arg;
         m->next = NULL;
-        if (s->closing) {
-            m->cb(m->arg, IE_CANCELED, NULL, NULL, ie_strerror(IE_CANCELED));
-            store_job_free(m);
-        } else {
-            store_cb cb = m->cb;
-            void *arg = m->arg;
-            if (store_job_submit(s, m)) /* freed it */
-                cb(arg, IE_UNAVAIL, NULL, NULL, ie_strerror(IE_UNAVAIL));
-        }
+        if (s->closing)
+            fail_members(m, IE_CANCELED);
+        else if (store_job_submit(s, m)) /* freed it */
+            cb(arg, IE_UNAVAIL, NULL, NULL, ie_strerror(IE_UNAVAIL));
         m = next;
     }
 }

@@ -170,12 +170,18 @@ static int append_job(struct buf *subs, struct buf *items, const struct submit_j
     return rc;
 }
 
+/* Requests are queued and a submit call may go out now. */
+static bool can_submit(const struct submitter *s)
+{
+    return s->head && s->inflight < SUBMITTER_INFLIGHT && !s->closing;
+}
+
 /* Runs when the store puts a group transaction together: one submit call carries every
  * request queued by then. */
 static void fill(void *arg)
 {
     struct submitter *s = arg;
-    if (s->head && s->inflight < SUBMITTER_INFLIGHT && !s->closing) {
+    if (can_submit(s)) {
         struct flight *f = calloc(1, sizeof *f);
         if (!f) {
             struct submit_job *q = s->head;
@@ -242,7 +248,7 @@ static void fill(void *arg)
 
 static void flush(struct submitter *s)
 {
-    if (s->head && s->inflight < SUBMITTER_INFLIGHT)
+    if (can_submit(s))
         store_group_request(s->app->store);
 }
 

@@ -1,6 +1,7 @@
 """POST /v1/intents:batch (docs/api-contract.md): per-item results in order, limits, one
 tenant per batch, and that the accepted items are stored."""
 
+import threading
 import time
 
 from fixtures import unchanged
@@ -101,7 +102,6 @@ def test_batch_repeating_an_id_accepts_the_first_and_judges_the_rest_by_body(cli
 def test_concurrent_identical_submissions_accept_exactly_one(shared_intentd, tenant, shared_db):
     # Requests arriving together share one intentd.submit call (group commit): exactly one of
     # them is the 202, every other one a 200, whichever order they were put in.
-    import threading
     intent = tenant.intent()
     statuses, lock = [], threading.Lock()
     go = threading.Barrier(12)
