@@ -62,6 +62,64 @@ def test_illegal_state_change_is_refused_by_the_database(shared_db, finished, to
     assert shared_db.intent_state(iid, t.tenant_id) == "SUCCEEDED"
 
 
+def _copy_of(t, iid, new_id, state="PENDING"):
+    """An INSERT of a second intent made from the finished one, as psql would write it."""
+    return ("INSERT INTO intentd.intents (tenant_id, action_intent_id, account_id, action_type, "
+            "state, intent_hash, intent, submission_id, expires_at, created_at) "
+            "SELECT tenant_id, %s, account_id, action_type, %s, intent_hash, intent, "
+            "submission_id, expires_at, created_at FROM intentd.intents "
+            "WHERE tenant_id = %s AND action_intent_id = %s RETURNING action_intent_id",
+            (new_id, state, t.tenant_id, iid))
+
+
+@pytest.mark.parametrize("to_state", ["EXECUTING", "SUCCEEDED"])
+def test_intent_inserted_past_pending_is_refused_by_the_database(shared_db, finished, to_state):
+    t, iid = finished
+    sql, params = _copy_of(t, iid, iid + "-copy", to_state)
+    with unchanged(shared_db):
+        with pytest.raises(psycopg2.Error) as e:
+            shared_db.query(sql, params, role=_owner(shared_db, "intents"))
+    assert e.value.pgcode == "23514" and "must start PENDING" in str(e.value), e.value
+
+
+@pytest.mark.parametrize("bad_id", ["", "has space", "x" * 129, "caf\u00e9", "tab\t",
+                                    "line\n", "semi;colon", "slash/"],
+                         ids=["empty", "space", "129_chars", "non_ascii", "tab", "newline",
+                              "semicolon", "slash"])
+def test_bad_action_intent_id_is_refused_by_the_database(shared_db, finished, bad_id):
+    t, iid = finished
+    sql, params = _copy_of(t, iid, bad_id)
+    with unchanged(shared_db):
+        with pytest.raises(psycopg2.Error) as e:
+            shared_db.query(sql, params, role=_owner(shared_db, "intents"))
+    assert e.value.pgcode == "23514" and "intents_action_intent_id_check" in str(e.value), \
+        e.value
+
+
+@pytest.mark.parametrize("good_id", ["A", "x" * 128, "Az09._:-"], ids=["one", "128", "every_class"])
+def test_every_allowed_action_intent_id_is_accepted_by_the_database(shared_db, finished, good_id):
+    # BEGIN without COMMIT: the connection closes and the row is rolled back, so no intent
+    # is left for the scheduler
+    t, iid = finished
+    sql, params = _copy_of(t, iid, good_id)
+    assert shared_db.query(sql, params, setup=("BEGIN",)) == [(good_id,)]
+
+
+def test_ledger_rows_without_a_hash_are_chained_by_the_database(shared_db, admin, finished):
+    # The engine hands its rows over hashed; a row inserted without one (as psql would) is
+    # chained by the trigger, and the chain still verifies.
+    t, iid = finished
+    shared_db.query("INSERT INTO intentd.ledger (tenant_id, action_intent_id, event, node_id, "
+                    "actor) VALUES (%s, %s, 'operator.note', 'psql', 'test')", (t.tenant_id, iid))
+    [row] = shared_db.query("SELECT seq, prev_hash, hash FROM intentd.ledger WHERE tenant_id = %s "
+                            "AND action_intent_id = %s AND event = 'operator.note'",
+                            (t.tenant_id, iid))
+    [prev] = shared_db.query("SELECT hash FROM intentd.ledger WHERE seq = %s", (row[0] - 1,))
+    assert bytes(row[1]) == bytes(prev[0]) and len(bytes(row[2])) == 32, (row, prev)
+    r = admin.verify_ledger()
+    assert r.status == 200 and r.json["ok"] is True, r
+
+
 def test_ledger_verify_needs_admin(shared_intentd, finished):
     t, _ = finished
     assert_problem(shared_intentd.client(token=t.operator).verify_ledger(), 403)
