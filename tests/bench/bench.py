@@ -861,6 +861,22 @@ def _dig(d, ks):
     return d
 
 
+def start_durable_cluster(results, extra=None):
+    """A throwaway cluster with default durability (fsync, synchronous_commit and
+    full_page_writes on), started; or None with results["error"] set and printed."""
+    conf = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
+            "max_wal_size": "1GB"}
+    conf.update(extra or {})
+    cluster = PgCluster(extra_conf=conf)
+    try:
+        cluster.init().start()
+    except Exception as e:  # noqa: BLE001
+        results["error"] = "cannot start PostgreSQL: %s" % (str(e)[:1000],)
+        print(json.dumps(results))
+        return None
+    return cluster
+
+
 def main():
     results = {"bench": "intentd issue 2", "run": RUN, "config": CFG, "targets": TARGETS,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -874,21 +890,16 @@ def main():
         print(json.dumps(results))
         return 2
     results["binary"] = binary
-    extra = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
-             "max_wal_size": "1GB"}
+    extra = {}
     if CFG["pgss"] != "off":
         extra["shared_preload_libraries"] = "'pg_stat_statements'"
         extra["pg_stat_statements.track"] = CFG["pgss"]
-    cluster = PgCluster(extra_conf=extra)
+    cluster = start_durable_cluster(results, extra)
+    if cluster is None:
+        return 2
     nodes = []
     workdir = tempfile.mkdtemp(prefix="intentd-bench-")
     try:
-        try:
-            cluster.init().start()
-        except Exception as e:  # noqa: BLE001
-            results["error"] = "cannot start PostgreSQL: %s" % (str(e)[:1000],)
-            print(json.dumps(results))
-            return 2
         results["postgres"] = {
             k: _show(cluster, k) for k in ("server_version", "fsync", "synchronous_commit", "full_page_writes",
                       "wal_sync_method", "shared_buffers", "max_wal_size")}

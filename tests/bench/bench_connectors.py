@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import bench  # noqa: E402
 from bench import CpuMeter, TerminalProgress, log, post_batches  # noqa: E402
 from connector_env import VendorFake, configure, crm_task_params  # noqa: E402
-from harness import Intentd, PgCluster, canonical, make_intent  # noqa: E402
+from harness import Intentd, canonical, make_intent  # noqa: E402
 
 N = int(os.environ.get("CB_INTENTS", "20000"))
 BATCH = int(os.environ.get("CB_BATCH", "1000"))
@@ -155,12 +155,12 @@ def main():
     results = {"bench": "intentd issue 3 connectors", "intents_per_phase": N,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": {"cpus": os.cpu_count()}, "phases": []}
-    cluster = PgCluster(extra_conf={"fsync": "on", "synchronous_commit": "on",
-                                    "full_page_writes": "on", "max_wal_size": "1GB"})
+    cluster = bench.start_durable_cluster(results)
+    if cluster is None:
+        return 2
     fake = None
     node = None
     try:
-        cluster.init().start()
         fake = VendorFake().start()
         db = cluster.create_database()
         env = {"INTENTD_LOG_LEVEL": "warn", "INTENTD_DB_POOL": "8",

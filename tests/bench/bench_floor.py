@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""The floor under phase (c): how many internal.create_task intents per second PostgreSQL alone
+can store on this machine, written as bare set-based SQL (floor_cycle.sql, run by pgbench) into
+copies of intentd's own tables with all their indexes, with the same durability as bench.py.
+
+It starts a throwaway cluster, lets one intentd create the schema and run a few intents to the
+end, copies the tables (LIKE ... INCLUDING ALL) and one finished intent's rows as the prototype,
+then runs pgbench. Prints human progress on stderr and ONE JSON line on stdout; exits 0 whenever
+it could run, 2 when it cannot run at all. Never fails CI.
+
+Environment (all optional): BENCH_FLOOR_SECONDS (20), BENCH_FLOOR_CLIENTS (2), BENCH_FLOOR_RUNS
+(2), INTENTD_BIN, PG_BIN. The batch size is :n in floor_cycle.sql (512, intentd's claim batch).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+from bench import start_durable_cluster  # noqa: E402
+from harness import Intentd  # noqa: E402
+
+T0 = time.monotonic()
+SCRIPT = os.path.join(HERE, "floor_cycle.sql")
+
+
+def log(msg, *args):
+    sys.stderr.write("[floor %6.1fs] %s\n" % (time.monotonic() - T0, msg % args if args else msg))
+    sys.stderr.flush()
+
+
+def env_int(name, default):
+    v = os.environ.get(name)
+    return int(v) if v not in (None, "") else default
+
+
+SETUP = """
+DROP SCHEMA IF EXISTS floor CASCADE;
+CREATE SCHEMA floor;
+CREATE TABLE floor.intents (LIKE intentd.intents INCLUDING ALL);
+CREATE TABLE floor.ledger (LIKE intentd.ledger INCLUDING ALL);
+CREATE TABLE floor.tasks (LIKE intentd.internal_tasks INCLUDING ALL);
+CREATE SEQUENCE floor.batch;
+CREATE SEQUENCE floor.seq;
+CREATE TABLE floor.proto AS SELECT * FROM intentd.intents
+    WHERE tenant_id = %(t)s AND action_intent_id = %(id)s;
+CREATE TABLE floor.tproto AS SELECT * FROM intentd.internal_tasks
+    WHERE tenant_id = %(t)s AND action_intent_id = %(id)s;
+CREATE TABLE floor.lproto AS
+    SELECT CASE WHEN event = 'intent.submitted' THEN 1
+                WHEN event = 'intent.transition' AND to_state = 'EXECUTING' THEN 2
+                ELSE 3 END AS phase, event, from_state, to_state, payload
+    FROM intentd.ledger WHERE tenant_id = %(t)s AND action_intent_id = %(id)s ORDER BY seq;
+-- the prototype's ledger rows of one phase (1 submit, 2 claim, 3 outcome) for batch b
+CREATE FUNCTION floor.ledger_rows(p_b bigint, p_n int, p_phase int, p_actor text)
+RETURNS void LANGUAGE sql AS $f$
+    INSERT INTO floor.ledger
+    SELECT nextval('floor.seq'), p.tenant_id, 'f' || p_b || '_' || g, e.event, e.from_state,
+           e.to_state, 'node', p_actor, e.payload, now(), sha256(g::text::bytea),
+           sha256(('h' || g)::bytea)
+    FROM floor.proto p, generate_series(1, p_n) g, floor.lproto e WHERE e.phase = p_phase
+$f$;
+"""
+
+
+def sql(db, text, params=None):
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(text, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def prototype(db, workdir):
+    """A tenant and one SUCCEEDED internal.create_task intent, run by a real intentd."""
+    node = Intentd(db, env={"INTENTD_LOG_LEVEL": "warn"},
+                   home=tempfile.mkdtemp(prefix="home-", dir=workdir))
+    node.start()
+    try:
+        t = node.create_tenant()
+        c = node.client()
+        intent = t.intent()
+        r = c.submit(intent, key=t.key)
+        assert r.status == 202, r
+        c.with_token(t.operator).wait_for_state(intent["action_intent_id"], "SUCCEEDED")
+        c.close()
+        return t.tenant_id, intent["action_intent_id"]
+    finally:
+        node.cleanup()
+        node.remove_home()
+
+
+def pgbench(cluster, db, seconds, clients):
+    cmd = [os.path.join(harness.PG_BIN, "pgbench"), "-n", "-h", cluster.host,
+           "-p", str(cluster.port), "-U", cluster.superuser, "-c", str(clients),
+           "-j", str(clients), "-T", str(seconds), "-f", SCRIPT, db.name]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    tps = float(re.search(r"^tps = ([0-9.]+)", out, re.M).group(1))
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    return tps, int(failed.group(1)) if failed else 0
+
+
+def one_run(cluster, db, keys, seconds, clients):
+    sql(db, SETUP, keys)
+    [(lsn0,)] = sql(db, "SELECT pg_current_wal_lsn()")
+    t0 = time.monotonic()
+    tps, failed = pgbench(cluster, db, seconds, clients)
+    wall = time.monotonic() - t0
+    [(wal, n, done, ledger, tasks)] = sql(db, """
+        SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s),
+               (SELECT count(*) FROM floor.intents),
+               (SELECT count(*) FROM floor.intents WHERE state = 'SUCCEEDED'),
+               (SELECT count(*) FROM floor.ledger), (SELECT count(*) FROM floor.tasks)""",
+                                          (lsn0,))
+    n_batch = int(re.search(r"\\set n (\d+)", open(SCRIPT).read()).group(1))
+    run = {"intents_per_s": round(tps * n_batch, 1), "pgbench_tps": tps, "failed": failed,
+           "intents": n, "succeeded": done, "ledger_rows_per_intent": round(ledger / max(n, 1), 2),
+           "tasks": tasks, "wal_bytes_per_intent": round(float(wal) / max(n, 1), 1),
+           "wall_s": round(wall, 1)}
+    log("%.0f intents/s (%d written, %d SUCCEEDED, %.1f ledger rows and %.0f WAL bytes each)",
+        run["intents_per_s"], n, done, run["ledger_rows_per_intent"],
+        run["wal_bytes_per_intent"])
+    return run
+
+
+def main():
+    seconds = env_int("BENCH_FLOOR_SECONDS", 20)
+    clients = env_int("BENCH_FLOOR_CLIENTS", 2)
+    runs = env_int("BENCH_FLOOR_RUNS", 2)
+    results = {"bench": "intentd storage floor", "machine": {"cpus": os.cpu_count()},
+               "config": {"seconds": seconds, "clients": clients, "runs": runs},
+               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if not os.access(harness.intentd_binary(), os.X_OK):
+        results["error"] = "intentd binary not found at %s" % harness.intentd_binary()
+        print(json.dumps(results))
+        return 2
+    cluster = start_durable_cluster(results)
+    if cluster is None:
+        return 2
+    workdir = tempfile.mkdtemp(prefix="intentd-floor-")
+    try:
+        db = cluster.create_database()
+        tenant, iid = prototype(db, workdir)
+        keys = {"t": tenant, "id": iid}
+        results["runs"] = [one_run(cluster, db, keys, seconds, clients) for _ in range(runs)]
+        rates = [r["intents_per_s"] for r in results["runs"]]
+        results["summary"] = {"floor_intents_per_s_best": max(rates),
+                              "floor_intents_per_s_mean": round(sum(rates) / len(rates), 1)}
+    except Exception as e:  # noqa: BLE001
+        log("floor bench aborted: %r", e)
+        results["error"] = repr(e)[:1000]
+    finally:
+        cluster.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
