@@ -15,11 +15,17 @@
 #include "crypto.h"
 #include "executor_internal.h"
 #include "guards.h"
+#include "json_canon.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "queries.h"
 #include "store.h"
 #include "workflows.h"
+
+/* An apply call's text: bounded only by what PostgreSQL takes as one parameter (1 GiB); an
+ * internal step's outcome, ledger rows included, is about 1.8 KB. */
+#define OPS_TEXT_MAX  (((size_t)1 << 30) - 1)
+#define OP_TEXT_GUESS 2048
 
 #define RETRY_MIN_MS  100
 #define RETRY_MAX_MS  5000
@@ -715,12 +721,8 @@ static void fill(void *arg)
     struct executor *e = arg;
     if (can_apply(e)) {
         struct flight *f = calloc(1, sizeof *f);
-        json_t *ops = json_array();
-        if (!f || !ops) {
-            free(f);
-            json_decref(ops);
+        if (!f)
             return;
-        }
         f->e = e;
         while (e->qhead && f->n < EXEC_APPLY_BATCH) {
             struct item *it = e->qhead;
@@ -729,17 +731,26 @@ static void fill(void *arg)
                 e->qtail = NULL;
             e->queued--;
             f->items[f->n++] = it;
-            json_array_append(ops, it->op);
         }
-        char *text = json_dumps(ops, JSON_COMPACT);
-        json_decref(ops);
-        int rc = IE_NOMEM;
-        if (text) {
-            const char *p[2] = {e->app->cfg.node_id, text};
+        /* Written by hand rather than by json_dumps, which took over a third of this process's CPU
+         * in the end-to-end benchmark; sized up front for the usual outcome, so a batch does
+         * not grow its text through a dozen copies. */
+        struct buf text;
+        buf_init(&text, OPS_TEXT_MAX);
+        int rc = buf_reserve(&text, (size_t)f->n * OP_TEXT_GUESS);
+        for (int i = 0; !rc && i < f->n; i++) {
+            rc = buf_append(&text, i ? "," : "[", 1);
+            if (!rc)
+                rc = json_compact_append(&text, f->items[i]->op);
+        }
+        if (!rc)
+            rc = buf_append(&text, "]", 1);
+        if (!rc) {
+            const char *p[2] = {e->app->cfg.node_id, text.data};
             f->sent_ns = uv_hrtime();
             rc = store_query_grouped(e->app->store, Q_APPLY, 2, p, applied, f);
-            free(text);
         }
+        buf_free(&text);
         if (rc) {
             backoff(e, f, rc, NULL, "cannot send");
             return;

@@ -1,6 +1,7 @@
-/* Canonical JSON text; see json_canon.h. */
+/* Canonical and compact JSON text; see json_canon.h. */
 #include "json_canon.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,38 @@ static int member_cmp(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
-static int put_object(struct buf *out, const json_t *obj)
+static int put(struct buf *out, const json_t *v, bool sorted);
+
+static int put_member(struct buf *out, size_t i, const char *key, size_t len, const json_t *value,
+                      bool sorted)
+{
+    int rc = buf_append(out, i ? "," : "{", 1);
+    if (!rc)
+        rc = buf_json_string(out, key, len);
+    if (!rc)
+        rc = buf_append(out, ":", 1);
+    return rc ? rc : put(out, value, sorted);
+}
+
+/* Members in jansson's iteration order, which is the order they were set in. */
+static int put_object_unsorted(struct buf *out, const json_t *obj)
+{
+    size_t i = 0;
+    int rc = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)obj, key, value)
+    {
+        rc = put_member(out, i++, key, strlen(key), value, false);
+        if (rc)
+            return rc;
+    }
+    return buf_append(out, "}", 1);
+}
+
+static int put_object_sorted(struct buf *out, const json_t *obj)
 {
     size_t n = json_object_size(obj);
-    if (n == 0)
-        return buf_append(out, "{}", 2);
     struct member stack[STACK_MEMBERS];
     struct member *m = n <= STACK_MEMBERS ? stack : malloc(n * sizeof *m);
     if (!m)
@@ -44,25 +72,20 @@ static int put_object(struct buf *out, const json_t *obj)
     }
     qsort(m, n, sizeof *m, member_cmp);
     int rc = 0;
-    for (i = 0; !rc && i < n; i++) {
-        rc = buf_append(out, i ? "," : "{", 1);
-        if (!rc)
-            rc = buf_json_string(out, m[i].key, m[i].len);
-        if (!rc)
-            rc = buf_append(out, ":", 1);
-        if (!rc)
-            rc = json_canon_append(out, m[i].value);
-    }
+    for (i = 0; !rc && i < n; i++)
+        rc = put_member(out, i, m[i].key, m[i].len, m[i].value, true);
     if (m != stack)
         free(m);
     return rc ? rc : buf_append(out, "}", 1);
 }
 
-int json_canon_append(struct buf *out, const json_t *v)
+static int put(struct buf *out, const json_t *v, bool sorted)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        return put_object(out, v);
+        if (json_object_size(v) == 0)
+            return buf_append(out, "{}", 2);
+        return sorted ? put_object_sorted(out, v) : put_object_unsorted(out, v);
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
         int rc = buf_append(out, "[", 1);
@@ -70,7 +93,7 @@ int json_canon_append(struct buf *out, const json_t *v)
             if (i)
                 rc = buf_append(out, ",", 1);
             if (!rc)
-                rc = json_canon_append(out, json_array_get(v, i));
+                rc = put(out, json_array_get(v, i), sorted);
         }
         return rc ? rc : buf_append(out, "]", 1);
     }
@@ -98,4 +121,14 @@ int json_canon_append(struct buf *out, const json_t *v)
         return buf_append(out, "null", 4);
     }
     return IE_INVAL;
+}
+
+int json_canon_append(struct buf *out, const json_t *v)
+{
+    return put(out, v, true);
+}
+
+int json_compact_append(struct buf *out, const json_t *v)
+{
+    return put(out, v, false);
 }

@@ -1,6 +1,6 @@
 /* Unit tests for engine/json_canon.c: the canonical text is byte for byte what
- * json_dumps(JSON_SORT_KEYS | JSON_COMPACT) writes, for hand-picked and for generated
- * documents (intent hashes depend on it). */
+ * json_dumps(JSON_SORT_KEYS | JSON_COMPACT) writes (intent hashes depend on it) and the compact
+ * text what json_dumps(JSON_COMPACT) writes, for hand-picked and for generated documents. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,17 +11,23 @@
 
 #include "json_canon.h"
 
-static void expect_same_as_jansson(const json_t *doc)
+static void expect_text(const json_t *doc, size_t flags, int (*write)(struct buf *, const json_t *))
 {
-    char *want = json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT);
+    char *want = json_dumps(doc, flags);
     assert_non_null(want);
     struct buf b;
     buf_init(&b, 1 << 24);
-    assert_int_equal(json_canon_append(&b, doc), 0);
+    assert_int_equal(write(&b, doc), 0);
     assert_string_equal(b.data, want);
     assert_int_equal(b.len, strlen(want));
     buf_free(&b);
     free(want);
+}
+
+static void expect_same_as_jansson(const json_t *doc)
+{
+    expect_text(doc, JSON_SORT_KEYS | JSON_COMPACT, json_canon_append);
+    expect_text(doc, JSON_COMPACT, json_compact_append);
 }
 
 static void hand_picked_documents_match(void **state)
@@ -120,6 +126,24 @@ static void generated_documents_match(void **state)
     }
 }
 
+static void compact_text_keeps_the_order_members_were_set_in(void **state)
+{
+    (void)state;
+    json_t *doc = json_pack("{s:i}", "b", 1);
+    json_object_set_new(doc, "a", json_pack("{s:n, s:[i, s]}", "z", "y", 2, "x"));
+    json_object_set_new(doc, "c", json_real(0.5));
+    json_object_set_new(doc, "gone", json_true());
+    json_object_del(doc, "gone");
+    json_object_set_new(doc, "b", json_integer(3)); /* replaced in place, not moved */
+    struct buf b;
+    buf_init(&b, 1024);
+    assert_int_equal(json_compact_append(&b, doc), 0);
+    assert_string_equal(b.data, "{\"b\":3,\"a\":{\"z\":null,\"y\":[2,\"x\"]},\"c\":0.5}");
+    buf_free(&b);
+    expect_same_as_jansson(doc);
+    json_decref(doc);
+}
+
 static void past_the_buffer_max_is_an_error(void **state)
 {
     (void)state;
@@ -127,6 +151,9 @@ static void past_the_buffer_max_is_an_error(void **state)
     struct buf b;
     buf_init(&b, 16);
     assert_int_equal(json_canon_append(&b, doc), IE_TOOBIG);
+    buf_free(&b);
+    buf_init(&b, 16);
+    assert_int_equal(json_compact_append(&b, doc), IE_TOOBIG);
     buf_free(&b);
     json_decref(doc);
 }
@@ -136,6 +163,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hand_picked_documents_match),
         cmocka_unit_test(generated_documents_match),
+        cmocka_unit_test(compact_text_keeps_the_order_members_were_set_in),
         cmocka_unit_test(past_the_buffer_max_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
