@@ -3,6 +3,8 @@ internal record, the status and timeline tell the story, and the ledger verifies
 
 import datetime
 
+import pytest
+
 from harness import follow_up_intent
 
 
@@ -137,3 +139,29 @@ def test_ledger_verifies_after_work(shared_intentd, client, tenant, shared_db):
     assert r.status == 200, r
     assert r.json["ok"] is True, r.json
     assert r.json["rows"] == shared_db.scalar("SELECT count(*) FROM intentd.ledger")
+
+
+@pytest.mark.parametrize("action_type,parameters,table", [
+    ("internal.create_task", {"title": "Call the customer back"}, "internal_tasks"),
+    ("internal.log_note", {"body": "Customer prefers email."}, "internal_notes"),
+    ("internal.attach_brief", {"title": "Account brief", "url": "https://example.com/b"},
+     "internal_briefs"),
+], ids=["task", "note", "brief"])
+def test_compensating_voids_exactly_its_own_record(client, tenant, shared_db, action_type,
+                                                   parameters, table):
+    # two intents of the type succeed; compensating one voids its record and leaves the other's
+    kept, undone = (tenant.intent(action_type=action_type, parameters=parameters)
+                    for _ in range(2))
+    assert _run(client, tenant, kept)["state"] == "SUCCEEDED"
+    assert _run(client, tenant, undone)["state"] == "SUCCEEDED"
+    op = client.with_token(tenant.operator)
+    r = op.post("/v1/intents/%s/compensate" % undone["action_intent_id"],
+                body={"reason": "approved by mistake"})
+    assert r.status == 202, r
+    assert op.wait_for_state(undone["action_intent_id"], ("CANCELLED", "FAILED"))["state"] \
+        == "CANCELLED"
+    voided = dict(shared_db.query(
+        "SELECT action_intent_id, voided_at IS NOT NULL FROM intentd.%s "
+        "WHERE tenant_id = %%s AND action_intent_id IN (%%s, %%s)" % table,
+        (tenant.tenant_id, kept["action_intent_id"], undone["action_intent_id"])))
+    assert voided == {kept["action_intent_id"]: False, undone["action_intent_id"]: True}
