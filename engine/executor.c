@@ -194,11 +194,14 @@ json_t *exec_ledger_row(const char *event, const char *from, const char *to, jso
                      "payload", payload ? payload : json_object());
 }
 
+/* An op names its row by key, account and submission time: every index intentd.apply's probe
+ * could use then pins one row (see schema 15). */
 json_t *exec_op_new(struct item *it)
 {
-    return json_pack("{s:s, s:s, s:I, s:I, s:[]}", "tenant_id", it->tenant, "action_intent_id",
-                     it->id, "fence", (json_int_t)it->fence, "version", (json_int_t)it->version,
-                     "ledger");
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:[]}", "tenant_id", it->tenant,
+                     "action_intent_id", it->id, "account_id", it->account, "submitted_us",
+                     (json_int_t)it->submitted_us, "fence", (json_int_t)it->fence, "version",
+                     (json_int_t)it->version, "ledger");
 }
 
 void exec_op_ledger(json_t *op, json_t *row)
@@ -876,6 +879,7 @@ void executor_take(struct executor *e, const PGresult *r, int row)
     it->version = atoll(PQgetvalue(r, row, 10));
     it->expires = atoll(PQgetvalue(r, row, 11));
     it->started = atof(PQgetvalue(r, row, 14));
+    it->submitted_us = atoll(PQgetvalue(r, row, 21));
     it->cancel = !strcmp(PQgetvalue(r, row, 15), "t");
     it->completed = json_loads(PQgetvalue(r, row, 16), 0, NULL);
     if (!json_is_array(it->completed)) {

@@ -28,9 +28,10 @@ struct item {
     char account[136];
     const struct asl_machine *m;
     long long fence, version, expires;
-    double started; /* when the workflow first started: its TimeoutSeconds runs from here */
-    char *step;     /* the ASL state to run next (NULL: the start) */
-    json_t *input;  /* its raw input */
+    long long submitted_us; /* when it was submitted, in microseconds: ops name the row by it */
+    double started;         /* when the workflow first started: its TimeoutSeconds runs from here */
+    char *step;             /* the ASL state to run next (NULL: the start) */
+    json_t *input;          /* its raw input */
     int step_attempts;
     double wait_until;      /* > 0: the step is a Wait that was entered and persisted */
     bool cancel;            /* an operator asked to cancel: honoured at the next step boundary */

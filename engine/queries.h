@@ -71,7 +71,7 @@
     "SELECT tenant_id, action_intent_id, action_type, account_id, state, step_name, "              \
     "step_input::text, step_attempts, wait_until_epoch, fence, version, expires_epoch, "           \
     "parameters::text, attempts, started_epoch, cancel_requested, completed::text, "               \
-    "call_inflight::text, step_prior::text, compensate_to, terminal_reason "                       \
+    "call_inflight::text, step_prior::text, compensate_to, terminal_reason, submitted_us "         \
     "FROM intentd.claim($1, $2::int, $3::int, $4::int)"
 
 #define Q_APPLY "SELECT idx, result, version, cancel_requested FROM intentd.apply($1, $2::jsonb)"

@@ -2,33 +2,41 @@
 -- intents as on a table of a hundred, whenever their plans were made.
 --
 -- PL/pgSQL plans each statement of a function once per connection; after five calls it keeps
--- a generic plan, made from the table statistics of that moment and kept until an ANALYZE of
--- the table invalidates it. A node that starts on a new database plans while the tables are
--- nearly empty, and autovacuum's first ANALYZE comes a minute or more later. auto_explain
--- under the latency benchmark (phase (d) on a fresh database) showed two such plans at work:
+-- a generic plan, made from the table sizes of that moment and kept until an ANALYZE of the
+-- table invalidates it. A node that starts on a new database plans while the tables are
+-- nearly empty, and autovacuum's first ANALYZE comes a minute or more later. On such estimates
+-- reading a whole table looks as cheap as probing it, and any index led by tenant_id looks as
+-- good as the primary key for a lookup by (tenant_id, action_intent_id), though
+-- intents_by_account and intents_by_time then read every entry of the tenant. auto_explain
+-- under the latency benchmark (phase (d) on a fresh database) showed, among others:
 --   * intentd.apply voided compensated records with UPDATE ... FROM joins, planned as a
---     sequential scan of internal_tasks on every call, voids or not: 8 ms a call at 5,000
---     tasks, growing with the table;
---   * intentd.claim joined the rows it picked back to intents with a hash join over a
---     sequential scan of the whole table (6.6 ms at 5,700 intents), and its update probed
---     intents_by_account by tenant alone, reading every entry of the tenant for each row.
--- apply now voids record by record by primary key, only when an outcome carries a void.
--- claim reads what it decides on from the rows it locks, updates them found by every column
--- of every index that could serve the probe, and may not use hash or merge joins.
--- Results, ledger rows and stored rows are unchanged.
+--     sequential scan of internal_tasks on every call, voids or not (8 ms a call at 5,000
+--     tasks, growing with the table); its row locks, update and result joined intents by
+--     hash joins over sequential scans (5 ms a call at 4,900 intents);
+--   * intentd.claim joined the rows it picked back to intents the same way (6.6 ms at 5,700
+--     intents), and its update probed intents_by_account by tenant alone.
+-- Now every join of these two functions to intents is a nested loop (hash and merge joins, and
+-- for apply sequential scans, are off for them) probing by the key, the account and the
+-- submission time, which pins one row whichever index serves the probe; apply matches its ops
+-- with what it applied through a JSON object instead of joins of JSON arrays, reads intents for
+-- its result only for ops that did not apply, and voids by primary key, only when an outcome
+-- carries a void. Results, ledger rows and stored rows are unchanged.
 
-CREATE OR REPLACE FUNCTION intentd.claim(p_node text, p_limit int, p_lease_s int, p_quarantine int)
+-- Each claimed row now also says when it was submitted (microseconds since the epoch, exact), so
+-- that the step outcomes the engine applies later can name the row by every column of every
+-- index that could serve the probe (intentd.apply, below). The result type changes, hence DROP.
+ALTER TYPE intentd.claimed ADD ATTRIBUTE submitted_us bigint;
+DROP FUNCTION intentd.claim(text, int, int, int);
+CREATE FUNCTION intentd.claim(p_node text, p_limit int, p_lease_s int, p_quarantine int)
 RETURNS TABLE (tenant_id text, action_intent_id text, action_type text, account_id text,
                state text, step_name text, step_input jsonb, step_attempts int,
                wait_until_epoch double precision, fence bigint, version bigint,
                expires_epoch bigint, parameters jsonb, attempts int,
                started_epoch double precision, cancel_requested boolean, completed jsonb,
                call_inflight jsonb, step_prior jsonb, compensate_to text,
-               terminal_reason text)
+               terminal_reason text, submitted_us bigint)
 LANGUAGE plpgsql
--- its plans are made once per connection, often while the tables are still small; a hash join
--- then reads the whole of intents for a handful of claimed rows, and keeps doing so as the
--- table grows. Only nested loops remain, and the update's probes are by full index keys.
+-- only nested loops (see the top of this file)
 SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
@@ -108,7 +116,8 @@ BEGIN
                   q.expires_at, q.intent -> 'parameters', q.attempts, q.started_at,
                   q.cancel_requested, q.completed, q.call_inflight, q.step_prior,
                   q.compensate_to, q.terminal_reason, q.crash_attempts, d.old_state,
-                  d.in_hand, d.prev_owner, d.old_step
+                  d.in_hand, d.prev_owner, d.old_step,
+                  (extract(epoch FROM q.submitted_at) * 1000000)::bigint
     )
     SELECT array_agg(u::intentd.claimed) INTO res FROM upd u;
     IF res IS NULL THEN
@@ -145,15 +154,43 @@ BEGIN
            extract(epoch FROM u.expires_at)::bigint, u.parameters, u.attempts,
            extract(epoch FROM u.started_at)::float8, u.cancel_requested, u.completed,
            nullif(u.call_inflight, 'null'::jsonb), nullif(u.step_prior, 'null'::jsonb),
-           u.compensate_to, u.terminal_reason
+           u.compensate_to, u.terminal_reason, u.submitted_us
     FROM unnest(res) AS u
     WHERE u.state IN ('EXECUTING', 'COMPENSATING');
 END $$;
 
--- As in 002_functions.sql, except for the voids (above).
+-- The ops of an intentd.apply call, in order, with what finds each one's row: the key, the
+-- account and the submission time. An op from a node older than schema 15 carries neither of
+-- the last two; they are read from its row by key.
+CREATE FUNCTION intentd.apply_ops(p_ops jsonb)
+RETURNS TABLE (i int, op jsonb, t text, id text, acct text, sub timestamptz, rel boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT (e.ord - 1)::int, e.op, e.op ->> 'tenant_id', e.op ->> 'action_intent_id',
+           coalesce(e.op ->> 'account_id',
+                    (SELECT k.account_id FROM intentd.intents k
+                     WHERE k.tenant_id = e.op ->> 'tenant_id'
+                       AND k.action_intent_id = e.op ->> 'action_intent_id')),
+           coalesce(timestamptz 'epoch' + (e.op ->> 'submitted_us')::bigint
+                                          * interval '1 microsecond',
+                    (SELECT k.submitted_at FROM intentd.intents k
+                     WHERE k.tenant_id = e.op ->> 'tenant_id'
+                       AND k.action_intent_id = e.op ->> 'action_intent_id')),
+           coalesce((e.op ->> 'release')::boolean, false)
+    FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
+$$;
+
+-- As in 002_functions.sql, except that no plan it makes can read a whole table: every join to
+-- intents is a nested loop (hash and merge joins are off for it) probing by the key, the account
+-- and the submission time, which every index that could serve the probe holds whole, so any probe
+-- is one row; the ops are matched with the rows the update applied through a JSON object keyed
+-- by op index instead of joins of two JSON arrays; the result reads intents only for the ops that
+-- did not apply; and voids go by primary key (above). An op without account_id and submitted_us
+-- (sent by a node older than this schema) is looked up by its key alone.
 CREATE OR REPLACE FUNCTION intentd.apply(p_node text, p_ops jsonb)
 RETURNS TABLE (idx int, result text, version bigint, cancel_requested boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off
+AS $$
 #variable_conflict use_column
 DECLARE
     done jsonb;
@@ -163,16 +200,14 @@ DECLARE
 BEGIN
     -- lock the rows in key order first (as intentd.renew does), so concurrent writers of the
     -- same intents queue instead of deadlocking
-    PERFORM 1 FROM intentd.intents q
-        JOIN jsonb_array_elements(p_ops) AS e(op)
-          ON q.tenant_id = e.op ->> 'tenant_id' AND q.action_intent_id = e.op ->> 'action_intent_id'
+    PERFORM 1 FROM intentd.apply_ops(p_ops) AS o
+        JOIN intentd.intents q
+          ON q.tenant_id = o.t AND q.action_intent_id = o.id AND q.account_id = o.acct
+         AND q.submitted_at = o.sub
         ORDER BY q.tenant_id, q.action_intent_id
         FOR UPDATE OF q;
     WITH ops AS (
-        SELECT (e.ord - 1)::int AS i, e.op, e.op ->> 'tenant_id' AS t,
-               e.op ->> 'action_intent_id' AS id,
-               coalesce((e.op ->> 'release')::boolean, false) AS rel
-        FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
+        SELECT * FROM intentd.apply_ops(p_ops)
     ), upd AS (
         UPDATE intentd.intents q SET
             state = coalesce(o.op ->> 'state', q.state),
@@ -214,13 +249,14 @@ BEGIN
             version = q.version + 1,
             updated_at = clock_timestamp()
         FROM ops o
-        WHERE q.tenant_id = o.t AND q.action_intent_id = o.id
+        WHERE q.tenant_id = o.t AND q.action_intent_id = o.id AND q.account_id = o.acct
+          AND q.submitted_at = o.sub
           AND q.fence = (o.op ->> 'fence')::bigint
           AND q.version = (o.op ->> 'version')::bigint
           AND q.lease_owner = p_node AND q.lease_expires_at > now()
         RETURNING o.i, q.version, q.cancel_requested
     )
-    SELECT jsonb_agg(jsonb_build_object('i', u.i, 'v', u.version, 'c', u.cancel_requested))
+    SELECT jsonb_object_agg(u.i::text, jsonb_build_object('v', u.version, 'c', u.cancel_requested))
         INTO done FROM upd u;
 
     IF done IS NOT NULL THEN
@@ -228,8 +264,7 @@ BEGIN
             SELECT e.op, e.op -> 'effect' AS eff, e.op ->> 'tenant_id' AS t,
                    e.op ->> 'action_intent_id' AS id
             FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
-            JOIN jsonb_array_elements(done) AS d(r) ON (d.r ->> 'i')::int = e.ord - 1
-            WHERE jsonb_typeof(e.op -> 'effect') = 'object'
+            WHERE done ? (e.ord - 1)::text AND jsonb_typeof(e.op -> 'effect') = 'object'
         ), tasks AS (
             INSERT INTO intentd.internal_tasks (record_id, tenant_id, action_intent_id, step,
                 account_id, title, due_at, assignee, notes)
@@ -262,8 +297,7 @@ BEGIN
         -- were small, they read the whole of internal_tasks on every call, voids or not.
         FOR v IN SELECT e.op -> 'effect' ->> 'table' AS tbl, e.op -> 'effect' ->> 'record_id' AS rid
                  FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
-                 JOIN jsonb_array_elements(done) AS d(r) ON (d.r ->> 'i')::int = e.ord - 1
-                 WHERE e.op -> 'effect' ->> 'kind' = 'void'
+                 WHERE done ? (e.ord - 1)::text AND e.op -> 'effect' ->> 'kind' = 'void'
         LOOP
             IF v.tbl = 'task' THEN
                 UPDATE intentd.internal_tasks SET voided_at = clock_timestamp()
@@ -282,27 +316,30 @@ BEGIN
                    'action_intent_id', e.op ->> 'action_intent_id')
                ORDER BY e.ord, l.k) INTO led
         FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
-        JOIN jsonb_array_elements(done) AS d(r) ON (d.r ->> 'i')::int = e.ord - 1
         CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.op -> 'ledger', '[]'::jsonb))
-            WITH ORDINALITY AS l(row, k);
+            WITH ORDINALITY AS l(row, k)
+        WHERE done ? (e.ord - 1)::text;
         PERFORM intentd.ledger_append(p_node, led);
     END IF;
 
     RETURN QUERY
-    SELECT (e.ord - 1)::int,
-           CASE WHEN d.r IS NOT NULL THEN 'ok'
-                WHEN q.fence = (e.op ->> 'fence')::bigint
-                     AND q.version = (e.op ->> 'version')::bigint + 1
-                     AND (q.lease_owner = p_node
-                          OR coalesce((e.op ->> 'release')::boolean, false)) THEN 'dup'
+    SELECT o.i,
+           CASE WHEN d IS NOT NULL THEN 'ok'
+                WHEN q.fence = (o.op ->> 'fence')::bigint
+                     AND q.version = (o.op ->> 'version')::bigint + 1
+                     AND (q.lease_owner = p_node OR o.rel) THEN 'dup'
                 ELSE 'fenced' END,
-           CASE WHEN d.r IS NOT NULL THEN (d.r ->> 'v')::bigint
-                WHEN q.fence = (e.op ->> 'fence')::bigint
-                     AND q.version = (e.op ->> 'version')::bigint + 1 THEN q.version END,
-           CASE WHEN d.r IS NOT NULL THEN (d.r ->> 'c')::boolean ELSE q.cancel_requested END
-    FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
-    LEFT JOIN jsonb_array_elements(done) AS d(r) ON (d.r ->> 'i')::int = e.ord - 1
-    LEFT JOIN intentd.intents q ON q.tenant_id = e.op ->> 'tenant_id'
-                               AND q.action_intent_id = e.op ->> 'action_intent_id'
-    ORDER BY e.ord;
+           CASE WHEN d IS NOT NULL THEN (d ->> 'v')::bigint
+                WHEN q.fence = (o.op ->> 'fence')::bigint
+                     AND q.version = (o.op ->> 'version')::bigint + 1 THEN q.version END,
+           CASE WHEN d IS NOT NULL THEN (d ->> 'c')::boolean ELSE q.cancel_requested END
+    FROM intentd.apply_ops(p_ops) AS o
+    CROSS JOIN LATERAL (SELECT done -> o.i::text) AS x(d)
+    -- only an op that did not apply reads its row again; LIMIT keeps the subquery a per-op probe
+    LEFT JOIN LATERAL (
+        SELECT r.fence, r.version, r.lease_owner, r.cancel_requested FROM intentd.intents r
+        WHERE x.d IS NULL AND r.tenant_id = o.t AND r.action_intent_id = o.id
+          AND r.account_id = o.acct AND r.submitted_at = o.sub
+        LIMIT 1) q ON true
+    ORDER BY o.i;
 END $$;

@@ -165,3 +165,25 @@ def test_compensating_voids_exactly_its_own_record(client, tenant, shared_db, ac
         "WHERE tenant_id = %%s AND action_intent_id IN (%%s, %%s)" % table,
         (tenant.tenant_id, kept["action_intent_id"], undone["action_intent_id"])))
     assert voided == {kept["action_intent_id"]: False, undone["action_intent_id"]: True}
+
+
+def test_ops_without_account_and_submission_time_are_found_by_key(client, tenant, shared_db):
+    # An op from a node older than schema 15 names its intent by key alone; intentd.apply_ops
+    # reads the account and the submission time from the row, exactly.
+    intent = tenant.intent()
+    assert _run(client, tenant, intent)["state"] == "SUCCEEDED"
+    iid = intent["action_intent_id"]
+    [(acct, exact)] = shared_db.query(
+        "SELECT o.acct, o.sub = i.submitted_at FROM intentd.apply_ops(jsonb_build_array("
+        "jsonb_build_object('tenant_id', %s::text, 'action_intent_id', %s::text))) o "
+        "JOIN intentd.intents i ON i.tenant_id = o.t AND i.action_intent_id = o.id",
+        (tenant.tenant_id, iid))
+    assert acct == intent["account_id"] and exact is True
+    # and the microseconds the engine sends name the same instant
+    [(same,)] = shared_db.query(
+        "SELECT o.sub = i.submitted_at FROM intentd.intents i, intentd.apply_ops(jsonb_build_array("
+        "jsonb_build_object('tenant_id', i.tenant_id, 'action_intent_id', i.action_intent_id, "
+        "'account_id', i.account_id, 'submitted_us', "
+        "(extract(epoch FROM i.submitted_at) * 1000000)::bigint))) o "
+        "WHERE i.tenant_id = %s AND i.action_intent_id = %s", (tenant.tenant_id, iid))
+    assert same is True
