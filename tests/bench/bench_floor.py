@@ -1,15 +1,18 @@
 #!/usr/bin/python3
-"""The floor under phase (c): how many internal.create_task intents per second PostgreSQL alone
-can store on this machine, written as bare set-based SQL (floor_cycle.sql, run by pgbench) into
-copies of intentd's own tables with all their indexes, with the same durability as bench.py.
+"""The floor under bench.py's phase (c) and bench_connectors.py: how many intents per second
+PostgreSQL alone can store on this machine, written as bare set-based SQL (floor_cycle.sql, run
+by pgbench) into copies of intentd's own tables with all their indexes, with the same durability
+as bench.py. Two kinds: internal.create_task (as in (c)) and crm.create_task (as in the connector
+benchmark: one more transaction per intent, the call's write-ahead).
 
-It starts a throwaway cluster, lets one intentd create the schema and run a few intents to the
-end, copies the tables (LIKE ... INCLUDING ALL) and one finished intent's rows as the prototype,
-then runs pgbench. Prints human progress on stderr and ONE JSON line on stdout; exits 0 whenever
-it could run, 2 when it cannot run at all. Never fails CI.
+It starts a throwaway cluster and the vendor fake, lets one intentd create the schema and run one
+intent of each kind to the end, copies the tables (LIKE ... INCLUDING ALL) and the finished
+intent's rows as the prototype, then runs pgbench. Prints human progress on stderr and ONE JSON
+line on stdout; exits 0 whenever it could run, 2 when it cannot run at all. Never fails CI.
 
 Environment (all optional): BENCH_FLOOR_SECONDS (20), BENCH_FLOOR_CLIENTS (2), BENCH_FLOOR_RUNS
-(2), INTENTD_BIN, PG_BIN. The batch size is :n in floor_cycle.sql (512, intentd's claim batch).
+(2 per kind), BENCH_FLOOR_KINDS ("internal,connector"), INTENTD_BIN, PG_BIN. The batch size is
+:n in floor_cycle.sql (512, intentd's claim batch).
 """
 
 import json
@@ -27,6 +30,7 @@ sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
 from bench import start_durable_cluster  # noqa: E402
+from connector_env import VendorFake, configure, crm_task_params  # noqa: E402
 from harness import Intentd  # noqa: E402
 
 T0 = time.monotonic()
@@ -58,16 +62,19 @@ CREATE TABLE floor.tproto AS SELECT * FROM intentd.internal_tasks
 CREATE TABLE floor.lproto AS
     SELECT CASE WHEN event = 'intent.submitted' THEN 1
                 WHEN event = 'intent.transition' AND to_state = 'EXECUTING' THEN 2
-                ELSE 3 END AS phase, event, from_state, to_state, payload
+                WHEN event IN ('step.entered', 'attempt.started') THEN 3
+                ELSE 4 END AS phase, event, from_state, to_state, payload
     FROM intentd.ledger WHERE tenant_id = %(t)s AND action_intent_id = %(id)s ORDER BY seq;
--- the prototype's ledger rows of one phase (1 submit, 2 claim, 3 outcome) for batch b
-CREATE FUNCTION floor.ledger_rows(p_b bigint, p_n int, p_phase int, p_actor text)
+-- the prototype's ledger rows of phases p_from..p_to (1 submit, 2 claim, 3 step and attempt
+-- start, 4 outcome) for batch b
+CREATE FUNCTION floor.ledger_rows(p_b bigint, p_n int, p_from int, p_to int, p_actor text)
 RETURNS void LANGUAGE sql AS $f$
     INSERT INTO floor.ledger
     SELECT nextval('floor.seq'), p.tenant_id, 'f' || p_b || '_' || g, e.event, e.from_state,
            e.to_state, 'node', p_actor, e.payload, now(), sha256(g::text::bytea),
            sha256(('h' || g)::bytea)
-    FROM floor.proto p, generate_series(1, p_n) g, floor.lproto e WHERE e.phase = p_phase
+    FROM floor.proto p, generate_series(1, p_n) g, floor.lproto e
+    WHERE e.phase BETWEEN p_from AND p_to
 $f$;
 """
 
@@ -82,40 +89,55 @@ def sql(db, text, params=None):
         conn.close()
 
 
-def prototype(db, workdir):
-    """A tenant and one SUCCEEDED internal.create_task intent, run by a real intentd."""
+def prototypes(db, workdir, kinds):
+    """One SUCCEEDED intent of each kind, run by a real intentd (crm.create_task against the
+    vendor fake): {kind: {"t": tenant_id, "id": action_intent_id}}."""
     node = Intentd(db, env={"INTENTD_LOG_LEVEL": "warn"},
                    home=tempfile.mkdtemp(prefix="home-", dir=workdir))
+    fake = VendorFake().start() if "connector" in kinds else None
     node.start()
     try:
-        t = node.create_tenant()
-        c = node.client()
-        intent = t.intent()
-        r = c.submit(intent, key=t.key)
-        assert r.status == 202, r
-        c.with_token(t.operator).wait_for_state(intent["action_intent_id"], "SUCCEEDED")
-        c.close()
-        return t.tenant_id, intent["action_intent_id"]
+        out = {}
+        for kind in kinds:
+            t = node.create_tenant()
+            if kind == "connector":
+                fake.config(tokens={"hubspot": ["crm-token"]})
+                c = node.client(token=t.oncall)
+                configure(c, fake, only=("crm",))
+                c.close()
+                intent = t.intent(action_type="crm.create_task", parameters=crm_task_params())
+            else:
+                intent = t.intent()
+            c = node.client()
+            r = c.submit(intent, key=t.key)
+            assert r.status == 202, r
+            c.with_token(t.operator).wait_for_state(intent["action_intent_id"], "SUCCEEDED")
+            c.close()
+            out[kind] = {"t": t.tenant_id, "id": intent["action_intent_id"]}
+        return out
     finally:
         node.cleanup()
         node.remove_home()
+        if fake is not None:
+            fake.stop()
 
 
-def pgbench(cluster, db, seconds, clients):
+def pgbench(cluster, db, kind, seconds, clients):
     cmd = [os.path.join(harness.PG_BIN, "pgbench"), "-n", "-h", cluster.host,
            "-p", str(cluster.port), "-U", cluster.superuser, "-c", str(clients),
-           "-j", str(clients), "-T", str(seconds), "-f", SCRIPT, db.name]
+           "-j", str(clients), "-T", str(seconds), "-D",
+           "connector=%d" % (kind == "connector"), "-f", SCRIPT, db.name]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     tps = float(re.search(r"^tps = ([0-9.]+)", out, re.M).group(1))
     failed = re.search(r"number of failed transactions: (\d+)", out)
     return tps, int(failed.group(1)) if failed else 0
 
 
-def one_run(cluster, db, keys, seconds, clients):
+def one_run(cluster, db, kind, keys, seconds, clients):
     sql(db, SETUP, keys)
     [(lsn0,)] = sql(db, "SELECT pg_current_wal_lsn()")
     t0 = time.monotonic()
-    tps, failed = pgbench(cluster, db, seconds, clients)
+    tps, failed = pgbench(cluster, db, kind, seconds, clients)
     wall = time.monotonic() - t0
     [(wal, n, done, ledger, tasks)] = sql(db, """
         SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s),
@@ -128,8 +150,8 @@ def one_run(cluster, db, keys, seconds, clients):
            "intents": n, "succeeded": done, "ledger_rows_per_intent": round(ledger / max(n, 1), 2),
            "tasks": tasks, "wal_bytes_per_intent": round(float(wal) / max(n, 1), 1),
            "wall_s": round(wall, 1)}
-    log("%.0f intents/s (%d written, %d SUCCEEDED, %.1f ledger rows and %.0f WAL bytes each)",
-        run["intents_per_s"], n, done, run["ledger_rows_per_intent"],
+    log("%s: %.0f intents/s (%d written, %d SUCCEEDED, %.1f ledger rows and %.0f WAL bytes "
+        "each)", kind, run["intents_per_s"], n, done, run["ledger_rows_per_intent"],
         run["wal_bytes_per_intent"])
     return run
 
@@ -138,8 +160,10 @@ def main():
     seconds = env_int("BENCH_FLOOR_SECONDS", 20)
     clients = env_int("BENCH_FLOOR_CLIENTS", 2)
     runs = env_int("BENCH_FLOOR_RUNS", 2)
+    kinds = [k.strip() for k in os.environ.get("BENCH_FLOOR_KINDS", "internal,connector")
+             .split(",") if k.strip() in ("internal", "connector")]
     results = {"bench": "intentd storage floor", "machine": {"cpus": os.cpu_count()},
-               "config": {"seconds": seconds, "clients": clients, "runs": runs},
+               "config": {"seconds": seconds, "clients": clients, "runs": runs, "kinds": kinds},
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if not os.access(harness.intentd_binary(), os.X_OK):
         results["error"] = "intentd binary not found at %s" % harness.intentd_binary()
@@ -151,12 +175,15 @@ def main():
     workdir = tempfile.mkdtemp(prefix="intentd-floor-")
     try:
         db = cluster.create_database()
-        tenant, iid = prototype(db, workdir)
-        keys = {"t": tenant, "id": iid}
-        results["runs"] = [one_run(cluster, db, keys, seconds, clients) for _ in range(runs)]
-        rates = [r["intents_per_s"] for r in results["runs"]]
-        results["summary"] = {"floor_intents_per_s_best": max(rates),
-                              "floor_intents_per_s_mean": round(sum(rates) / len(rates), 1)}
+        protos = prototypes(db, workdir, kinds)
+        results["summary"] = {}
+        for kind in kinds:
+            rs = [one_run(cluster, db, kind, protos[kind], seconds, clients)
+                  for _ in range(runs)]
+            results[kind] = rs
+            rates = [r["intents_per_s"] for r in rs]
+            results["summary"]["%s_per_s_best" % kind] = max(rates)
+            results["summary"]["%s_per_s_mean" % kind] = round(sum(rates) / len(rates), 1)
     except Exception as e:  # noqa: BLE001
         log("floor bench aborted: %r", e)
         results["error"] = repr(e)[:1000]
