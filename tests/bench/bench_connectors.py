@@ -180,6 +180,7 @@ def main():
     finally:
         if node is not None:
             node.cleanup()
+            node.remove_home()
         if fake is not None:
             fake.stop()
         cluster.destroy()

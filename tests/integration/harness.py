@@ -13,6 +13,7 @@ Pieces:
   make_intent() a valid ActionIntentV1 for internal.create_task (or any overrides).
 """
 
+import atexit
 import hashlib
 import hmac
 import http.client
@@ -805,8 +806,15 @@ REGISTRY = []  # every Intentd created in this pytest process (for failure repor
 _MASTER_KEYS = {}
 
 
+@atexit.register
+def _remove_master_keys():
+    for path in _MASTER_KEYS.values():
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
 def master_key_file(database_name):
-    """One 0600 master key file per test database, shared by all its intentd processes."""
+    """One 0600 master key file per test database, shared by all its intentd processes (and
+    removed when this process exits)."""
     path = _MASTER_KEYS.get(database_name)
     if path is None:
         d = tempfile.mkdtemp(prefix="intentd-key-", dir="/tmp")

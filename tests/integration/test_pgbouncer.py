@@ -190,9 +190,10 @@ def run_config(intentd_binary, **env):
     # INTENTD_TEST_* stay: a wrapper such as tests/valgrind-intentd reads them
     e = {k: v for k, v in os.environ.items()
          if not k.startswith("INTENTD_") or k.startswith("INTENTD_TEST_")}
-    e["INTENTD_HOME"] = tempfile.mkdtemp(prefix="intentd-home-", dir="/tmp")
-    e.update(env)
-    return subprocess.run([intentd_binary], env=e, capture_output=True, timeout=60)
+    with tempfile.TemporaryDirectory(prefix="intentd-home-", dir="/tmp") as home:
+        e["INTENTD_HOME"] = home
+        e.update(env)
+        return subprocess.run([intentd_binary], env=e, capture_output=True, timeout=60)
 
 
 @pytest.mark.parametrize("value", ["yes", "2", "off"])
