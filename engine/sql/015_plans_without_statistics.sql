@@ -180,11 +180,11 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- As in 002_functions.sql, except that no plan it makes can read a whole table: every join to
--- intents is a nested loop (hash and merge joins are off for it) probing by the key, the account
--- and the submission time, which every index that could serve the probe holds whole, so any probe
--- is one row; the ops are matched with the rows the update applied through a JSON object keyed
+-- intents is a nested loop (hash joins, merge joins and sequential scans are off for it) probing
+-- by the key, the account and the submission time, which every index that could serve the probe
+-- holds whole, so any probe is one row; the ops are matched with the rows the update applied through a JSON object keyed
 -- by op index instead of joins of two JSON arrays; the result reads intents only for the ops that
--- did not apply; and voids go by primary key (above). An op without account_id and submitted_us
+-- did not apply; and voids go by primary key, one UPDATE per table that has any. An op without account_id and submitted_us
 -- (sent by a node older than this schema) is looked up by its key alone.
 CREATE OR REPLACE FUNCTION intentd.apply(p_node text, p_ops jsonb)
 RETURNS TABLE (idx int, result text, version bigint, cancel_requested boolean)
@@ -196,7 +196,9 @@ DECLARE
     done jsonb;
     led jsonb;
     effects bigint;
-    v record;
+    void_tasks text[];
+    void_notes text[];
+    void_briefs text[];
 BEGIN
     -- lock the rows in key order first (as intentd.renew does), so concurrent writers of the
     -- same intents queue instead of deadlocking
@@ -292,24 +294,31 @@ BEGIN
                (SELECT count(*) FROM briefs)
             INTO effects; -- referencing every CTE makes each of them run
 
-        -- A compensation voids the record it names, by its key. These were three UPDATE ... FROM
-        -- joins in the statement above, planned once per connection: planned while the tables
-        -- were small, they read the whole of internal_tasks on every call, voids or not.
-        FOR v IN SELECT e.op -> 'effect' ->> 'table' AS tbl, e.op -> 'effect' ->> 'record_id' AS rid
-                 FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
-                 WHERE done ? (e.ord - 1)::text AND e.op -> 'effect' ->> 'kind' = 'void'
-        LOOP
-            IF v.tbl = 'task' THEN
-                UPDATE intentd.internal_tasks SET voided_at = clock_timestamp()
-                WHERE record_id = v.rid AND voided_at IS NULL;
-            ELSIF v.tbl = 'note' THEN
-                UPDATE intentd.internal_notes SET voided_at = clock_timestamp()
-                WHERE record_id = v.rid AND voided_at IS NULL;
-            ELSIF v.tbl = 'brief' THEN
-                UPDATE intentd.internal_briefs SET voided_at = clock_timestamp()
-                WHERE record_id = v.rid AND voided_at IS NULL;
-            END IF;
-        END LOOP;
+        -- A compensation voids the records it names, by primary key, one UPDATE per table that
+        -- has any. These were three UPDATE ... FROM joins in the statement above, planned once
+        -- per connection: planned while the tables were small, they read the whole of
+        -- internal_tasks on every call, voids or not.
+        SELECT array_agg(e.op -> 'effect' ->> 'record_id')
+                   FILTER (WHERE e.op -> 'effect' ->> 'table' = 'task'),
+               array_agg(e.op -> 'effect' ->> 'record_id')
+                   FILTER (WHERE e.op -> 'effect' ->> 'table' = 'note'),
+               array_agg(e.op -> 'effect' ->> 'record_id')
+                   FILTER (WHERE e.op -> 'effect' ->> 'table' = 'brief')
+            INTO void_tasks, void_notes, void_briefs
+        FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e(op, ord)
+        WHERE done ? (e.ord - 1)::text AND e.op -> 'effect' ->> 'kind' = 'void';
+        IF void_tasks IS NOT NULL THEN
+            UPDATE intentd.internal_tasks SET voided_at = clock_timestamp()
+            WHERE record_id = ANY (void_tasks) AND voided_at IS NULL;
+        END IF;
+        IF void_notes IS NOT NULL THEN
+            UPDATE intentd.internal_notes SET voided_at = clock_timestamp()
+            WHERE record_id = ANY (void_notes) AND voided_at IS NULL;
+        END IF;
+        IF void_briefs IS NOT NULL THEN
+            UPDATE intentd.internal_briefs SET voided_at = clock_timestamp()
+            WHERE record_id = ANY (void_briefs) AND voided_at IS NULL;
+        END IF;
 
         SELECT jsonb_agg(l.row || jsonb_build_object(
                    'tenant_id', e.op ->> 'tenant_id',
