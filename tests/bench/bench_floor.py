@@ -29,22 +29,14 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
-from bench import start_durable_cluster  # noqa: E402
-from connector_env import VendorFake, configure, crm_task_params  # noqa: E402
+from bench import env_int, log, start_durable_cluster  # noqa: E402
+from bench_connectors import fresh_tenant  # noqa: E402
+from connector_env import VendorFake, crm_task_params  # noqa: E402
 from harness import Intentd  # noqa: E402
 
-T0 = time.monotonic()
 SCRIPT = os.path.join(HERE, "floor_cycle.sql")
-
-
-def log(msg, *args):
-    sys.stderr.write("[floor %6.1fs] %s\n" % (time.monotonic() - T0, msg % args if args else msg))
-    sys.stderr.flush()
-
-
-def env_int(name, default):
-    v = os.environ.get(name)
-    return int(v) if v not in (None, "") else default
+with open(SCRIPT) as _f:
+    N_BATCH = int(re.search(r"^\\set n (\d+)$", _f.read(), re.M).group(1))  # intents a cycle
 
 
 SETUP = """
@@ -79,16 +71,6 @@ $f$;
 """
 
 
-def sql(db, text, params=None):
-    conn = db.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(text, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
-
-
 def prototypes(db, workdir, kinds):
     """One SUCCEEDED intent of each kind, run by a real intentd (crm.create_task against the
     vendor fake): {kind: {"t": tenant_id, "id": action_intent_id}}."""
@@ -99,14 +81,11 @@ def prototypes(db, workdir, kinds):
     try:
         out = {}
         for kind in kinds:
-            t = node.create_tenant()
             if kind == "connector":
-                fake.config(tokens={"hubspot": ["crm-token"]})
-                c = node.client(token=t.oncall)
-                configure(c, fake, only=("crm",))
-                c.close()
+                t = fresh_tenant(node, fake, 0)
                 intent = t.intent(action_type="crm.create_task", parameters=crm_task_params())
             else:
+                t = node.create_tenant()
                 intent = t.intent()
             c = node.client()
             r = c.submit(intent, key=t.key)
@@ -134,19 +113,18 @@ def pgbench(cluster, db, kind, seconds, clients):
 
 
 def one_run(cluster, db, kind, keys, seconds, clients):
-    sql(db, SETUP, keys)
-    [(lsn0,)] = sql(db, "SELECT pg_current_wal_lsn()")
+    db.query(SETUP, keys)
+    [(lsn0,)] = db.query("SELECT pg_current_wal_lsn()")
     t0 = time.monotonic()
     tps, failed = pgbench(cluster, db, kind, seconds, clients)
     wall = time.monotonic() - t0
-    [(wal, n, done, ledger, tasks)] = sql(db, """
+    [(wal, n, done, ledger, tasks)] = db.query("""
         SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s),
                (SELECT count(*) FROM floor.intents),
                (SELECT count(*) FROM floor.intents WHERE state = 'SUCCEEDED'),
                (SELECT count(*) FROM floor.ledger), (SELECT count(*) FROM floor.tasks)""",
                                           (lsn0,))
-    n_batch = int(re.search(r"\\set n (\d+)", open(SCRIPT).read()).group(1))
-    run = {"intents_per_s": round(tps * n_batch, 1), "pgbench_tps": tps, "failed": failed,
+    run = {"intents_per_s": round(tps * N_BATCH, 1), "pgbench_tps": tps, "failed": failed,
            "intents": n, "succeeded": done, "ledger_rows_per_intent": round(ledger / max(n, 1), 2),
            "tasks": tasks, "wal_bytes_per_intent": round(float(wal) / max(n, 1), 1),
            "wall_s": round(wall, 1)}
