@@ -4,14 +4,16 @@ grow.
 PL/pgSQL keeps one plan per statement and connection, made with the table sizes of that moment,
 until an ANALYZE invalidates it; a node that starts on a new database plans before autovacuum has
 analyzed anything. Here one session plans intentd.claim and intentd.apply (generic plans, as a
-connection keeps after five calls) while intents holds a single row, the table then grows to
-2,001 rows, and auto_explain (at NOTICE level, so the plans come back to this session) shows how
+connection keeps after five calls), and intentd.submit, while intents holds a single row, the table then grows to
+2,002 rows, and auto_explain (at NOTICE level, so the plans come back to this session) shows how
 many rows the same plans read. Row counts, not timings, are asserted."""
 
+import hashlib
 import json
 import re
+import time
 
-from harness import unique
+from harness import canonical, unique
 
 GROWTH = 2000
 NODE = "young-plans-node"
@@ -48,6 +50,21 @@ def _apply(cur, op):
     assert cur.fetchall() == [(0, "ok")]
 
 
+def _submit_direct(cur, tenant):
+    """One intent through intentd.submit, with the arguments the engine gives it."""
+    intent = tenant.intent(action_intent_id=unique("yd"))
+    body = canonical(intent).decode("utf-8")
+    item = {"req": 0, "idx": 0, "id": intent["action_intent_id"],
+            "account_id": intent["account_id"], "action_type": intent["action_type"],
+            "priority": intent.get("priority", 50), "expires_epoch": intent["expires_at_epoch"],
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "hash": hashlib.sha256(body.encode("utf-8")).hexdigest(), "intent": intent}
+    subs = [{"tenant": tenant.tenant_id, "body": body, "signature": "t=0,v1=test"}]
+    cur.execute("SELECT status FROM intentd.submit(%s, %s::jsonb, %s::jsonb)",
+                (NODE, json.dumps(subs), json.dumps([item])))
+    assert cur.fetchall() == [(202,)]
+
+
 def _rows_removed(notices):
     """The largest 'Rows Removed by [Join ]Filter' of any plan node in the notices."""
     found = [int(n) for text in notices
@@ -68,7 +85,7 @@ def _submit(inst, tenant, n):
         c.close()
 
 
-def test_claim_and_apply_planned_on_a_young_table_probe_by_key(intentd_factory):
+def test_plans_made_on_a_young_table_probe_by_key(intentd_factory):
     inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
     tenant = inst.create_tenant()
     _submit(inst, tenant, 1)
@@ -77,14 +94,18 @@ def test_claim_and_apply_planned_on_a_young_table_probe_by_key(intentd_factory):
         with conn.cursor() as cur:
             # planned now, on a table of one intent
             _apply(cur, _claim_one(cur))
+            _submit_direct(cur, tenant)
             _submit(inst, tenant, GROWTH)
-            assert inst.database.scalar("SELECT count(*) FROM intentd.intents") == GROWTH + 1
+            assert inst.database.scalar("SELECT count(*) FROM intentd.intents") == GROWTH + 2
             del conn.notices[:]
             op = _claim_one(cur)
             claim_plans = list(conn.notices)
             del conn.notices[:]
             _apply(cur, op)
             apply_plans = list(conn.notices)
+            del conn.notices[:]
+            _submit_direct(cur, tenant)
+            submit_plans = list(conn.notices)
     finally:
         conn.close()
     assert any("Update on intents" in p for p in apply_plans), apply_plans
@@ -93,3 +114,5 @@ def test_claim_and_apply_planned_on_a_young_table_probe_by_key(intentd_factory):
     # (and filter away) every intent the table has gained since
     assert _rows_removed(claim_plans) < 10, claim_plans
     assert _rows_removed(apply_plans) < 10, apply_plans
+    assert any("Insert on intents" in p for p in submit_plans), submit_plans
+    assert _rows_removed(submit_plans) < 10, submit_plans
