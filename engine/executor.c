@@ -703,6 +703,7 @@ static void applied(void *arg, int err, const struct store_result *res, const ch
                     const char *msg);
 static void backoff(struct executor *e, struct flight *f, int err, const char *sqlstate,
                     const char *msg);
+static void retry_later(struct executor *e);
 
 static void retry_fire(uv_timer_t *t)
 {
@@ -724,8 +725,11 @@ static void fill(void *arg)
     struct executor *e = arg;
     if (can_apply(e)) {
         struct flight *f = calloc(1, sizeof *f);
-        if (!f)
+        if (!f) {
+            /* the outcomes stay queued; nothing else may ask for a group for them */
+            retry_later(e);
             return;
+        }
         f->e = e;
         while (e->qhead && f->n < EXEC_APPLY_BATCH) {
             struct item *it = e->qhead;
@@ -789,6 +793,12 @@ static void backoff(struct executor *e, struct flight *f, int err, const char *s
              msg ? msg : ie_strerror(err));
     requeue_front(e, f);
     free(f);
+    retry_later(e);
+}
+
+/* Sends the queued outcomes again after a delay that doubles up to RETRY_MAX_MS. */
+static void retry_later(struct executor *e)
+{
     e->retry_ms = e->retry_ms ? e->retry_ms * 2 : RETRY_MIN_MS;
     if (e->retry_ms > RETRY_MAX_MS)
         e->retry_ms = RETRY_MAX_MS;

@@ -76,9 +76,10 @@ def prototypes(db, workdir, kinds):
     vendor fake): {kind: {"t": tenant_id, "id": action_intent_id}}."""
     node = Intentd(db, env={"INTENTD_LOG_LEVEL": "warn"},
                    home=tempfile.mkdtemp(prefix="home-", dir=workdir))
-    fake = VendorFake().start() if "connector" in kinds else None
-    node.start()
+    fake = None
     try:
+        fake = VendorFake().start() if "connector" in kinds else None
+        node.start()
         out = {}
         for kind in kinds:
             if kind == "connector":

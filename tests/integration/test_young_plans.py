@@ -3,10 +3,10 @@ grow.
 
 PL/pgSQL keeps one plan per statement and connection, made with the table sizes of that moment,
 until an ANALYZE invalidates it; a node that starts on a new database plans before autovacuum has
-analyzed anything. Here one session plans intentd.claim and intentd.apply (generic plans, as a
-connection keeps after five calls), and intentd.submit, while intents holds a single row, the table then grows to
-2,002 rows, and auto_explain (at NOTICE level, so the plans come back to this session) shows how
-many rows the same plans read. Row counts, not timings, are asserted."""
+analyzed anything. Here one session plans intentd.claim, intentd.apply and intentd.submit
+(generic plans, as a connection keeps after five calls) while intents holds a single row, the
+table then grows to 2,002 rows, and auto_explain (at NOTICE level, so the plans come back to this
+session) shows how many rows the same plans read. Row counts, not timings, are asserted."""
 
 import hashlib
 import json
