@@ -1136,6 +1136,34 @@ class RetryingSubmitter(threading.Thread):
 # assertions shared by the tests
 
 
+def submit_batches(inst, tenant, n, prefix):
+    """n new intents of tenant through POST /v1/intents:batch (1,000 a request), each
+    accepted (202)."""
+    c = inst.client()
+    try:
+        for start in range(0, n, 1000):
+            batch = [tenant.intent(action_intent_id=unique(prefix))
+                     for _ in range(min(1000, n - start))]
+            r = c.batch(batch, key=tenant.key)
+            assert r.status == 200, r
+            assert {x["status"] for x in r.json["results"]} == {202}, r.json["results"][:3]
+    finally:
+        c.close()
+
+
+def explain_to_notices(cur):
+    """Has every statement of this session, nested ones included, send its executed plan
+    (with row counts, without timings) back as a NOTICE (the connection's notices)."""
+    for s in ("LOAD 'auto_explain'",
+              "SET auto_explain.log_min_duration = 0",
+              "SET auto_explain.log_analyze = on",
+              "SET auto_explain.log_timing = off",
+              "SET auto_explain.log_nested_statements = on",
+              "SET auto_explain.log_level = notice",
+              "SET client_min_messages = notice"):
+        cur.execute(s)
+
+
 def assert_problem(r, status):
     """r is an RFC 9457 problem with this status; returns its body."""
     assert r.status == status, "expected %d, got %r" % (status, r)

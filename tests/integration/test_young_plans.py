@@ -13,7 +13,7 @@ import json
 import re
 import time
 
-from harness import canonical, unique
+from harness import canonical, explain_to_notices, submit_batches, unique
 
 GROWTH = 2000
 NODE = "young-plans-node"
@@ -22,16 +22,9 @@ NODE = "young-plans-node"
 def _session(db):
     conn = db.connect()
     with conn.cursor() as cur:
-        for s in ("LOAD 'auto_explain'",
-                  "SET auto_explain.log_min_duration = 0",
-                  "SET auto_explain.log_analyze = on",
-                  "SET auto_explain.log_timing = off",
-                  "SET auto_explain.log_nested_statements = on",
-                  "SET auto_explain.log_level = notice",
-                  "SET client_min_messages = notice",
-                  # the plan made at the first call is kept, as after five calls in the engine
-                  "SET plan_cache_mode = force_generic_plan"):
-            cur.execute(s)
+        explain_to_notices(cur)
+        # the plan made at the first call is kept, as after five calls in the engine
+        cur.execute("SET plan_cache_mode = force_generic_plan")
     return conn
 
 
@@ -72,30 +65,17 @@ def _rows_removed(notices):
     return max(found, default=0)
 
 
-def _submit(inst, tenant, n):
-    c = inst.client()
-    try:
-        for start in range(0, n, 1000):
-            batch = [tenant.intent(action_intent_id=unique("yp"))
-                     for _ in range(min(1000, n - start))]
-            r = c.batch(batch, key=tenant.key)
-            assert r.status == 200, r
-            assert {x["status"] for x in r.json["results"]} == {202}, r.json["results"][:3]
-    finally:
-        c.close()
-
-
 def test_plans_made_on_a_young_table_probe_by_key(intentd_factory):
     inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
     tenant = inst.create_tenant()
-    _submit(inst, tenant, 1)
+    submit_batches(inst, tenant, 1, "yp")
     conn = _session(inst.database)
     try:
         with conn.cursor() as cur:
             # planned now, on a table of one intent
             _apply(cur, _claim_one(cur))
             _submit_direct(cur, tenant)
-            _submit(inst, tenant, GROWTH)
+            submit_batches(inst, tenant, GROWTH, "yp")
             assert inst.database.scalar("SELECT count(*) FROM intentd.intents") == GROWTH + 2
             del conn.notices[:]
             op = _claim_one(cur)
