@@ -272,11 +272,14 @@ def db_counters(db):
     # wal_bytes and write_xids are exact; the pg_stat_* counters are flushed by each backend
     # at most once a second (idle: within 10 s), so over short phases they lag
     t = db.query("SELECT relname, coalesce(seq_scan, 0), coalesce(seq_tup_read, 0), "
-                 "coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE schemaname = 'intentd' "
-                 "AND relname IN ('intents', 'ledger')")
+                 "coalesce(idx_scan, 0), n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                 "WHERE schemaname = 'intentd' AND relname IN ('intents', 'ledger')")
     tabs = {}
-    for rel, ss, st, ix in t:
+    for rel, ss, st, ix, up, hot in t:
         tabs.update({rel + "_seq_scan": ss, rel + "_seq_tup_read": st, rel + "_idx_scan": ix})
+        if rel == "intents":
+            # updates that added no index entries (heap-only tuples)
+            tabs.update(intents_upd=up, intents_hot_upd=hot)
     return {"wal_bytes": int(x[0]), "write_xids": int(x[1]), **tabs, "xact_commit": r[0],
             "tup_inserted": r[1], "tup_updated": r[2], "wal_records": w[0], "wal_fpi": w[1],
             "wal_write": w[2], "wal_sync": w[3]}

@@ -9,7 +9,11 @@ Environment (optional): CB_INTENTS (per phase, 20000), CB_BATCH (1000), CB_CONC 
 connections), CB_DELAYS ("0,50": fake response times in ms), CB_TIMEOUT (600 s per phase),
 CB_PACED_RATE (500/s) and CB_PACED_SECONDS (10): single submissions at a steady rate, for the
 latency of an engine that is not saturated (0 skips),
-BENCH_INTENTD_ENV (extra intentd environment, as for bench.py), INTENTD_BIN.
+BENCH_INTENTD_ENV (extra intentd environment, as for bench.py), INTENTD_BIN. BENCH_PGSS (top|all)
+adds each burst phase's ten costliest statements from pg_stat_statements; unset, it stays off so the
+figures compare with runs made without it. CB_STATS_WAIT (0 s): a pause before the database counters
+are read at the end of a burst, so that the pg_stat_* ones (heap-only updates and the like) are
+complete; wal_bytes is exact either way.
 """
 
 import json
@@ -35,6 +39,9 @@ TIMEOUT = float(os.environ.get("CB_TIMEOUT", "600"))
 PACED_RATE = float(os.environ.get("CB_PACED_RATE", "500"))
 PACED_SECONDS = float(os.environ.get("CB_PACED_SECONDS", "10"))
 RUN = "%x" % int(time.time())
+STATS_WAIT = float(os.environ.get("CB_STATS_WAIT", "0"))
+PGSS = os.environ.get("BENCH_PGSS", "off")
+bench.CFG["pgss"] = PGSS
 
 
 def template(tenant):
@@ -103,6 +110,8 @@ def phase(node, db, fake, delay_ms):
     tenant = fresh_tenant(node, fake, delay_ms)
     raw = bodies(tenant, "cb%d_" % delay_ms)
     meter = CpuMeter(db.cluster, node.pid)
+    bench.pgss_reset(db)
+    c0 = bench.db_counters(db)
     s0 = meter.snap()
     t0 = time.monotonic()
     t0_epoch = time.time()
@@ -132,6 +141,8 @@ def phase(node, db, fake, delay_ms):
     elapsed = (progress.done_epoch - t0_epoch) if done else time.monotonic() - t0
     s1 = meter.snap()
     th.join(timeout=60)
+    # pg_stat_* counters reach the views up to 10 s after a backend goes idle
+    time.sleep(STATS_WAIT)
     stats = fake.stats()
     out = {"fake_delay_ms": delay_ms, "intents": N, "succeeded": ok, "other_terminal": bad,
            "completed": done, "elapsed_s": round(elapsed, 2),
@@ -144,7 +155,9 @@ def phase(node, db, fake, delay_ms):
            "ledger_rows_per_intent": round(db.scalar(
                "SELECT count(*) FROM intentd.ledger WHERE tenant_id = %s",
                (tenant.tenant_id,)) / max(N, 1), 2),
-           "cpu": CpuMeter.diff(s0, s1)}
+           "cpu": CpuMeter.diff(s0, s1),
+           "db": bench.counters_diff(c0, bench.db_counters(db), per=ok or None),
+           "pg_stat_statements_top": bench.pgss_top(db)}
     log("[%d ms] %d/%d SUCCEEDED in %.1f s = %.0f/s; p50/p99 %s ms; fake max in flight %s",
         delay_ms, ok, N, elapsed, out["intents_per_s"], out["latency_ms_p50_p99"],
         out["fake_max_in_flight"])
@@ -155,7 +168,11 @@ def main():
     results = {"bench": "intentd issue 3 connectors", "intents_per_phase": N,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": {"cpus": os.cpu_count()}, "phases": []}
-    cluster = bench.start_durable_cluster(results)
+    extra = {}
+    if PGSS != "off":
+        extra = {"shared_preload_libraries": "'pg_stat_statements'",
+                 "pg_stat_statements.track": PGSS}
+    cluster = bench.start_durable_cluster(results, extra)
     if cluster is None:
         return 2
     fake = None
@@ -163,6 +180,7 @@ def main():
     try:
         fake = VendorFake().start()
         db = cluster.create_database()
+        bench.pgss_enable(db)
         env = {"INTENTD_LOG_LEVEL": "warn", "INTENTD_DB_POOL": "8",
                "INTENTD_CLAIM_BATCH": "1024"}
         env.update(bench.intentd_extra_env())
