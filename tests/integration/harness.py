@@ -1151,6 +1151,26 @@ def submit_batches(inst, tenant, n, prefix):
         c.close()
 
 
+def sql_claim(cur, node, limit):
+    """intentd.claim as the engine calls it (lease 300 s, quarantine after 3): each claimed
+    row's key, account, submission time, fence and version, the fields an op names it by."""
+    cur.execute("SELECT tenant_id, action_intent_id, account_id, fence, version, submitted_us "
+                "FROM intentd.claim(%s, %s, 300, 3)", (node, limit))
+    return [{"tenant_id": t, "action_intent_id": i, "account_id": a, "fence": f, "version": v,
+             "submitted_us": s} for t, i, a, f, v, s in cur.fetchall()]
+
+
+def sql_apply(cur, node, ops):
+    """intentd.apply of ops as the engine sends them; asserts that every op applied ('ok')
+    and sets each op's version to its row's new one, ready for the next step."""
+    cur.execute("SELECT idx, result, version FROM intentd.apply(%s, %s::jsonb) ORDER BY idx",
+                (node, json.dumps(ops)))
+    rows = cur.fetchall()
+    assert [(i, r) for i, r, _ in rows] == [(i, "ok") for i in range(len(ops))], rows
+    for op, (_, _, version) in zip(ops, rows):
+        op["version"] = version
+
+
 def explain_to_notices(cur):
     """Has every statement of this session, nested ones included, send its executed plan
     (with row counts, without timings) back as a NOTICE (the connection's notices)."""

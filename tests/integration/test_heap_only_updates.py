@@ -2,33 +2,24 @@
 entries (heap-only updates), the outcome that ends it moves it from intents_due to
 intents_retention, and finished_at agrees with the state whatever writes the row.
 
-The functions are called the way the engine calls them, in one transaction, and
-pg_stat_xact_user_tables counts that transaction's own updates: exact counts, no timing."""
-
-import json
+The functions are called the way the engine calls them, each step in its own transaction, and
+pg_stat_xact_user_tables counts this session's own updates: exact counts, no timing."""
 
 import psycopg2
 import pytest
 
-from harness import explain_to_notices, submit_batches
+from harness import explain_to_notices, sql_apply, sql_claim, submit_batches
 
 NODE = "hot-updates-node"
 
 
-def _claim(cur, limit):
-    cur.execute("SELECT tenant_id, action_intent_id, account_id, fence, version, submitted_us "
-                "FROM intentd.claim(%s, %s, 300, 3)", (NODE, limit))
-    return [{"tenant_id": t, "action_intent_id": i, "account_id": a, "fence": f, "version": v,
-             "submitted_us": s} for t, i, a, f, v, s in cur.fetchall()]
-
-
-def _apply(cur, ops):
-    cur.execute("SELECT idx, result, version FROM intentd.apply(%s, %s::jsonb) ORDER BY idx",
-                (NODE, json.dumps(ops)))
-    rows = cur.fetchall()
-    assert [r[1] for r in rows] == ["ok"] * len(ops), rows
-    for op, (_, _, version) in zip(ops, rows):
-        op["version"] = version
+def _node(intentd_factory, pending):
+    """A node that accepts and does not execute, with this many intents of a new tenant
+    pending; the test claims and applies them itself."""
+    inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
+    tenant = inst.create_tenant()
+    submit_batches(inst, tenant, pending, "hu")
+    return inst, tenant
 
 
 def _write_ahead(row):
@@ -70,9 +61,7 @@ def _updates(cur, step):
 
 
 def test_claim_and_write_ahead_are_heap_only_and_the_outcome_is_not(intentd_factory):
-    inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
-    tenant = inst.create_tenant()
-    submit_batches(inst, tenant, 3, "hu")
+    inst, tenant = _node(intentd_factory, 3)
     conn = inst.database.connect()
     conn.autocommit = False
     try:
@@ -80,15 +69,15 @@ def test_claim_and_write_ahead_are_heap_only_and_the_outcome_is_not(intentd_fact
             # each step its own transaction, as in the engine: the versions a committed step
             # left behind are pruned from the page when the next one needs the room
             rows = []
-            assert _updates(cur, lambda: rows.extend(_claim(cur, 3))) == (3, 3)
+            assert _updates(cur, lambda: rows.extend(sql_claim(cur, NODE, 3))) == (3, 3)
             assert len(rows) == 3
             conn.commit()
             ops = [_write_ahead(r) for r in rows]
-            assert _updates(cur, lambda: _apply(cur, ops)) == (3, 3)
+            assert _updates(cur, lambda: sql_apply(cur, NODE, ops)) == (3, 3)
             conn.commit()
             ends = [_outcome(dict(r, version=op["version"])) for r, op in zip(rows, ops)]
             # ending sets finished_at: the row leaves intents_due and enters intents_retention
-            assert _updates(cur, lambda: _apply(cur, ends)) == (3, 0)
+            assert _updates(cur, lambda: sql_apply(cur, NODE, ends)) == (3, 0)
             conn.commit()
     finally:
         conn.close()
@@ -100,8 +89,8 @@ def test_claim_and_write_ahead_are_heap_only_and_the_outcome_is_not(intentd_fact
     conn = inst.database.connect()
     try:
         with conn.cursor() as cur:
-            assert len(_claim(cur, 10)) == 1
-            assert _claim(cur, 10) == []
+            assert len(sql_claim(cur, NODE, 10)) == 1
+            assert sql_claim(cur, NODE, 10) == []
     finally:
         conn.close()
 
@@ -109,21 +98,19 @@ def test_claim_and_write_ahead_are_heap_only_and_the_outcome_is_not(intentd_fact
 def test_claim_reads_only_unfinished_intents(intentd_factory):
     """With hundreds of finished intents and one new one, the claim's plan takes intents_due
     and reads the one row."""
-    inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
-    tenant = inst.create_tenant()
-    submit_batches(inst, tenant, 300, "hu")
+    inst, tenant = _node(intentd_factory, 300)
     conn = inst.database.connect()
     try:
         with conn.cursor() as cur:
-            rows = _claim(cur, 300)
+            rows = sql_claim(cur, NODE, 300)
             assert len(rows) == 300
-            _apply(cur, [_outcome(r) for r in rows])
+            sql_apply(cur, NODE, [_outcome(r) for r in rows])
             cur.execute("ANALYZE intentd.intents")
         submit_batches(inst, tenant, 1, "hu")
         with conn.cursor() as cur:
             explain_to_notices(cur)
             del conn.notices[:]
-            assert len(_claim(cur, 10)) == 1
+            assert len(sql_claim(cur, NODE, 10)) == 1
             plans = "\n".join(conn.notices)
     finally:
         conn.close()
@@ -136,13 +123,11 @@ def test_claim_reads_only_unfinished_intents(intentd_factory):
     "finished_at = clock_timestamp()",       # finished while still EXECUTING
 ])
 def test_finished_at_and_state_cannot_disagree(intentd_factory, change):
-    inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
-    tenant = inst.create_tenant()
-    submit_batches(inst, tenant, 1, "hu")
+    inst, _ = _node(intentd_factory, 1)
     conn = inst.database.connect()
     try:
         with conn.cursor() as cur:
-            row = _claim(cur, 1)[0]
+            row = sql_claim(cur, NODE, 1)[0]
             before = _row(inst.database, row)
             with pytest.raises(psycopg2.errors.CheckViolation) as e:
                 cur.execute("UPDATE intentd.intents SET %s WHERE tenant_id = %%s "

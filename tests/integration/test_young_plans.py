@@ -13,7 +13,7 @@ import json
 import re
 import time
 
-from harness import canonical, explain_to_notices, submit_batches, unique
+from harness import canonical, explain_to_notices, sql_apply, sql_claim, submit_batches, unique
 
 GROWTH = 2000
 NODE = "young-plans-node"
@@ -29,18 +29,13 @@ def _session(db):
 
 
 def _claim_one(cur):
-    cur.execute("SELECT tenant_id, action_intent_id, account_id, fence, version, submitted_us "
-                "FROM intentd.claim(%s, 1, 300, 3)", (NODE,))
-    rows = cur.fetchall()
+    rows = sql_claim(cur, NODE, 1)
     assert len(rows) == 1, rows
-    t, iid, acct, fence, version, sub_us = rows[0]
-    return {"tenant_id": t, "action_intent_id": iid, "account_id": acct, "fence": fence,
-            "version": version, "submitted_us": sub_us}
+    return rows[0]
 
 
 def _apply(cur, op):
-    cur.execute("SELECT idx, result FROM intentd.apply(%s, %s::jsonb)", (NODE, json.dumps([op])))
-    assert cur.fetchall() == [(0, "ok")]
+    sql_apply(cur, NODE, [op])
 
 
 def _submit_direct(cur, tenant):
