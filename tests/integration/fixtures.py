@@ -152,6 +152,26 @@ def tenant(shared):
     return shared[0].create_tenant()
 
 
+@pytest.fixture
+def finished(shared):
+    """A tenant and one SUCCEEDED create_task intent on the module's intentd."""
+    inst = shared[0]
+    t = inst.create_tenant()
+    c = inst.client()
+    intent = t.intent()
+    assert c.submit(intent, key=t.key).status == 202
+    c.with_token(t.operator).wait_for_state(intent["action_intent_id"], "SUCCEEDED")
+    c.close()
+    return t, intent["action_intent_id"]
+
+
+def owner_of(db, table):
+    """The role that owns intentd.<table>: the guards below must hold for it too."""
+    owner = db.table_owner("intentd", table)
+    assert owner, "intentd.%s does not exist" % table
+    return owner
+
+
 @contextlib.contextmanager
 def unchanged(db, timeout=harness.STATE_TIMEOUT):
     """Asserts the block changed no row of intents, ledger or the internal_* tables. Waits for

@@ -4,27 +4,8 @@ refused by the database, and tamper detection by GET /v1/ledger/verify (SPEC §3
 import psycopg2
 import pytest
 
-from fixtures import unchanged
+from fixtures import owner_of, unchanged
 from harness import assert_problem
-
-
-@pytest.fixture
-def finished(shared):
-    """A tenant and one SUCCEEDED create_task intent on the module's intentd."""
-    inst, db = shared
-    t = inst.create_tenant()
-    c = inst.client()
-    intent = t.intent()
-    assert c.submit(intent, key=t.key).status == 202
-    c.with_token(t.operator).wait_for_state(intent["action_intent_id"], "SUCCEEDED")
-    c.close()
-    return t, intent["action_intent_id"]
-
-
-def _owner(db, table):
-    owner = db.table_owner("intentd", table)
-    assert owner, "intentd.%s does not exist" % table
-    return owner
 
 
 @pytest.mark.parametrize("statement", [
@@ -35,8 +16,8 @@ def _owner(db, table):
     "TRUNCATE intentd.ledger",
     "TRUNCATE intentd.ledger CASCADE",
 ], ids=["update_all", "update_one", "delete_all", "delete_one", "truncate", "truncate_cascade"])
-def test_ledger_refuses_change_from_the_table_owner(shared_db, finished, statement):
-    owner = _owner(shared_db, "ledger")
+def test_ledger_refuses_change_from_the_tableowner_of(shared_db, finished, statement):
+    owner = owner_of(shared_db, "ledger")
     before = shared_db.query("SELECT seq, hash FROM intentd.ledger ORDER BY seq")
     assert before
     with pytest.raises(psycopg2.Error):
@@ -55,7 +36,7 @@ def test_ledger_refuses_change_from_a_superuser_with_guards_on(shared_db, finish
 @pytest.mark.parametrize("to_state", ["PENDING", "EXECUTING", "FAILED"])
 def test_illegal_state_change_is_refused_by_the_database(shared_db, finished, to_state):
     t, iid = finished
-    owner = _owner(shared_db, "intents")
+    owner = owner_of(shared_db, "intents")
     with pytest.raises(psycopg2.Error):
         shared_db.query("UPDATE intentd.intents SET state = %s WHERE action_intent_id = %s "
                         "AND tenant_id = %s", (to_state, iid, t.tenant_id), role=owner)
@@ -78,7 +59,7 @@ def test_intent_inserted_past_pending_is_refused_by_the_database(shared_db, fini
     sql, params = _copy_of(t, iid, iid + "-copy", to_state)
     with unchanged(shared_db):
         with pytest.raises(psycopg2.Error) as e:
-            shared_db.query(sql, params, role=_owner(shared_db, "intents"))
+            shared_db.query(sql, params, role=owner_of(shared_db, "intents"))
     assert e.value.pgcode == "23514" and "must start PENDING" in str(e.value), e.value
 
 
@@ -91,7 +72,7 @@ def test_bad_action_intent_id_is_refused_by_the_database(shared_db, finished, ba
     sql, params = _copy_of(t, iid, bad_id)
     with unchanged(shared_db):
         with pytest.raises(psycopg2.Error) as e:
-            shared_db.query(sql, params, role=_owner(shared_db, "intents"))
+            shared_db.query(sql, params, role=owner_of(shared_db, "intents"))
     assert e.value.pgcode == "23514" and "intents_action_intent_id_check" in str(e.value), \
         e.value
 

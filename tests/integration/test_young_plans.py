@@ -60,6 +60,19 @@ def _rows_removed(notices):
     return max(found, default=0)
 
 
+def _grow_archive_and_submissions(db, tenant):
+    """What a submission probes besides intents (the archive for an id that stays taken, the
+    submissions its intents name) grows as much, so that a kept plan reading either whole
+    shows in its row counts too."""
+    db.query("INSERT INTO intentd.intents_archive SELECT * FROM intentd.intents")
+    db.query("UPDATE intentd.intents_archive SET action_intent_id = 'archived-' || "
+             "action_intent_id")
+    db.query("INSERT INTO intentd.submissions (tenant_id, body, signature) "
+             "SELECT %s, '{}', 't=0,v1=x' FROM generate_series(1, %s)",
+             (tenant.tenant_id, GROWTH))
+    assert db.scalar("SELECT count(*) FROM intentd.intents_archive") == GROWTH + 2
+
+
 def test_plans_made_on_a_young_table_probe_by_key(intentd_factory):
     inst = intentd_factory(env={"INTENTD_SCHEDULER": "off"})
     tenant = inst.create_tenant()
@@ -72,6 +85,7 @@ def test_plans_made_on_a_young_table_probe_by_key(intentd_factory):
             _submit_direct(cur, tenant)
             submit_batches(inst, tenant, GROWTH, "yp")
             assert inst.database.scalar("SELECT count(*) FROM intentd.intents") == GROWTH + 2
+            _grow_archive_and_submissions(inst.database, tenant)
             del conn.notices[:]
             op = _claim_one(cur)
             claim_plans = list(conn.notices)
@@ -91,3 +105,6 @@ def test_plans_made_on_a_young_table_probe_by_key(intentd_factory):
     assert _rows_removed(apply_plans) < 10, apply_plans
     assert any("Insert on intents" in p for p in submit_plans), submit_plans
     assert _rows_removed(submit_plans) < 10, submit_plans
+    # nor a whole table read without a filter: the archive and submissions probes too
+    assert not re.search(r"Seq Scan on (intents|intents_archive|submissions|tenants)\b",
+                         "\n".join(submit_plans)), submit_plans
