@@ -27,6 +27,9 @@
 #define SHORT_VALUE_MAX            256               /* Retry-After, Content-Type */
 #define LOCATION_MAX               2048              /* Location */
 #define ERROR_MAX                  (CURL_ERROR_SIZE + 128)
+/* Finished transfers kept for the next request (see xfer_new). More than a client usually has
+ * in flight against a fast vendor; a burst beyond it allocates as before. */
+#define IDLE_XFERS_MAX 128
 
 /* A response header we keep: present only when its whole value fit (a cut URL or date is worse
  * than none). */
@@ -71,6 +74,8 @@ struct http_client {
     CURLM *multi;
     uv_timer_t timer;
     struct xfer *xfers; /* in flight, doubly linked */
+    struct xfer *idle;  /* finished, kept for reuse (linked through next) */
+    int nidle;
     struct sock *socks; /* open poll handles, doubly linked */
     int inflight;
     int handles; /* uv handles not yet through their close callback */
@@ -119,14 +124,68 @@ static char *dup_or_null(const char *s, int *failed)
     return d;
 }
 
-static void xfer_free(struct xfer *x)
+/* A transfer for a new request, with its easy handle: a finished one if the client kept any.
+ * curl_easy_init allocates and clears several kilobytes (and so does the transfer itself), and
+ * glibc merges every freed small chunk before it serves an allocation that large; under a burst
+ * of connector calls, with jansson freeing many small chunks, that merging was a tenth of
+ * intentd's time. A kept handle was curl_easy_reset, so no option of its last request carries
+ * over; its connections and DNS entries belong to the multi handle either way. */
+static struct xfer *xfer_new(struct http_client *c)
 {
+    struct xfer *x = c->idle;
+    if (x) {
+        CURL *easy = x->easy;
+        c->idle = x->next;
+        c->nidle--;
+        /* the storage arrays are read only through hvals marked present, and the error texts
+         * from their first byte */
+        memset(x, 0, offsetof(struct xfer, ra_store));
+        x->easy = easy;
+        x->curl_err[0] = '\0';
+        x->err[0] = '\0';
+        return x;
+    }
+    if (!(x = calloc(1, sizeof *x)))
+        return NULL;
+    if (!(x->easy = curl_easy_init())) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Frees what the request owned; keeps the transfer and its handle for the next request if it
+ * ended with a response (a handle whose transfer failed, perhaps in the middle of a name lookup,
+ * is not worth the doubt) and the client is open and has room. The handle is out of the multi
+ * handle by now. */
+static void xfer_free(struct http_client *c, struct xfer *x, int reusable)
+{
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    free(x->body);
+    x->body = NULL;
+    buf_free(&x->resp);
+    if (reusable && c && !c->closing && c->nidle < IDLE_XFERS_MAX) {
+        curl_easy_reset(x->easy);
+        x->next = c->idle;
+        c->idle = x;
+        c->nidle++;
+        return;
+    }
     if (x->easy)
         curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->headers);
-    free(x->body);
-    buf_free(&x->resp);
     free(x);
+}
+
+static void free_idle(struct http_client *c)
+{
+    struct xfer *x;
+    while ((x = c->idle)) {
+        c->idle = x->next;
+        c->nidle--;
+        curl_easy_cleanup(x->easy);
+        free(x);
+    }
 }
 
 static void xfer_link(struct http_client *c, struct xfer *x)
@@ -258,7 +317,7 @@ static void finish(struct http_client *c, struct xfer *x, CURLcode rc)
     curl_multi_remove_handle(c->multi, x->easy);
     xfer_unlink(c, x);
     respond(x, outcome, status);
-    xfer_free(x);
+    xfer_free(c, x, rc == CURLE_OK);
 }
 
 /* Hands finished transfers to their callbacks. Stops as soon as a callback closed the client:
@@ -720,7 +779,7 @@ int http_client_send(struct http_client *c, const struct http_client_req *req, h
     rc = validate(req);
     if (rc)
         return rc;
-    x = calloc(1, sizeof *x);
+    x = xfer_new(c);
     if (!x)
         return IE_NOMEM;
     x->c = c;
@@ -736,8 +795,6 @@ int http_client_send(struct http_client *c, const struct http_client_req *req, h
             goto fail;
         memcpy(x->body, req->body, req->body_len);
     }
-    if (!(x->easy = curl_easy_init()))
-        goto fail;
     rc = build_headers(x, req);
     if (rc)
         goto fail;
@@ -754,13 +811,18 @@ int http_client_send(struct http_client *c, const struct http_client_req *req, h
     xfer_link(c, x);
     return 0;
 fail:
-    xfer_free(x);
+    xfer_free(c, x, 0);
     return rc;
 }
 
 int http_client_inflight(const struct http_client *c)
 {
     return c ? c->inflight : 0;
+}
+
+int http_client_idle(const struct http_client *c)
+{
+    return c ? c->nidle : 0;
 }
 
 void http_client_close(struct http_client *c, void (*done)(void *arg), void *arg)
@@ -776,8 +838,9 @@ void http_client_close(struct http_client *c, void (*done)(void *arg), void *arg
         xfer_unlink(c, x);
         snprintf(x->err, sizeof x->err, "cancelled: the HTTP client was closed");
         respond(x, HTTP_CANCELLED, 0);
-        xfer_free(x);
+        xfer_free(c, x, 0);
     }
+    free_idle(c);
     /* Stop every poll before libcurl closes the descriptors of its cached connections. */
     while (c->socks)
         sock_close(c->socks);

@@ -77,6 +77,10 @@ int http_client_send(struct http_client *c, const struct http_client_req *req, h
 /* Requests in flight. */
 int http_client_inflight(const struct http_client *c);
 
+/* Finished transfers the client keeps to serve later requests without allocating (at most
+ * 128; for tests). */
+int http_client_idle(const struct http_client *c);
+
 /* Fails every request in flight with HTTP_CANCELLED (their callbacks run before this returns),
  * closes the handles and frees the client; done (may be NULL) runs once every handle is
  * closed. May be called from a request's callback; a second call while closing does nothing. */

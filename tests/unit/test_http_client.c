@@ -530,6 +530,71 @@ static void many_concurrent_requests_reuse_connections(void **state)
     fx_end(fx);
 }
 
+/* A finished transfer serves the next request; nothing of the last request comes with it: not
+ * its method, headers, body, timeout or fresh-connection demand, nor its response's headers. */
+static void kept_transfers_carry_nothing_over(void **state)
+{
+    struct fx *fx = fx_new();
+    const char *h[] = {"X-Test: first", "Content-Type: application/json"};
+    char url[128];
+    struct http_client_req fresh = {.method = "GET"};
+    (void)state;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", fx->srv.port);
+    assert_int_equal(http_client_idle(fx->c), 0);
+    send_path(fx, &fx->calls[0], "POST", "/status/503", 0);
+    wait_for(fx, 1);
+    expect_status(&fx->calls[0], 503);
+    assert_true(fx->calls[0].has_ra && fx->calls[0].has_ct);
+    assert_int_equal(http_client_idle(fx->c), 1);
+    assert_int_equal(send_url(fx, &fx->calls[1], "DELETE", url, h, 2, "xyz", 0), 0);
+    assert_int_equal(http_client_idle(fx->c), 0); /* the kept one was taken */
+    wait_for(fx, 2);
+    assert_string_equal(fx->calls[1].body, "DELETE 3");
+    assert_non_null(strstr(fx->srv.head, "\r\nX-Test: first\r\n"));
+    /* a GET without headers on the same kept transfer: no method, header or body of the DELETE */
+    assert_int_equal(send_url(fx, &fx->calls[2], "GET", url, NULL, 0, NULL, 0), 0);
+    wait_for(fx, 3);
+    assert_string_equal(fx->calls[2].body, "GET 0");
+    assert_null(strstr(fx->srv.head, "X-Test"));
+    assert_null(strcasestr(fx->srv.head, "Content-Length"));
+    assert_false(fx->calls[2].has_ra);
+    assert_string_equal(fx->calls[2].ct, "application/json");
+    /* a request that demanded a fresh connection leaves none of that behind */
+    fresh.url = url;
+    fresh.fresh_connection = 1;
+    fx->in_send = 1;
+    assert_int_equal(http_client_send(fx->c, &fresh, on_resp, &fx->calls[3]), 0);
+    fx->in_send = 0;
+    wait_for(fx, 4);
+    int accepted = fx->srv.accepted;
+    send_path(fx, &fx->calls[4], "GET", "/ok", 0);
+    wait_for(fx, 5);
+    expect_status(&fx->calls[4], 200);
+    assert_int_equal(fx->srv.accepted, accepted); /* a cached connection, not a fresh one */
+    /* a request whose transfer failed does not come back to be reused */
+    send_path(fx, &fx->calls[5], "GET", "/reset", 0);
+    wait_for(fx, 6);
+    assert_int_equal(fx->calls[5].outcome, HTTP_UNKNOWN);
+    assert_int_equal(http_client_idle(fx->c), 0);
+    fx_end(fx);
+}
+
+/* A burst keeps at most 128 finished transfers, and close frees them (the sanitizer and valgrind
+ * runs see to that). */
+static void kept_transfers_are_bounded(void **state)
+{
+    struct fx *fx = fx_new();
+    int n = 300;
+    (void)state;
+    for (int i = 0; i < n; i++)
+        send_path(fx, &fx->calls[i], "GET", "/ok", 0);
+    wait_for(fx, n);
+    for (int i = 0; i < n; i++)
+        expect_status(&fx->calls[i], 200);
+    assert_int_equal(http_client_idle(fx->c), 128);
+    fx_end(fx);
+}
+
 /* With one connection allowed, each finished transfer closes its socket and the next queued one
  * opens a new socket inside the same libcurl call, usually with the same descriptor number: the
  * poll handle for the old one must be closed before the new one is set up. */
@@ -822,6 +887,8 @@ int main(void)
         cmocka_unit_test(streamed_body_over_cap_is_unknown),
         cmocka_unit_test(many_concurrent_requests_reuse_connections),
         cmocka_unit_test(sockets_replaced_within_one_tick),
+        cmocka_unit_test(kept_transfers_carry_nothing_over),
+        cmocka_unit_test(kept_transfers_are_bounded),
         cmocka_unit_test(close_cancels_requests_in_flight),
         cmocka_unit_test(close_with_nothing_in_flight_calls_done_later),
         cmocka_unit_test(close_inside_a_callback_cancels_the_rest),
