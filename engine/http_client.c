@@ -54,9 +54,13 @@ struct xfer {
     int body_over;   /* the write callback refused a body past the cap */
     int body_nomem;
     struct hval retry_after, location, content_type;
-    char ra_store[SHORT_VALUE_MAX], ct_store[SHORT_VALUE_MAX], loc_store[LOCATION_MAX];
-    char curl_err[CURL_ERROR_SIZE];
-    char err[ERROR_MAX];
+    /* Kept last: a kept transfer is cleared up to here (xfer_new). These arrays are read only
+     * through hvals marked present, and the error texts from their first byte. */
+    struct {
+        char ra[SHORT_VALUE_MAX], ct[SHORT_VALUE_MAX], loc[LOCATION_MAX];
+        char curl_err[CURL_ERROR_SIZE];
+        char err[ERROR_MAX];
+    } text;
 };
 
 /* One socket libcurl asked us to watch. Freed in its close callback, so a pointer libcurl still
@@ -137,12 +141,10 @@ static struct xfer *xfer_new(struct http_client *c)
         CURL *easy = x->easy;
         c->idle = x->next;
         c->nidle--;
-        /* the storage arrays are read only through hvals marked present, and the error texts
-         * from their first byte */
-        memset(x, 0, offsetof(struct xfer, ra_store));
+        memset(x, 0, offsetof(struct xfer, text));
         x->easy = easy;
-        x->curl_err[0] = '\0';
-        x->err[0] = '\0';
+        x->text.curl_err[0] = '\0';
+        x->text.err[0] = '\0';
         return x;
     }
     if (!(x = calloc(1, sizeof *x)))
@@ -152,6 +154,12 @@ static struct xfer *xfer_new(struct http_client *c)
         return NULL;
     }
     return x;
+}
+
+static void xfer_destroy(struct xfer *x)
+{
+    curl_easy_cleanup(x->easy);
+    free(x);
 }
 
 /* Frees what the request owned; keeps the transfer and its handle for the next request if it
@@ -172,9 +180,7 @@ static void xfer_free(struct http_client *c, struct xfer *x, int reusable)
         c->nidle++;
         return;
     }
-    if (x->easy)
-        curl_easy_cleanup(x->easy);
-    free(x);
+    xfer_destroy(x);
 }
 
 static void free_idle(struct http_client *c)
@@ -183,8 +189,7 @@ static void free_idle(struct http_client *c)
     while ((x = c->idle)) {
         c->idle = x->next;
         c->nidle--;
-        curl_easy_cleanup(x->easy);
-        free(x);
+        xfer_destroy(x);
     }
 }
 
@@ -263,7 +268,7 @@ static void respond(struct xfer *x, enum http_outcome outcome, long status)
         .outcome = outcome,
         .status = outcome == HTTP_RESPONSE ? status : 0,
         .body = "",
-        .error = outcome == HTTP_RESPONSE ? NULL : x->err,
+        .error = outcome == HTTP_RESPONSE ? NULL : x->text.err,
         .elapsed_ms = (double)(uv_hrtime() - x->start_ns) / 1e6,
     };
     if (outcome == HTTP_RESPONSE) {
@@ -307,12 +312,13 @@ static void finish(struct http_client *c, struct xfer *x, CURLcode rc)
          * server has acted on. */
         outcome = nothing_sent(x->easy) ? HTTP_NOT_SENT : HTTP_UNKNOWN;
         if (x->body_over || rc == CURLE_FILESIZE_EXCEEDED)
-            snprintf(x->err, sizeof x->err, "response body exceeds %d bytes", HTTP_CLIENT_BODY_MAX);
+            snprintf(x->text.err, sizeof x->text.err, "response body exceeds %d bytes",
+                     HTTP_CLIENT_BODY_MAX);
         else if (x->body_nomem)
-            snprintf(x->err, sizeof x->err, "out of memory storing the response body");
+            snprintf(x->text.err, sizeof x->text.err, "out of memory storing the response body");
         else
-            snprintf(x->err, sizeof x->err, "%s%s%s", curl_easy_strerror(rc),
-                     x->curl_err[0] ? ": " : "", x->curl_err);
+            snprintf(x->text.err, sizeof x->text.err, "%s%s%s", curl_easy_strerror(rc),
+                     x->text.curl_err[0] ? ": " : "", x->text.curl_err);
     }
     curl_multi_remove_handle(c->multi, x->easy);
     xfer_unlink(c, x);
@@ -740,7 +746,7 @@ static int setup_easy(struct http_client *c, struct xfer *x, const struct http_c
     SET(CURLOPT_WRITEDATA, x);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, x);
-    SET(CURLOPT_ERRORBUFFER, x->curl_err);
+    SET(CURLOPT_ERRORBUFFER, x->text.curl_err);
     /* refuses an announced oversized body before reading it; on_body catches the rest */
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_BODY_MAX);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -786,9 +792,9 @@ int http_client_send(struct http_client *c, const struct http_client_req *req, h
     x->cb = cb;
     x->arg = arg;
     buf_init(&x->resp, HTTP_CLIENT_BODY_MAX);
-    x->retry_after = (struct hval){.value = x->ra_store, .cap = sizeof x->ra_store};
-    x->location = (struct hval){.value = x->loc_store, .cap = sizeof x->loc_store};
-    x->content_type = (struct hval){.value = x->ct_store, .cap = sizeof x->ct_store};
+    x->retry_after = (struct hval){.value = x->text.ra, .cap = sizeof x->text.ra};
+    x->location = (struct hval){.value = x->text.loc, .cap = sizeof x->text.loc};
+    x->content_type = (struct hval){.value = x->text.ct, .cap = sizeof x->text.ct};
     rc = IE_NOMEM;
     if (req->body_len) {
         if (!(x->body = malloc(req->body_len)))
@@ -836,7 +842,7 @@ void http_client_close(struct http_client *c, void (*done)(void *arg), void *arg
     while ((x = c->xfers)) {
         curl_multi_remove_handle(c->multi, x->easy);
         xfer_unlink(c, x);
-        snprintf(x->err, sizeof x->err, "cancelled: the HTTP client was closed");
+        snprintf(x->text.err, sizeof x->text.err, "cancelled: the HTTP client was closed");
         respond(x, HTTP_CANCELLED, 0);
         xfer_free(c, x, 0);
     }

@@ -27,6 +27,15 @@ ALTER TABLE intentd.submissions DROP CONSTRAINT submissions_tenant_id_fkey;
 DROP TRIGGER intents_not_archived ON intentd.intents;
 DROP FUNCTION intentd.intents_not_archived();
 
+-- Retention moves a tenant's intents to the archive holding this lock exclusively
+-- (intentd.retention_sweep); a writer that holds it shared for each tenant it inserts for sees,
+-- from its next statement on, every id archived so far, and none is archived under it.
+CREATE FUNCTION intentd.retention_share(p_tenants text[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(7242003, intentd.retention_tenant_key(d.t))
+    FROM (SELECT DISTINCT u.t FROM unnest(p_tenants) AS u(t)) d;
+END $$;
+
 -- One function for both tables: every row names a tenant; an intent also names its submission
 -- and must not be archived. Nested loops probing by key whatever the sizes the plan was made
 -- with (see 015_plans_without_statistics.sql): a transition table of a 1,000-intent batch must
@@ -58,10 +67,7 @@ BEGIN
             USING ERRCODE = 'foreign_key_violation', SCHEMA = 'intentd', TABLE = 'intents',
                   CONSTRAINT = 'intents_submission_ref';
     END IF;
-    -- retention moves intents to the archive under this lock, taken exclusively per tenant;
-    -- once it is held, an archived id is committed and seen by the next statement
-    PERFORM pg_advisory_xact_lock_shared(7242003, intentd.retention_tenant_key(d.tenant_id))
-    FROM (SELECT DISTINCT n.tenant_id FROM added n) d;
+    PERFORM intentd.retention_share(ARRAY(SELECT n.tenant_id FROM added n));
     SELECT n.tenant_id, n.action_intent_id INTO bad FROM added n
     WHERE EXISTS (SELECT 1 FROM intentd.intents_archive a
                   WHERE a.tenant_id = n.tenant_id AND a.action_intent_id = n.action_intent_id)
@@ -132,8 +138,7 @@ BEGIN
     FROM ROWS FROM (jsonb_to_recordset(p_subs) AS (tenant text, body text, signature text))
          WITH ORDINALITY AS x(tenant, body, signature, ord);
     -- before the insert's snapshot is taken: what retention archived is committed by then
-    PERFORM pg_advisory_xact_lock_shared(7242003, intentd.retention_tenant_key(d.t))
-    FROM (SELECT DISTINCT u.t FROM unnest(tenants) AS u(t)) d;
+    PERFORM intentd.retention_share(tenants);
 
     WITH items AS (
         SELECT x.*, tenants[x.req + 1] AS tenant

@@ -165,6 +165,18 @@ def finished(shared):
     return t, intent["action_intent_id"]
 
 
+def intent_copy_sql(t, iid, new_id, state="PENDING", tenant_expr="tenant_id",
+                    submission_expr="submission_id"):
+    """An INSERT of a second intent made from tenant t's intent iid, as psql would write it:
+    (sql, params). The expressions replace the copied tenant and submission columns."""
+    return ("INSERT INTO intentd.intents (tenant_id, action_intent_id, account_id, action_type, "
+            "state, intent_hash, intent, submission_id, expires_at, created_at) "
+            "SELECT " + tenant_expr + ", %s, account_id, action_type, %s, intent_hash, intent, "
+            + submission_expr + ", expires_at, created_at FROM intentd.intents "
+            "WHERE tenant_id = %s AND action_intent_id = %s RETURNING action_intent_id",
+            (new_id, state, t.tenant_id, iid))
+
+
 def owner_of(db, table):
     """The role that owns intentd.<table>: the guards below must hold for it too."""
     owner = db.table_owner("intentd", table)

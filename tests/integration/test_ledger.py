@@ -4,7 +4,7 @@ refused by the database, and tamper detection by GET /v1/ledger/verify (SPEC §3
 import psycopg2
 import pytest
 
-from fixtures import owner_of, unchanged
+from fixtures import intent_copy_sql, owner_of, unchanged
 from harness import assert_problem
 
 
@@ -43,20 +43,10 @@ def test_illegal_state_change_is_refused_by_the_database(shared_db, finished, to
     assert shared_db.intent_state(iid, t.tenant_id) == "SUCCEEDED"
 
 
-def _copy_of(t, iid, new_id, state="PENDING"):
-    """An INSERT of a second intent made from the finished one, as psql would write it."""
-    return ("INSERT INTO intentd.intents (tenant_id, action_intent_id, account_id, action_type, "
-            "state, intent_hash, intent, submission_id, expires_at, created_at) "
-            "SELECT tenant_id, %s, account_id, action_type, %s, intent_hash, intent, "
-            "submission_id, expires_at, created_at FROM intentd.intents "
-            "WHERE tenant_id = %s AND action_intent_id = %s RETURNING action_intent_id",
-            (new_id, state, t.tenant_id, iid))
-
-
 @pytest.mark.parametrize("to_state", ["EXECUTING", "SUCCEEDED"])
 def test_intent_inserted_past_pending_is_refused_by_the_database(shared_db, finished, to_state):
     t, iid = finished
-    sql, params = _copy_of(t, iid, iid + "-copy", to_state)
+    sql, params = intent_copy_sql(t, iid, iid + "-copy", to_state)
     with unchanged(shared_db):
         with pytest.raises(psycopg2.Error) as e:
             shared_db.query(sql, params, role=owner_of(shared_db, "intents"))
@@ -69,7 +59,7 @@ def test_intent_inserted_past_pending_is_refused_by_the_database(shared_db, fini
                               "semicolon", "slash"])
 def test_bad_action_intent_id_is_refused_by_the_database(shared_db, finished, bad_id):
     t, iid = finished
-    sql, params = _copy_of(t, iid, bad_id)
+    sql, params = intent_copy_sql(t, iid, bad_id)
     with unchanged(shared_db):
         with pytest.raises(psycopg2.Error) as e:
             shared_db.query(sql, params, role=owner_of(shared_db, "intents"))
@@ -82,7 +72,7 @@ def test_every_allowed_action_intent_id_is_accepted_by_the_database(shared_db, f
     # BEGIN without COMMIT: the connection closes and the row is rolled back, so no intent
     # is left for the scheduler
     t, iid = finished
-    sql, params = _copy_of(t, iid, good_id)
+    sql, params = intent_copy_sql(t, iid, good_id)
     assert shared_db.query(sql, params, setup=("BEGIN",)) == [(good_id,)]
 
 
