@@ -148,10 +148,14 @@ static int read_resp(struct rd *rd, struct resp *r)
         if (fill(rd))
             return -1;
     size_t hl = (size_t)(end - rd->buf) + 4;
-    if (hl >= sizeof r->head || sscanf(rd->buf, "HTTP/1.1 %d", &r->status) != 1)
+    if (hl >= sizeof r->head)
         return -1;
     memcpy(r->head, rd->buf, hl);
     r->head[hl] = '\0';
+    /* parsed from the terminated copy: sscanf measures its input, and the read buffer holds
+     * no NUL when it is full */
+    if (sscanf(r->head, "HTTP/1.1 %d", &r->status) != 1)
+        return -1;
     char cl[32];
     size_t blen = 0;
     if (hdr(r->head, "Content-Length", cl, sizeof cl))
