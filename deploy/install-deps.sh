@@ -7,6 +7,7 @@ pkgs=(
   # build
   build-essential meson ninja-build pkg-config clang-format
   libuv1-dev libpq-dev libcurl4-openssl-dev libssl-dev libjansson-dev libhttp-parser-dev
+  libjemalloc-dev
   libcmocka-dev
   # the embedded default and the test clusters
   postgresql postgresql-contrib

@@ -137,7 +137,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(argv[i], "--version")) {
-            printf("intentd %s\n", INTENTD_VERSION);
+            printf("intentd %s (malloc: %s)\n", INTENTD_VERSION, INTENTD_ALLOCATOR);
             return 0;
         }
         fprintf(stderr, "intentd: unknown argument %s (try --help)\n", argv[i]);
