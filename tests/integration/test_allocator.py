@@ -8,11 +8,6 @@ import subprocess
 from fixtures import intentd_binary  # noqa: F401
 
 
-def real_binary(path):
-    # the valgrind suite's INTENTD_BIN is a wrapper script; the binary it runs is named here
-    return os.environ.get("INTENTD_TEST_REAL_BIN", path)
-
-
 def version_allocator(binary):
     r = subprocess.run([binary, "--version"], capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
@@ -32,9 +27,8 @@ def malloc_bindings(binary):
 
 
 def test_version_names_the_allocator_every_library_calls(intentd_binary):  # noqa: F811
-    binary = real_binary(intentd_binary)
-    allocator = version_allocator(binary)
-    targets = malloc_bindings(binary)
+    allocator = version_allocator(intentd_binary)
+    targets = malloc_bindings(intentd_binary)
     assert targets, "LD_DEBUG showed no binding of malloc"
     names = {os.path.basename(t) for t in targets}
     if allocator == "jemalloc":

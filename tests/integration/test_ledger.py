@@ -16,7 +16,7 @@ from harness import assert_problem
     "TRUNCATE intentd.ledger",
     "TRUNCATE intentd.ledger CASCADE",
 ], ids=["update_all", "update_one", "delete_all", "delete_one", "truncate", "truncate_cascade"])
-def test_ledger_refuses_change_from_the_tableowner_of(shared_db, finished, statement):
+def test_ledger_refuses_change_from_the_table_owner(shared_db, finished, statement):
     owner = owner_of(shared_db, "ledger")
     before = shared_db.query("SELECT seq, hash FROM intentd.ledger ORDER BY seq")
     assert before
