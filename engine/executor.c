@@ -127,6 +127,11 @@ void executor_free(struct executor *e)
     store_group_source_remove(e->app->store, e);
     guards_set_wake(e->app->guards, NULL, NULL);
     exec_unpark(e, true); /* their intents' leases are released with the rest */
+    /* Queued outcomes are never applied now; a call waiting for its write-ahead among them
+     * does no I/O, so it ends here (the marker stays, and whoever takes the intent up next
+     * reconciles first). */
+    for (struct item *it = e->qhead; it; it = it->qnext)
+        exec_call_abandon(it);
     if (e->inflight || e->calling) {
         e->closing = true; /* the last apply result or call callback frees it */
         return;
@@ -383,6 +388,14 @@ void exec_task_failed(struct item *it, const struct asl_step *st, const char *er
         return;
     }
     if (d.kind == ASL_DECIDE_CATCH) {
+        /* The caught step is over: a call of it whose outcome stayed unknown joins the
+         * succeeded Tasks (compensation looks for its effect first), and neither its marker nor
+         * its prepare read may pass to the state the Catch names. */
+        exec_adopt_unknown(it, op);
+        json_decref(it->inflight);
+        it->inflight = NULL;
+        json_decref(it->prior);
+        it->prior = NULL;
         json_object_set_new(op, "step_name", json_string(d.state));
         json_object_set_new(op, "step_input", json_incref(d.output));
         json_object_set_new(op, "step_attempts", json_integer(0));
@@ -815,8 +828,13 @@ static void applied(void *arg, int err, const struct store_result *res, const ch
     struct executor *e = f->e;
     e->inflight--;
     if (e->closing) {
+        /* A call of these items waits for this apply and does no I/O: it ends now. Calls with
+         * a request out end through their callbacks (the HTTP client cancels them), and only
+         * the last of all frees the executor. */
+        for (int i = 0; i < f->n; i++)
+            exec_call_abandon(f->items[i]);
         free(f);
-        if (!e->inflight)
+        if (!e->inflight && !e->calling)
             free_now(e);
         return;
     }

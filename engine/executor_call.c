@@ -233,10 +233,13 @@ static void build_and_send(struct call *c, adapter_build_fn fn, enum phase phase
     fill_ctx(c, &ctx);
     json_t *req = NULL;
     char why[ADAPTER_MESSAGE_MAX] = "";
+    /* a look-up that cannot be made leaves an unknown outcome unknown: the marker stays, so
+     * the next attempt looks before it repeats anything */
+    bool unknown = phase == PH_RECONCILE && !c->comp;
     if (fn(c->params, &ctx, &req, why)) {
         json_decref(req);
         call_failed(c, written_ahead, "Connector.Permanent",
-                    why[0] ? why : "the request could not be built", -1, false);
+                    why[0] ? why : "the request could not be built", -1, unknown);
         return;
     }
     const char *skip = json_string_value(json_object_get(req, "skip"));
@@ -251,7 +254,7 @@ static void build_and_send(struct call *c, adapter_build_fn fn, enum phase phase
     int rc = send_described(c, req, why);
     json_decref(req);
     if (rc)
-        call_failed(c, written_ahead, "Connector.Transient", why, -1, false);
+        call_failed(c, written_ahead, "Connector.Transient", why, -1, unknown);
 }
 
 static void refresh_token(struct call *c);
@@ -260,10 +263,14 @@ static void send_call(struct item *it)
 {
     struct call *c = it->call;
     if (!c->comp && exec_now() >= (double)it->expires) {
-        /* No call starts after the deadline, even one already written ahead. */
-        if (call_end(c))
+        /* No call starts after the deadline, even one already written ahead. Its marker names
+         * a call that never went out, so compensation must not look for (or undo) it. */
+        if (call_end(c)) {
+            json_decref(it->inflight);
+            it->inflight = NULL;
             exec_finish(it, "EXPIRED", "the deadline passed before the call could start", NULL,
                         NULL);
+        }
         return;
     }
     build_and_send(c, c->aop->build_request, PH_CALL, true);
@@ -526,7 +533,8 @@ static void resend_with(struct call *c, struct connector_config *cfg)
     connector_config_unref(c->cfg);
     c->cfg = cfg;
     c->refreshed = true;
-    build_and_send(c, c->aop->build_request, PH_CALL, true);
+    /* the refresh may have outlasted the deadline; send_call does not start a call past it */
+    send_call(c->it);
 }
 
 /* Ends the refresh leader leads: cfg (borrowed) is the configuration holding the new token, or

@@ -2,6 +2,7 @@
 127.0.0.1 (tests/fakes). Each test checks what the vendor holds afterwards, not only the
 intent's state: exactly one effect per succeeded step, none left behind where an undo exists."""
 
+import json
 import time
 
 import pytest
@@ -214,6 +215,48 @@ def test_a_refresh_the_token_endpoint_refuses_fails_unauthorized(env):
     assert st["state"] == "FAILED" and st["last_error"]["error"] == "Connector.Unauthorized", st
     assert "refreshing the access token failed" in st["last_error"]["cause"]
     assert fake.oauth()["issued"] == 0 and fake.effects(vendor="hubspot") == []
+
+
+def test_no_call_is_sent_again_after_a_refresh_that_outlasted_the_deadline(env):
+    tenant, c, fake = env
+    oauth = {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
+             "client_id": "fake-client", "client_secret": "fake-secret",
+             "refresh_token": "fake-refresh"}
+    configure(c, fake, only=("crm",), crm_auth=oauth, limits={"timeout_seconds": 10})
+    # the first call answers 401 (no access token yet); the new token comes after the deadline
+    fake.add_fault(method="POST", path_regex="^/oauth2/token$", action="delay", delay_ms=3000,
+                   count=1)
+    it = intent(tenant, "crm.create_task", crm_task_params(),
+                expires_at_epoch=int(time.time()) + 2)
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED", "EXPIRED"))
+    assert st["state"] == "EXPIRED", st
+    assert fake.oauth()["issued"] == 1
+    posts = [r for r in fake.requests(vendor="hubspot") if r["method"] == "POST"]
+    assert len(posts) == 1, posts  # the refused one; none after the deadline
+    assert fake.effects(vendor="hubspot") == []
+
+
+def test_a_call_written_ahead_but_never_sent_is_not_undone(env):
+    tenant, c, fake = env
+    configure(c, fake, only=("crm",), limits={"timeout_seconds": 10})
+    status, _, body = fake.request("POST", "/crm/v3/objects/contacts",
+                                   body={"properties": {"tier": "gold"}, "associations": []},
+                                   headers={"Authorization": "Bearer crm-token"})
+    assert status == 201, body
+    contact = json.loads(body)["id"]
+    # the prepare read answers after the deadline: the call is written ahead, then not sent
+    fake.add_fault(method="GET", path_regex="^/crm/v3/objects/contacts/", action="delay",
+                   delay_ms=3000, count=1)
+    it = intent(tenant, "crm.update_field",
+                {"object_type": "contacts", "object_id": contact, "property": "tier",
+                 "value": "platinum"}, expires_at_epoch=int(time.time()) + 2)
+    st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED", "EXPIRED"))
+    assert st["state"] == "EXPIRED", st
+    assert "before the call could start" in st["terminal_reason"], st
+    # neither the update nor an undo of it reached the vendor
+    assert [r["method"] for r in fake.requests(vendor="hubspot")
+            if r["path"] == "/crm/v3/objects/contacts/%s" % contact] == ["GET"]
+    assert st["steps"] == [], st["steps"]
 
 
 def test_an_undo_the_vendor_refuses_ends_in_compensation_failed(env, shared_db):
