@@ -167,6 +167,12 @@ def test_sigterm_exits_0_and_a_new_process_finishes_the_work(intentd_factory):
     for th in threads:
         th.join(60)
     assert rc == 0, inst.log_tail()
+    # the stop gave back every lease it held: nothing is left owned by the stopped node or
+    # marked in hand (a row left so would wait out its lease and count as a crash)
+    held = db.query("SELECT action_intent_id, state, lease_owner, in_hand FROM intentd.intents "
+                    "WHERE tenant_id = %s AND (lease_owner = %s OR in_hand)",
+                    (t.tenant_id, inst.node_id))
+    assert held == [], "still held after SIGTERM: %r" % held[:10]
 
     accepted = {i["action_intent_id"] for i in waiting}
     unanswered = []
@@ -204,6 +210,11 @@ def test_sigterm_exits_0_and_a_new_process_finishes_the_work(intentd_factory):
     n, distinct = db.query("SELECT count(*), count(DISTINCT action_intent_id) "
                            "FROM intentd.internal_tasks WHERE tenant_id = %s", (t.tenant_id,))[0]
     assert n == distinct == len(accepted)
+    # the new process took over nothing that was cut short: no attempt was interrupted
+    interrupted = db.query("SELECT action_intent_id, node_id, payload FROM intentd.ledger "
+                           "WHERE tenant_id = %s AND event = 'attempt.interrupted'",
+                           (t.tenant_id,))
+    assert interrupted == [], interrupted[:10]
     v = new.admin().verify_ledger()
     assert v.status == 200 and v.json["ok"] is True, v
 
