@@ -186,10 +186,16 @@ def owner_of(db, table):
 
 @contextlib.contextmanager
 def unchanged(db, timeout=harness.STATE_TIMEOUT):
-    """Asserts the block changed no row of intents, ledger or the internal_* tables. Waits for
-    every intent to be terminal first so background work does not move the counts."""
+    """Asserts the block added or removed no row of intents, ledger or the internal_* tables,
+    and rewrote no stored intent (its intent_hash, intent or submission_id). Waits for every
+    intent to be terminal first so background work does not move the counts."""
     db.wait_quiescent(timeout)
     before = db.counts()
+    stored = db.intent_identities()
     yield
     after = db.counts()
     assert after == before, "a rejected request changed the database: %r -> %r" % (before, after)
+    now = db.intent_identities()
+    changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
+    assert not changed, "a rejected request rewrote stored intents: %r" % [
+        (k, stored.get(k), now.get(k)) for k in changed[:5]]

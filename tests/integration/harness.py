@@ -512,6 +512,14 @@ class Database:
             out[t] = self.scalar("SELECT count(*) FROM intentd.%s" % t)
         return out
 
+    def intent_identities(self):
+        """{(tenant_id, action_intent_id): (intent_hash hex, md5 of the stored intent,
+        submission_id)} for every intent: what a rejected or idempotent request must not
+        rewrite (the intent itself as a digest, to keep large databases cheap to compare)."""
+        rows = self.query("SELECT tenant_id, action_intent_id, encode(intent_hash, 'hex'), "
+                          "md5(intent::text), submission_id FROM intentd.intents")
+        return {(r[0], r[1]): tuple(r[2:]) for r in rows}
+
     def nonterminal_count(self):
         return self.scalar("SELECT count(*) FROM intentd.intents WHERE state <> ALL(%s)",
                            (list(TERMINAL_STATES),))
