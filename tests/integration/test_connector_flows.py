@@ -93,8 +93,14 @@ def test_reset_after_the_effect_is_reconciled_not_repeated(env):
     st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
     assert st["state"] == "SUCCEEDED", st
     assert len(fake.effects(vendor="hubspot", kind="create")) == 1
-    searches = [r for r in fake.requests(vendor="hubspot") if r["path"].endswith("/search")]
-    assert len(searches) >= 1
+    # The fake de-duplicates on the unique property, so one effect alone would not show that
+    # the engine looked before repeating: the create was sent once, and then only looked up.
+    reqs = fake.requests(vendor="hubspot")
+    creates = [r for r in reqs if r["method"] == "POST" and r["path"] == "/crm/v3/objects/tasks"]
+    assert len(creates) == 1 and creates[0]["fault"] == "reset_after", reqs
+    after = [r for r in reqs if r["seq"] > creates[0]["seq"]]
+    assert after and all(r["method"] == "POST" and r["path"] == "/crm/v3/objects/tasks/search"
+                         for r in after), reqs
 
 
 def test_gmail_draft_unknown_outcome_is_found_by_message_id(env):
@@ -112,7 +118,19 @@ def test_timeout_after_the_effect_is_reconciled(env):
     it = intent(tenant, "calendar.draft_meeting", meeting_params())
     st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
     assert st["state"] == "SUCCEEDED", st
-    assert len(fake.effects(vendor="calendar")) == 1
+    effects = fake.effects(vendor="calendar")
+    assert len(effects) == 1
+    # The event id is deterministic and the fake refuses a second insert of it, so one effect
+    # alone would not show that the engine looked before repeating: the insert was sent once,
+    # and then the event was looked up by its id.
+    reqs = fake.requests(vendor="calendar")
+    inserts = [r for r in reqs if r["method"] == "POST"]
+    assert len(inserts) == 1 and inserts[0]["fault"] == "timeout", reqs
+    assert inserts[0]["path"].endswith("/events"), reqs
+    after = [r for r in reqs if r["seq"] > inserts[0]["seq"]]
+    assert after and all(r["method"] == "GET" and r["path"] == "%s/%s" % (inserts[0]["path"],
+                                                                         effects[0]["id"])
+                         for r in after), reqs
 
 
 def test_slack_unknown_outcome_is_never_repeated(env):
