@@ -297,6 +297,11 @@ def test_ttl_passing_between_tasks_expires_and_compensates(env):
     st = submit_and_wait(c, tenant, it, ("EXPIRED", "SUCCEEDED", "FAILED"))
     assert st["state"] == "EXPIRED", st
     assert live(fake, "calendar") == []
+    # the event was made once (the first Task succeeded, past the deadline) and then undone
+    events = fake.effects(vendor="calendar")
+    assert len(events) == 1 and events[0]["state"] == "deleted", events
+    assert st["steps"][0]["external_id"] == events[0]["id"], st
+    assert st["steps"][0]["compensation"]["state"] == "compensated", st
     assert fake.effects(vendor="hubspot") == []  # no call started after the deadline
 
 
