@@ -95,10 +95,24 @@ class Factory:
         return inst
 
     def cleanup(self):
+        """Stops every instance even when stopping one raises (under INTENTD_TEST_STRICT_EXIT
+        a memory checker's exit code does), then raises the first such error. The home of an
+        instance whose cleanup raised is kept: it holds the checker's report."""
+        errors = []
         for inst in self.instances:
-            inst.cleanup()
+            try:
+                inst.cleanup()
+            except Exception as e:  # noqa: BLE001 - re-raised below, once all are stopped
+                errors.append((inst, e))
+        failed = {id(inst) for inst, _ in errors}
         for inst in self.instances:
-            inst.remove_home()
+            if id(inst) not in failed:
+                inst.remove_home()
+        if errors:
+            if len(errors) > 1:
+                print("intentd_factory cleanup: %d instances failed: %s" % (
+                    len(errors), "; ".join("%s: %s" % (i.node_id, e) for i, e in errors)))
+            raise errors[0][1]
 
 
 @pytest.fixture

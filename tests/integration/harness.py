@@ -406,7 +406,18 @@ class PgBouncer:
                                      stdout=log, stderr=log, cwd=self.base,
                                      start_new_session=True, **kw)
         log.close()
-        wait_until(self._accepting, 30, what="pgbouncer to accept connections")
+        try:
+            wait_until(self._accepting, 30, what="pgbouncer to accept connections")
+        except BaseException as e:
+            # not left running (nor its directory) by a start that failed
+            if isinstance(e, HarnessError):
+                e.args = ("%s; pgbouncer log tail:\n%s\nstderr tail:\n%s" % (
+                    e, tail(self.logfile, 20), tail(os.path.join(self.base, "stderr.log"), 20)),)
+            try:
+                self.stop()
+            except Exception:  # noqa: BLE001 - the start's own error is the one to see
+                pass
+            raise
         return self
 
     def _accepting(self):
