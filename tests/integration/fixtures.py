@@ -95,10 +95,24 @@ class Factory:
         return inst
 
     def cleanup(self):
+        """Stops every instance even when stopping one raises (under INTENTD_TEST_STRICT_EXIT
+        a memory checker's exit code does), then raises the first such error. The home of an
+        instance whose cleanup raised is kept: it holds the checker's report."""
+        errors = []
         for inst in self.instances:
-            inst.cleanup()
+            try:
+                inst.cleanup()
+            except Exception as e:  # noqa: BLE001 - re-raised below, once all are stopped
+                errors.append((inst, e))
+        failed = {id(inst) for inst, _ in errors}
         for inst in self.instances:
-            inst.remove_home()
+            if id(inst) not in failed:
+                inst.remove_home()
+        if errors:
+            if len(errors) > 1:
+                print("intentd_factory cleanup: %d instances failed: %s" % (
+                    len(errors), "; ".join("%s: %s" % (i.node_id, e) for i, e in errors)))
+            raise errors[0][1]
 
 
 @pytest.fixture
@@ -186,10 +200,16 @@ def owner_of(db, table):
 
 @contextlib.contextmanager
 def unchanged(db, timeout=harness.STATE_TIMEOUT):
-    """Asserts the block changed no row of intents, ledger or the internal_* tables. Waits for
-    every intent to be terminal first so background work does not move the counts."""
+    """Asserts the block added or removed no row of intents, ledger or the internal_* tables,
+    and rewrote no stored intent (its intent_hash, intent or submission_id). Waits for every
+    intent to be terminal first so background work does not move the counts."""
     db.wait_quiescent(timeout)
     before = db.counts()
+    stored = db.intent_identities()
     yield
     after = db.counts()
     assert after == before, "a rejected request changed the database: %r -> %r" % (before, after)
+    now = db.intent_identities()
+    changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
+    assert not changed, "a rejected request rewrote stored intents: %r" % [
+        (k, stored.get(k), now.get(k)) for k in changed[:5]]

@@ -406,7 +406,18 @@ class PgBouncer:
                                      stdout=log, stderr=log, cwd=self.base,
                                      start_new_session=True, **kw)
         log.close()
-        wait_until(self._accepting, 30, what="pgbouncer to accept connections")
+        try:
+            wait_until(self._accepting, 30, what="pgbouncer to accept connections")
+        except BaseException as e:
+            # not left running (nor its directory) by a start that failed
+            if isinstance(e, HarnessError):
+                e.args = ("%s; pgbouncer log tail:\n%s\nstderr tail:\n%s" % (
+                    e, tail(self.logfile, 20), tail(os.path.join(self.base, "stderr.log"), 20)),)
+            try:
+                self.stop()
+            except Exception:  # noqa: BLE001 - the start's own error is the one to see
+                pass
+            raise
         return self
 
     def _accepting(self):
@@ -511,6 +522,14 @@ class Database:
         for t in ("intents", "ledger", "internal_tasks", "internal_notes", "internal_briefs"):
             out[t] = self.scalar("SELECT count(*) FROM intentd.%s" % t)
         return out
+
+    def intent_identities(self):
+        """{(tenant_id, action_intent_id): (intent_hash hex, md5 of the stored intent,
+        submission_id)} for every intent: what a rejected or idempotent request must not
+        rewrite (the intent itself as a digest, to keep large databases cheap to compare)."""
+        rows = self.query("SELECT tenant_id, action_intent_id, encode(intent_hash, 'hex'), "
+                          "md5(intent::text), submission_id FROM intentd.intents")
+        return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 
     def nonterminal_count(self):
         return self.scalar("SELECT count(*) FROM intentd.intents WHERE state <> ALL(%s)",

@@ -238,24 +238,30 @@ def write_intent(tmp_path, it):
 
 
 def test_preview_shows_the_exact_request_with_the_token_redacted(shared_intentd, shared_db,
-                                                                 tenant, tmp_path):
+                                                                 tenant, tmp_path, fake):
+    # the connector points at the vendor fake, which would take the call: so "nothing was
+    # sent" is checked where it would land, not only in intentctl's output
+    fake.reset()
     token = "crm-SECRET-%s" % uuid.uuid4().hex
+    fake.config(tokens={"hubspot": [token]})
     oncall = shared_intentd.client(token=tenant.oncall)
     r = oncall.request("PUT", "/v1/connectors/crm", body={
-        "base_url": "http://127.0.0.1:9", "auth": {"type": "bearer", "token": token}})
+        "base_url": fake.url(""), "auth": {"type": "bearer", "token": token}})
     assert r.status == 200, r
     oncall.close()
+    seen = fake.get("/_fake/requests")["last_seq"]
     it = intent(tenant, "crm.create_task", crm_task_params())
     with unchanged(shared_db):
         r = ctl(shared_intentd, tenant.operator, "preview", write_intent(tmp_path, it))
     assert r.returncode == 0, r.err
+    assert fake.requests(since=seen) == [] and fake.effects() == []
     assert token not in r.out + r.err
     out = r.out
     assert out.splitlines()[0] == ("preview of %s (crm.create_task): a dry run: nothing was "
                                    "stored or sent" % it["action_intent_id"])
     assert "CreateTask: crm.create_task on crm, undone by crm.archive_task" in out
     assert "  guards: go (breaker closed" in out
-    assert "  call: POST http://127.0.0.1:9/crm/v3/objects/tasks\n" in out
+    assert "  call: POST %s/crm/v3/objects/tasks\n" % fake.url("") in out
     assert "    Authorization: Bearer [redacted]\n" in out
     body = json.loads([l for l in out.splitlines() if l.startswith("    {")][0])
     assert body["properties"]["hs_task_subject"] == "Follow up on the renewal"

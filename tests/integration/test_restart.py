@@ -17,34 +17,69 @@ def _submitted_at(db, iid):
     return next(r["created_at"] for r in db.ledger_rows(iid) if r["event"] == "intent.submitted")
 
 
+def _wait_row(db, iid):
+    """(step_name, wait_until, due_at, the database clock) of intent iid, read at one instant."""
+    return db.query("SELECT step_name, wait_until, due_at, now() FROM intentd.intents "
+                    "WHERE action_intent_id = %s", (iid,))[0]
+
+
+def _wait_entries(db, iid):
+    return [r for r in db.ledger_rows(iid) if r["event"] == "step.entered"
+            and (r["payload"] or {}).get("type") == "Wait"]
+
+
 @pytest.mark.parametrize("how", ["sigterm", "kill9"])
 def test_wait_survives_a_restart(intentd_factory, how):
     inst = intentd_factory(env={"INTENTD_LEASE_SECONDS": "3"})
     db = inst.database
     t = inst.create_tenant()
     c = inst.client()
-    intent = follow_up_intent(t.tenant_id, wait_seconds=5)
+    intent = follow_up_intent(t.tenant_id, wait_seconds=8)
     iid = intent["action_intent_id"]
     assert c.submit(intent, key=t.key).status == 202
     wait_until(lambda: db.effect_count("internal_notes", iid) == 1, 60, what="the note")
+    # the Wait is entered (and its due time stored) in the run after the note
+    wait_until(lambda: _wait_row(db, iid)[1] is not None, 60, what="the Wait to be entered")
+    step, waits_until, due, _ = _wait_row(db, iid)
+    assert step == "WaitGiven", step
+    assert due == waits_until, (due, waits_until)  # the deadline is far later
+    entered = _wait_entries(db, iid)
+    assert len(entered) == 1, entered
+    assert abs(entered[0]["payload"]["wait_until_epoch"] - waits_until.timestamp()) < 1e-3, \
+        (entered, waits_until)
     assert db.effect_count("internal_tasks", iid) == 0
     rc = inst.restart(kill=(how == "kill9"))
     if how == "sigterm":
         assert rc == 0, inst.log_tail()
+    # Still inside the Wait (the usual case: the restart takes well under 8 s): the new process
+    # left its stored due time alone. Past it, the ledger checks below still hold.
+    step2, waits_until2, due2, db_now = _wait_row(db, iid)
+    if db_now < waits_until:
+        assert (step2, waits_until2, due2) == (step, waits_until, due), \
+            "the restart moved the Wait: %r -> %r" % ((step, waits_until, due),
+                                                       (step2, waits_until2, due2))
     final = c.with_token(t.operator).wait_for_state(iid, TERMINAL_STATES, timeout=120)
     assert final["state"] == "SUCCEEDED", final
     assert db.effect_count("internal_notes", iid) == 1
     assert db.effect_count("internal_tasks", iid) == 1
-    # the task was made no earlier than submission + wait_seconds (database clock)
+    # the Wait was entered once, with the due time read before the restart (a Wait restarted by
+    # the new process would be entered again with a later one)
+    assert _wait_entries(db, iid) == entered
+    # the task's attempt started no earlier than that due time (database clock)
     submitted = _submitted_at(db, iid)
     rows = db.ledger_rows(iid)
-    task_attempt = [r for r in rows if r["event"] == "attempt.started"][-1]
-    assert task_attempt["created_at"] - submitted >= datetime.timedelta(seconds=5), \
+    task_attempts = [r for r in rows if r["event"] == "attempt.started"
+                     and (r["payload"] or {}).get("step") == "CreateTask"]
+    assert len(task_attempts) == 1, rows
+    task_attempt = task_attempts[0]
+    assert task_attempt["seq"] > entered[0]["seq"], rows
+    assert task_attempt["created_at"] >= waits_until, (waits_until, task_attempt)
+    assert task_attempt["created_at"] - submitted >= datetime.timedelta(seconds=8), \
         (submitted, task_attempt)
     if db.has_column("intentd", "internal_tasks", "created_at"):
         created = db.scalar("SELECT created_at FROM intentd.internal_tasks "
                             "WHERE action_intent_id = %s", (iid,))
-        assert created - submitted >= datetime.timedelta(seconds=5), (submitted, created)
+        assert created >= waits_until, (waits_until, created)
 
 
 def test_ttl_passed_while_pending_expires_without_running(intentd_factory):
@@ -132,6 +167,12 @@ def test_sigterm_exits_0_and_a_new_process_finishes_the_work(intentd_factory):
     for th in threads:
         th.join(60)
     assert rc == 0, inst.log_tail()
+    # the stop gave back every lease it held: nothing is left owned by the stopped node or
+    # marked in hand (a row left so would wait out its lease and count as a crash)
+    held = db.query("SELECT action_intent_id, state, lease_owner, in_hand FROM intentd.intents "
+                    "WHERE tenant_id = %s AND (lease_owner = %s OR in_hand)",
+                    (t.tenant_id, inst.node_id))
+    assert held == [], "still held after SIGTERM: %r" % held[:10]
 
     accepted = {i["action_intent_id"] for i in waiting}
     unanswered = []
@@ -169,6 +210,11 @@ def test_sigterm_exits_0_and_a_new_process_finishes_the_work(intentd_factory):
     n, distinct = db.query("SELECT count(*), count(DISTINCT action_intent_id) "
                            "FROM intentd.internal_tasks WHERE tenant_id = %s", (t.tenant_id,))[0]
     assert n == distinct == len(accepted)
+    # the new process took over nothing that was cut short: no attempt was interrupted
+    interrupted = db.query("SELECT action_intent_id, node_id, payload FROM intentd.ledger "
+                           "WHERE tenant_id = %s AND event = 'attempt.interrupted'",
+                           (t.tenant_id,))
+    assert interrupted == [], interrupted[:10]
     v = new.admin().verify_ledger()
     assert v.status == 200 and v.json["ok"] is True, v
 

@@ -124,8 +124,15 @@ def test_same_id_different_body_is_409(client, tenant, shared_db):
     intent = tenant.intent()
     assert client.submit(intent, key=tenant.key).status == 202
     other = dict(intent, parameters={"title": "a different task"})
-    with unchanged(shared_db):
+    iid = intent["action_intent_id"]
+    sql = ("SELECT intent_hash, intent, submission_id FROM intentd.intents "
+           "WHERE tenant_id = %s AND action_intent_id = %s")
+    before = shared_db.query(sql, (tenant.tenant_id, iid))
+    assert len(before) == 1 and before[0][1]["parameters"] == intent["parameters"], before
+    with unchanged(shared_db):  # also compares every stored intent_hash, intent, submission_id
         assert_problem(client.submit(other, key=tenant.key), 409)
+    # the first body is the one kept: same hash, same intent, same submission row
+    assert shared_db.query(sql, (tenant.tenant_id, iid)) == before
 
 
 def test_same_id_in_another_tenant_is_a_different_intent(shared_intentd, client, tenant):
