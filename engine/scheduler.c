@@ -264,11 +264,15 @@ static void released(void *arg, int err, const struct store_result *res, const c
                      const char *msg)
 {
     struct scheduler *s = arg;
-    if (err)
+    if (err) {
         log_warn("could not give leases back (%s %s); they lapse after %d s",
                  sqlstate ? sqlstate : "", msg ? msg : ie_strerror(err), s->app->cfg.lease_seconds);
-    else
-        log_info("gave back %s leases", PQgetvalue(res->results[0], 0, 0));
+    } else {
+        /* intentd.release() answers no row (or NULL) when it held none */
+        const PGresult *r = res->results[0];
+        bool none = PQntuples(r) < 1 || PQgetisnull(r, 0, 0);
+        log_info("gave back %s leases", none ? "0" : PQgetvalue(r, 0, 0));
+    }
     finish_stop(s);
 }
 

@@ -222,3 +222,4 @@ def test_sigterm_exits_0_and_a_new_process_finishes_the_work(intentd_factory):
 def test_sigterm_when_idle_exits_0(intentd_factory):
     inst = intentd_factory()
     assert inst.stop() == 0
+    assert '"gave back 0 leases"' in inst.log_tail(), inst.log_tail()
