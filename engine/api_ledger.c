@@ -303,9 +303,9 @@ void svc_ledger_export(struct api_req *req)
     else if (format && strcmp(format, "jsonl") && strcmp(format, "csv"))
         problem = "format must be jsonl or csv";
     else if (x->since && intent_parse_rfc3339(x->since, &t))
-        problem = "since must be an RFC 3339 date-time";
+        problem = "since must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
     else if (x->until && intent_parse_rfc3339(x->until, &t))
-        problem = "until must be an RFC 3339 date-time";
+        problem = "until must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
     x->csv = format && !strcmp(format, "csv");
     free(after);
     free(limit);

@@ -1,5 +1,6 @@
 """GET /v1/executions and /v1/accounts/{id}/executions: filters, limits, keyset cursor."""
 
+import base64
 import time
 
 import pytest
@@ -120,3 +121,31 @@ def test_bad_time_filter_is_400(client, populated, param):
 def test_bad_cursor_is_400(client, populated):
     t = populated[0]
     assert_problem(client.with_token(t.operator).executions(cursor="!!garbage!!"), 400)
+
+
+# PostgreSQL refuses year 0000 and offsets past 15:59; such filters used to reach it (500).
+OUT_OF_RANGE_TIMES = ["2026-01-01T00:00:00+16:00", "2026-01-01T00:00:00-23:59",
+                      "0000-06-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE_TIMES)
+@pytest.mark.parametrize("param", ["since", "until"])
+def test_time_filter_outside_what_postgres_takes_is_400(client, populated, param, value):
+    t = populated[0]
+    b = assert_problem(client.with_token(t.operator).executions(**{param: value}), 400)
+    assert param in b["detail"], b
+
+
+def test_time_filter_at_the_edges_postgres_takes_is_accepted(client, populated):
+    t, _, _, ids, notes = populated
+    got = _ids(client.with_token(t.operator).executions(since="0001-01-01T00:00:00-15:59",
+                                                        until="9999-12-31T23:59:59+15:59"))
+    assert sorted(got) == sorted(ids + notes)
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE_TIMES)
+def test_cursor_with_a_time_outside_what_postgres_takes_is_400(client, populated, value):
+    t, _, _, ids, _ = populated
+    raw = ("%s|%s|%s" % (value, t.tenant_id, ids[0])).encode()
+    cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    assert_problem(client.with_token(t.operator).executions(cursor=cursor), 400)
