@@ -11,6 +11,7 @@
 #include "log.h"
 #include "queries.h"
 #include "store.h"
+#include "utf8.h"
 
 #define SEGMENT_MAX  256
 #define SEGMENTS_MAX 8
@@ -80,7 +81,9 @@ static int hexval(char c)
 }
 
 /* Percent-decodes n bytes of s into a new string; NULL when malformed, or when the result
- * would hold a NUL or a control character. plus_space turns '+' into ' ' (query strings). */
+ * would hold a NUL or a control character or not be UTF-8 (every decoded value is text that
+ * may reach PostgreSQL, which refuses invalid UTF-8 with an error, not a row). plus_space
+ * turns '+' into ' ' (query strings). */
 static char *pct_decode(const char *s, size_t n, bool plus_space)
 {
     char *out = malloc(n + 1);
@@ -106,6 +109,10 @@ static char *pct_decode(const char *s, size_t n, bool plus_space)
             return NULL;
         }
         out[o++] = c;
+    }
+    if (!utf8_valid(out, o)) {
+        free(out);
+        return NULL;
     }
     out[o] = '\0';
     return out;
@@ -471,7 +478,8 @@ void api_handle(void *arg, struct http_exchange *ex, const struct http_request *
         return;
     }
     if (bad)
-        api_reply_problem(req, 400, "bad-path", "the path is not valid percent-encoding");
+        api_reply_problem(req, 400, "bad-path",
+                          "a path parameter is not valid percent-encoded UTF-8 text");
     else if (path_matched)
         api_reply_problem(req, 405, "method-not-allowed", "%s is not allowed on %s", http->method,
                           http->path);

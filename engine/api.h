@@ -63,7 +63,8 @@ bool api_valid_tenant_id(const char *s);
 bool api_tenant_visible(const struct api_req *req, const char *tenant);
 
 /* Parses a query string value by name into a newly allocated decoded string (NULL when
- * absent); sets *bad when the value is not valid percent-encoding. */
+ * absent); sets *bad when the value is not valid percent-encoding, or decodes to a control
+ * character or to bytes that are not UTF-8. */
 char *api_query_param(const struct api_req *req, const char *name, bool *bad);
 
 /* Parses the request body as one JSON object (duplicate keys, NUL characters and deep nesting

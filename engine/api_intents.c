@@ -16,6 +16,7 @@
 #include "store.h"
 #include "submitter.h"
 #include "tenant_keys.h"
+#include "utf8.h"
 #include "workflows.h"
 
 #define BATCH_MAX  1000
@@ -568,7 +569,8 @@ bool api_read_tenant(struct api_req *req, char **tenant)
     bool bad = false;
     *tenant = api_query_param(req, "tenant_id", &bad);
     if (bad) {
-        api_reply_problem(req, 400, "bad-query", "tenant_id is not valid percent-encoding");
+        api_reply_problem(req, 400, "bad-query",
+                          "tenant_id is not valid percent-encoded UTF-8 text");
         return false;
     }
     return true;
@@ -746,7 +748,7 @@ void svc_list_executions(struct api_req *req)
     long long t;
     int limit = 50;
     if (bad)
-        problem = "a query parameter is not valid percent-encoding";
+        problem = "a query parameter is not valid percent-encoded UTF-8 text";
     if (!problem && status) {
         bool ok = false;
         for (int i = 0; STATES[i]; i++)
@@ -772,8 +774,10 @@ void svc_list_executions(struct api_req *req)
     if (!problem && cursor) {
         unsigned char raw[512];
         size_t rawlen = 0;
+        /* its tenant and id go to PostgreSQL as text, which must be UTF-8 */
         if (strlen(cursor) > 680 ||
-            crypto_base64url_decode(cursor, strlen(cursor), raw, sizeof raw - 1, &rawlen)) {
+            crypto_base64url_decode(cursor, strlen(cursor), raw, sizeof raw - 1, &rawlen) ||
+            !utf8_valid((const char *)raw, rawlen)) {
             problem = "cursor is not one this server issued";
         } else {
             raw[rawlen] = '\0';

@@ -293,7 +293,7 @@ void svc_ledger_export(struct api_req *req)
     const char *problem = NULL;
     x->remaining = EXPORT_LIMIT_DEFAULT;
     if (bad)
-        problem = "a query parameter is not valid percent-encoding";
+        problem = "a query parameter is not valid percent-encoded UTF-8 text";
     else if (x->tenant && !api_valid_tenant_id(x->tenant))
         problem = "tenant_id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'";
     else if (after && !parse_range(after, 0, INT64_MAX, &x->after))

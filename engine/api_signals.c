@@ -117,7 +117,7 @@ void svc_signals(struct api_req *req)
     long long after = 0, limit = SIGNALS_DEFAULT;
     const char *problem = NULL;
     if (bad)
-        problem = "a query parameter is not valid percent-encoding";
+        problem = "a query parameter is not valid percent-encoded UTF-8 text";
     else if (after_s && !parse_int(after_s, 0, 9223372036854775807LL, &after))
         problem = "after must be a ledger seq (a non-negative integer)";
     else if (limit_s && !parse_int(limit_s, 1, SIGNALS_MAX, &limit))

@@ -149,3 +149,10 @@ def test_cursor_with_a_time_outside_what_postgres_takes_is_400(client, populated
     raw = ("%s|%s|%s" % (value, t.tenant_id, ids[0])).encode()
     cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     assert_problem(client.with_token(t.operator).executions(cursor=cursor), 400)
+
+
+def test_cursor_naming_a_tenant_that_is_not_utf8_is_400(client, populated):
+    t, _, _, ids, _ = populated
+    raw = b"2026-01-01T00:00:00Z|\xff|" + ids[0].encode()
+    cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    assert_problem(client.with_token(t.operator).executions(cursor=cursor), 400)
