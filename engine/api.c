@@ -15,6 +15,8 @@
 
 #define SEGMENT_MAX  256
 #define SEGMENTS_MAX 8
+/* A problem's detail, in bytes with its NUL; longer ones are cut at a character boundary. */
+#define PROBLEM_DETAIL_MAX 1024
 
 enum route_auth { AUTH_NONE, AUTH_OPERATOR, AUTH_ONCALL, AUTH_ADMIN };
 
@@ -247,11 +249,24 @@ static const char *status_title(int status)
     }
 }
 
+/* Formats a problem's detail into out (cap bytes) as well-formed UTF-8. json_pack refuses
+ * anything else, which left the body "{}": a detail may quote request bytes that are not UTF-8
+ * (a raw path), and the buffer may cut it inside a character, which is dropped, not replaced. */
+static void format_detail(char *out, size_t cap, const char *fmt, va_list ap)
+{
+    char raw[PROBLEM_DETAIL_MAX];
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n;
+    if (len >= sizeof raw)
+        len = utf8_cut_len(raw, sizeof raw - 1);
+    utf8_copy_clean(out, cap, raw, len);
+}
+
 static void reply_problem_v(struct api_req *req, int status, const char *slug, json_t *errors,
                             const char *fmt, va_list ap)
 {
-    char detail[1024];
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    char detail[PROBLEM_DETAIL_MAX];
+    format_detail(detail, sizeof detail, fmt, ap);
     char type[160];
     snprintf(type, sizeof type, "https://intentd.dev/problems/%s", slug);
     json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", status_title(status),

@@ -1,6 +1,8 @@
 /* See utf8.h. The byte ranges are RFC 3629's table (section 4). */
 #include "utf8.h"
 
+#include <string.h>
+
 /* The length of the character a lead byte c starts (0: c cannot start one) and the range its
  * second byte must fall in; the narrowed ranges are what refuses overlong forms (E0, F0),
  * surrogates (ED) and code points past U+10FFFF (F4). */
@@ -49,4 +51,33 @@ bool utf8_valid(const char *s, size_t n)
         i += len;
     }
     return true;
+}
+
+size_t utf8_cut_len(const char *s, size_t n)
+{
+    unsigned char lo, hi;
+    /* the last byte that is not a continuation byte, if a character's length reaches it */
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)s[n - back];
+        if ((c & 0xc0) != 0x80)
+            return lead(c, &lo, &hi) > back ? n - back : n;
+    }
+    return n;
+}
+
+size_t utf8_copy_clean(char *dst, size_t cap, const char *s, size_t n)
+{
+    static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_char_len(s + i, n - i);
+        size_t put = len ? len : sizeof replacement - 1;
+        if (o + put >= cap)
+            break;
+        memcpy(dst + o, len ? s + i : replacement, put);
+        o += put;
+        i += len ? len : 1;
+    }
+    dst[o] = '\0';
+    return o;
 }

@@ -1,4 +1,5 @@
-/* Unit tests for engine/utf8.c: which byte sequences are well-formed UTF-8 (RFC 3629). */
+/* Unit tests for engine/utf8.c: which byte sequences are well-formed UTF-8 (RFC 3629), and
+ * the repair of text that must be UTF-8 (a problem's detail). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -128,6 +129,56 @@ static void char_len_agrees_with_decoding_for_every_short_sequence(void **state)
                 }
 }
 
+static void cut_len_drops_only_a_character_cut_at_the_end(void **state)
+{
+    (void)state;
+    static const char euro[] = "ab\xe2\x82\xac";
+    assert_int_equal(utf8_cut_len(euro, 5), 5); /* whole */
+    assert_int_equal(utf8_cut_len(euro, 4), 2); /* cut after its second byte */
+    assert_int_equal(utf8_cut_len(euro, 3), 2); /* after its first */
+    assert_int_equal(utf8_cut_len(euro, 2), 2);
+    assert_int_equal(utf8_cut_len("\xf0\x9f\x98", 3), 0);
+    assert_int_equal(utf8_cut_len("\xc3", 1), 0);
+    assert_int_equal(utf8_cut_len("", 0), 0);
+    /* bytes that start nothing are not a cut character: left for utf8_copy_clean to replace */
+    assert_int_equal(utf8_cut_len("a\xff", 2), 2);
+    assert_int_equal(utf8_cut_len("a\x80\x80\x80\x80", 5), 5);
+}
+
+static void copy_clean_replaces_each_bad_byte_with_u_fffd(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(utf8_copy_clean(out, sizeof out, "/\xff", 2), 4);
+    assert_string_equal(out, "/\xef\xbf\xbd");
+    utf8_copy_clean(out, sizeof out,
+                    "a\xc0\xaf"
+                    "b\xed\xa0\x80"
+                    "c",
+                    8);
+    assert_string_equal(out, "a\xef\xbf\xbd\xef\xbf\xbd"
+                             "b\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                             "c");
+    utf8_copy_clean(out, sizeof out, "caf\xc3\xa9 \xf0\x9f\x98\x80", 10);
+    assert_string_equal(out, "caf\xc3\xa9 \xf0\x9f\x98\x80"); /* valid text is copied as is */
+    assert_true(utf8_valid(out, strlen(out)));
+}
+
+static void copy_clean_that_does_not_fit_ends_at_a_character_boundary(void **state)
+{
+    (void)state;
+    char out[6];
+    /* "ab" then U+20AC: 5 bytes and the NUL fit; one byte less and the euro sign goes whole */
+    assert_int_equal(utf8_copy_clean(out, 6, "ab\xe2\x82\xac!", 6), 5);
+    assert_string_equal(out, "ab\xe2\x82\xac");
+    assert_int_equal(utf8_copy_clean(out, 5, "ab\xe2\x82\xac", 5), 2);
+    assert_string_equal(out, "ab");
+    assert_int_equal(utf8_copy_clean(out, 4, "a\xff", 2), 1); /* nor a replacement half */
+    assert_string_equal(out, "a");
+    assert_int_equal(utf8_copy_clean(out, 1, "abc", 3), 0);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +188,9 @@ int main(void)
         cmocka_unit_test(code_points_past_10ffff_are_refused),
         cmocka_unit_test(cut_and_stray_bytes_are_refused),
         cmocka_unit_test(char_len_agrees_with_decoding_for_every_short_sequence),
+        cmocka_unit_test(cut_len_drops_only_a_character_cut_at_the_end),
+        cmocka_unit_test(copy_clean_replaces_each_bad_byte_with_u_fffd),
+        cmocka_unit_test(copy_clean_that_does_not_fit_ends_at_a_character_boundary),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
