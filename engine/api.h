@@ -72,7 +72,8 @@ char *api_query_param(const struct api_req *req, const char *name, bool *bad);
 json_t *api_read_json_object(struct api_req *req);
 
 /* The tenant a request reads from: the token's, or for a global admin ?tenant_id= (may be
- * NULL: any). Returns false after replying 400 to a malformed parameter. */
+ * NULL: any). Returns false after replying 400 to a malformed parameter, or 500 when the
+ * token's tenant cannot be copied (out of memory). */
 bool api_read_tenant(struct api_req *req, char **tenant);
 /* api_read_tenant for a request that acts on one tenant: a global admin must name it, else the
  * reply is 400 tenant-required. Returns false after replying. */

@@ -563,7 +563,13 @@ bool api_read_tenant(struct api_req *req, char **tenant)
 {
     *tenant = NULL;
     if (req->tenant[0]) {
+        /* NULL would read as "every tenant" to the caller: a failed copy must not widen a
+         * tenant token's view */
         *tenant = strdup(req->tenant);
+        if (!*tenant) {
+            api_reply_problem(req, 500, "internal", "out of memory");
+            return false;
+        }
         return true;
     }
     bool bad = false;
