@@ -2,6 +2,7 @@
  * api_intents.c, api_admin.c and api_connectors.c. */
 #include "api.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,20 @@ static char *pct_decode(const char *s, size_t n, bool plus_space)
     }
     out[o] = '\0';
     return out;
+}
+
+bool api_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    /* strtoll would skip white space and take a sign, and saturates silently past its range */
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
 }
 
 char *api_query_param(const struct api_req *req, const char *name, bool *bad)

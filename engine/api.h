@@ -67,6 +67,11 @@ bool api_tenant_visible(const struct api_req *req, const char *tenant);
  * character or to bytes that are not UTF-8. */
 char *api_query_param(const struct api_req *req, const char *name, bool *bad);
 
+/* Parses s, a query value, as a decimal integer in [lo, hi] into *out: digits only (no sign,
+ * no white space, nothing after them) and in range, not saturated. Returns false (and leaves
+ * *out) when it is not one. */
+bool api_parse_int(const char *s, long long lo, long long hi, long long *out);
+
 /* Parses the request body as one JSON object (duplicate keys, NUL characters and deep nesting
  * refused, as for intents). Returns it (a new reference), or NULL after replying 400 (or 500). */
 json_t *api_read_json_object(struct api_req *req);

@@ -768,9 +768,8 @@ void svc_list_executions(struct api_req *req)
     if (!problem && until && intent_parse_rfc3339(until, &t))
         problem = "until must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
     if (!problem && limit_s) {
-        char *end;
-        long v = strtol(limit_s, &end, 10);
-        if (*end || end == limit_s || v < 1 || v > 500)
+        long long v;
+        if (!api_parse_int(limit_s, 1, 500, &v))
             problem = "limit must be an integer from 1 to 500";
         else
             limit = (int)v;

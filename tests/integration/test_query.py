@@ -1,4 +1,5 @@
-"""GET /v1/executions and /v1/accounts/{id}/executions: filters, limits, keyset cursor."""
+"""GET /v1/executions and /v1/accounts/{id}/executions: filters, limits, keyset cursor; and the
+query parameters of GET /v1/signals."""
 
 import base64
 import time
@@ -156,3 +157,34 @@ def test_cursor_naming_a_tenant_that_is_not_utf8_is_400(client, populated):
     raw = b"2026-01-01T00:00:00Z|\xff|" + ids[0].encode()
     cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     assert_problem(client.with_token(t.operator).executions(cursor=cursor), 400)
+
+
+# Past the range of a 64-bit seq, signed, padded ('+' is a space in a query) or trailed:
+# strtoll saturated or skipped these (after=99999999999999999999 answered 200, empty).
+BAD_SIGNALS_QUERIES = [
+    "after=99999999999999999999", "after=9223372036854775808", "after=-0", "after=+1",
+    "after=%2B1", "after=%201", "after=1%20", "after=1x", "after=0x10", "after=",
+    "limit=99999999999999999999", "limit=1001", "limit=0", "limit=+5", "limit=%2B5",
+    "limit=%205", "limit=5x", "limit=",
+]
+
+
+@pytest.mark.parametrize("query", BAD_SIGNALS_QUERIES)
+def test_signals_query_out_of_range_or_malformed_is_400(client, populated, query):
+    t = populated[0]
+    b = assert_problem(client.with_token(t.operator).get("/v1/signals?" + query), 400)
+    assert query.split("=")[0] in b["detail"], b
+
+
+def test_signals_query_at_its_bounds_is_accepted(client, populated):
+    op = client.with_token(populated[0].operator)
+    r = op.get("/v1/signals?after=9223372036854775807&limit=1000")
+    assert r.status == 200 and r.json["signals"] == [], r
+    r = op.get("/v1/signals?after=0&limit=1")
+    assert r.status == 200 and len(r.json["signals"]) == 1, r
+
+
+@pytest.mark.parametrize("limit", ["+5", "%2B5", "%205", "5%20", "99999999999999999999"])
+def test_executions_limit_signed_padded_or_huge_is_400(client, populated, limit):
+    t = populated[0]
+    assert_problem(client.with_token(t.operator).get("/v1/executions?limit=" + limit), 400)
