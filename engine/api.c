@@ -2,6 +2,7 @@
  * api_intents.c, api_admin.c and api_connectors.c. */
 #include "api.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,12 @@
 #include "log.h"
 #include "queries.h"
 #include "store.h"
+#include "utf8.h"
 
 #define SEGMENT_MAX  256
 #define SEGMENTS_MAX 8
+/* A problem's detail, in bytes with its NUL; longer ones are cut at a character boundary. */
+#define PROBLEM_DETAIL_MAX 1024
 
 enum route_auth { AUTH_NONE, AUTH_OPERATOR, AUTH_ONCALL, AUTH_ADMIN };
 
@@ -80,7 +84,9 @@ static int hexval(char c)
 }
 
 /* Percent-decodes n bytes of s into a new string; NULL when malformed, or when the result
- * would hold a NUL or a control character. plus_space turns '+' into ' ' (query strings). */
+ * would hold a NUL or a control character or not be UTF-8 (every decoded value is text that
+ * may reach PostgreSQL, which refuses invalid UTF-8 with an error, not a row). plus_space
+ * turns '+' into ' ' (query strings). */
 static char *pct_decode(const char *s, size_t n, bool plus_space)
 {
     char *out = malloc(n + 1);
@@ -107,8 +113,26 @@ static char *pct_decode(const char *s, size_t n, bool plus_space)
         }
         out[o++] = c;
     }
+    if (!utf8_valid(out, o)) {
+        free(out);
+        return NULL;
+    }
     out[o] = '\0';
     return out;
+}
+
+bool api_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    /* strtoll would skip white space and take a sign, and saturates silently past its range */
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
 }
 
 char *api_query_param(const struct api_req *req, const char *name, bool *bad)
@@ -240,11 +264,24 @@ static const char *status_title(int status)
     }
 }
 
+/* Formats a problem's detail into out (cap bytes) as well-formed UTF-8. json_pack refuses
+ * anything else, which left the body "{}": a detail may quote request bytes that are not UTF-8
+ * (a raw path), and the buffer may cut it inside a character, which is dropped, not replaced. */
+static void format_detail(char *out, size_t cap, const char *fmt, va_list ap)
+{
+    char raw[PROBLEM_DETAIL_MAX];
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n;
+    if (len >= sizeof raw)
+        len = utf8_cut_len(raw, sizeof raw - 1);
+    utf8_copy_clean(out, cap, raw, len);
+}
+
 static void reply_problem_v(struct api_req *req, int status, const char *slug, json_t *errors,
                             const char *fmt, va_list ap)
 {
-    char detail[1024];
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    char detail[PROBLEM_DETAIL_MAX];
+    format_detail(detail, sizeof detail, fmt, ap);
     char type[160];
     snprintf(type, sizeof type, "https://intentd.dev/problems/%s", slug);
     json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", status_title(status),
@@ -471,7 +508,8 @@ void api_handle(void *arg, struct http_exchange *ex, const struct http_request *
         return;
     }
     if (bad)
-        api_reply_problem(req, 400, "bad-path", "the path is not valid percent-encoding");
+        api_reply_problem(req, 400, "bad-path",
+                          "a path parameter is not valid percent-encoded UTF-8 text");
     else if (path_matched)
         api_reply_problem(req, 405, "method-not-allowed", "%s is not allowed on %s", http->method,
                           http->path);

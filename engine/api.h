@@ -63,15 +63,22 @@ bool api_valid_tenant_id(const char *s);
 bool api_tenant_visible(const struct api_req *req, const char *tenant);
 
 /* Parses a query string value by name into a newly allocated decoded string (NULL when
- * absent); sets *bad when the value is not valid percent-encoding. */
+ * absent); sets *bad when the value is not valid percent-encoding, or decodes to a control
+ * character or to bytes that are not UTF-8. */
 char *api_query_param(const struct api_req *req, const char *name, bool *bad);
+
+/* Parses s, a query value, as a decimal integer in [lo, hi] into *out: digits only (no sign,
+ * no white space, nothing after them) and in range, not saturated. Returns false (and leaves
+ * *out) when it is not one. */
+bool api_parse_int(const char *s, long long lo, long long hi, long long *out);
 
 /* Parses the request body as one JSON object (duplicate keys, NUL characters and deep nesting
  * refused, as for intents). Returns it (a new reference), or NULL after replying 400 (or 500). */
 json_t *api_read_json_object(struct api_req *req);
 
 /* The tenant a request reads from: the token's, or for a global admin ?tenant_id= (may be
- * NULL: any). Returns false after replying 400 to a malformed parameter. */
+ * NULL: any). Returns false after replying 400 to a malformed parameter, or 500 when the
+ * token's tenant cannot be copied (out of memory). */
 bool api_read_tenant(struct api_req *req, char **tenant);
 /* api_read_tenant for a request that acts on one tenant: a global admin must name it, else the
  * reply is 400 tenant-required. Returns false after replying. */

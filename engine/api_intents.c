@@ -16,6 +16,7 @@
 #include "store.h"
 #include "submitter.h"
 #include "tenant_keys.h"
+#include "utf8.h"
 #include "workflows.h"
 
 #define BATCH_MAX  1000
@@ -110,6 +111,17 @@ int api_intent_semantics(struct app *app, const json_t *intent, const char **why
     return 0;
 }
 
+/* Writes epoch (years 0001-9999, as intent_parse_rfc3339 gives) as an ISO 8601 UTC time. The
+ * year is zero-padded: strftime's %Y writes year 1 as "1", which PostgreSQL reads as 2001. */
+static void utc_iso(long long epoch, char *out, size_t n)
+{
+    time_t t = (time_t)epoch;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 /* Appends the item given to intentd.submit for one valid intent to items, in the form
  * submitter_enqueue takes; hint is the room to make first (0: none). The intent goes in as its
  * canonical text, written straight into items and hashed there: the column is jsonb, which
@@ -125,10 +137,7 @@ static int submit_item(struct buf *items, int idx, const json_t *intent, size_t 
         !json_is_string(account) || !json_is_string(type))
         return IE_INVAL;
     char created_iso[40];
-    time_t ct = (time_t)created;
-    struct tm tm;
-    gmtime_r(&ct, &tm);
-    strftime(created_iso, sizeof created_iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    utc_iso(created, created_iso, sizeof created_iso);
     json_t *prio = json_object_get(intent, "priority");
     int rc = hint ? buf_reserve(items, hint) : 0;
     if (!rc)
@@ -554,13 +563,20 @@ bool api_read_tenant(struct api_req *req, char **tenant)
 {
     *tenant = NULL;
     if (req->tenant[0]) {
+        /* NULL would read as "every tenant" to the caller: a failed copy must not widen a
+         * tenant token's view */
         *tenant = strdup(req->tenant);
+        if (!*tenant) {
+            api_reply_problem(req, 500, "internal", "out of memory");
+            return false;
+        }
         return true;
     }
     bool bad = false;
     *tenant = api_query_param(req, "tenant_id", &bad);
     if (bad) {
-        api_reply_problem(req, 400, "bad-query", "tenant_id is not valid percent-encoding");
+        api_reply_problem(req, 400, "bad-query",
+                          "tenant_id is not valid percent-encoded UTF-8 text");
         return false;
     }
     return true;
@@ -738,7 +754,7 @@ void svc_list_executions(struct api_req *req)
     long long t;
     int limit = 50;
     if (bad)
-        problem = "a query parameter is not valid percent-encoding";
+        problem = "a query parameter is not valid percent-encoded UTF-8 text";
     if (!problem && status) {
         bool ok = false;
         for (int i = 0; STATES[i]; i++)
@@ -748,13 +764,12 @@ void svc_list_executions(struct api_req *req)
                       "FAILED, EXPIRED, CANCELLED";
     }
     if (!problem && since && intent_parse_rfc3339(since, &t))
-        problem = "since must be an RFC 3339 date-time";
+        problem = "since must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
     if (!problem && until && intent_parse_rfc3339(until, &t))
-        problem = "until must be an RFC 3339 date-time";
+        problem = "until must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
     if (!problem && limit_s) {
-        char *end;
-        long v = strtol(limit_s, &end, 10);
-        if (*end || end == limit_s || v < 1 || v > 500)
+        long long v;
+        if (!api_parse_int(limit_s, 1, 500, &v))
             problem = "limit must be an integer from 1 to 500";
         else
             limit = (int)v;
@@ -764,8 +779,10 @@ void svc_list_executions(struct api_req *req)
     if (!problem && cursor) {
         unsigned char raw[512];
         size_t rawlen = 0;
+        /* its tenant and id go to PostgreSQL as text, which must be UTF-8 */
         if (strlen(cursor) > 680 ||
-            crypto_base64url_decode(cursor, strlen(cursor), raw, sizeof raw - 1, &rawlen)) {
+            crypto_base64url_decode(cursor, strlen(cursor), raw, sizeof raw - 1, &rawlen) ||
+            !utf8_valid((const char *)raw, rawlen)) {
             problem = "cursor is not one this server issued";
         } else {
             raw[rawlen] = '\0';

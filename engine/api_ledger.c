@@ -12,7 +12,6 @@
  * The body is built in memory, read from the database in pages, and bounded by EXPORT_BODY_MAX:
  * when the limit or the bound stops the export before the end, the response carries
  * Intentd-Next-After-Seq, the after_seq that continues it. */
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,20 +256,6 @@ static void export_page(struct api_req *req)
     }
 }
 
-/* Parses a decimal integer in [lo, hi]; false when s is not one. */
-static bool parse_range(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    if (!*s || *s == '-' || *s == '+' || *s == ' ')
-        return false;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 void svc_ledger_export(struct api_req *req)
 {
     struct export_ctx *x = calloc(1, sizeof *x);
@@ -293,19 +278,19 @@ void svc_ledger_export(struct api_req *req)
     const char *problem = NULL;
     x->remaining = EXPORT_LIMIT_DEFAULT;
     if (bad)
-        problem = "a query parameter is not valid percent-encoding";
+        problem = "a query parameter is not valid percent-encoded UTF-8 text";
     else if (x->tenant && !api_valid_tenant_id(x->tenant))
         problem = "tenant_id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'";
-    else if (after && !parse_range(after, 0, INT64_MAX, &x->after))
+    else if (after && !api_parse_int(after, 0, INT64_MAX, &x->after))
         problem = "after_seq must be a non-negative integer";
-    else if (limit && !parse_range(limit, 1, EXPORT_LIMIT_MAX, &x->remaining))
+    else if (limit && !api_parse_int(limit, 1, EXPORT_LIMIT_MAX, &x->remaining))
         problem = "limit must be an integer from 1 to 100000";
     else if (format && strcmp(format, "jsonl") && strcmp(format, "csv"))
         problem = "format must be jsonl or csv";
     else if (x->since && intent_parse_rfc3339(x->since, &t))
-        problem = "since must be an RFC 3339 date-time";
+        problem = "since must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
     else if (x->until && intent_parse_rfc3339(x->until, &t))
-        problem = "until must be an RFC 3339 date-time";
+        problem = "until must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
     x->csv = format && !strcmp(format, "csv");
     free(after);
     free(limit);

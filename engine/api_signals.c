@@ -2,6 +2,7 @@
  * intent that reached a terminal state, in ledger order, so a consumer resumes from the last
  * seq it processed and never misses or reorders one. The ledger is the source: a signal exists
  * exactly when its terminal transition committed. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,18 +97,6 @@ static void fetched(void *arg, int err, const struct store_result *res, const ch
     api_reply_json(req, 200, body, NULL);
 }
 
-static bool parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    if (!s || !*s)
-        return false;
-    long long v = strtoll(s, &end, 10);
-    if (*end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 void svc_signals(struct api_req *req)
 {
     bool bad = false;
@@ -117,10 +106,10 @@ void svc_signals(struct api_req *req)
     long long after = 0, limit = SIGNALS_DEFAULT;
     const char *problem = NULL;
     if (bad)
-        problem = "a query parameter is not valid percent-encoding";
-    else if (after_s && !parse_int(after_s, 0, 9223372036854775807LL, &after))
-        problem = "after must be a ledger seq (a non-negative integer)";
-    else if (limit_s && !parse_int(limit_s, 1, SIGNALS_MAX, &limit))
+        problem = "a query parameter is not valid percent-encoded UTF-8 text";
+    else if (after_s && !api_parse_int(after_s, 0, INT64_MAX, &after))
+        problem = "after must be a ledger seq: an integer from 0 to 9223372036854775807";
+    else if (limit_s && !api_parse_int(limit_s, 1, SIGNALS_MAX, &limit))
         problem = "limit must be an integer from 1 to 1000";
     free(after_s);
     free(limit_s);

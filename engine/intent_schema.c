@@ -258,6 +258,14 @@ static long long days_from_civil(long long y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* What PostgreSQL's timestamptz takes, as callers hand parsed times to it: years
+ * 0001-9999 (it has no year 0) and offsets up to 15:59. */
+#define RFC3339_YEAR_MIN     1
+#define RFC3339_YEAR_MAX     9999
+#define RFC3339_OFFSET_HOURS 15
+#define RFC3339_EPOCH_MIN    (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define RFC3339_EPOCH_MAX    253402300799LL   /* 9999-12-31T23:59:59Z */
+
 int intent_parse_rfc3339(const char *s, long long *epoch_out)
 {
     const char *p = s;
@@ -283,14 +291,15 @@ int intent_parse_rfc3339(const char *s, long long *epoch_out)
         p++;
         if (!take_digits(&p, 2, &oh) || !take_char(&p, ":") || !take_digits(&p, 2, &om))
             return IE_PARSE;
-        if (oh > 23 || om > 59)
+        if (oh > RFC3339_OFFSET_HOURS || om > 59)
             return IE_PARSE;
     } else {
         return IE_PARSE;
     }
     if (*p != '\0')
         return IE_PARSE;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
+    if (y < RFC3339_YEAR_MIN || y > RFC3339_YEAR_MAX || mo < 1 || mo > 12 || d < 1 ||
+        d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
         return IE_PARSE;
     int offset_min = sign * (oh * 60 + om);
     if (sec == 60) {
@@ -299,9 +308,14 @@ int intent_parse_rfc3339(const char *s, long long *epoch_out)
         if (utc_min != 23 * 60 + 59)
             return IE_PARSE;
     }
+    long long epoch =
+        days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - (long long)offset_min * 60;
+    /* An offset can carry 0001-01-01 back into year 0 (PostgreSQL has none) or 9999-12-31 on
+     * into 10000: the time in UTC, which submissions store, keeps to the same years. */
+    if (epoch < RFC3339_EPOCH_MIN || epoch > RFC3339_EPOCH_MAX)
+        return IE_PARSE;
     if (epoch_out)
-        *epoch_out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-                     (long long)offset_min * 60;
+        *epoch_out = epoch;
     return 0;
 }
 
@@ -312,7 +326,7 @@ enum check {
     CHECK_TEXT,     /* a string of min..max characters from charset */
     CHECK_DATETIME, /* an RFC 3339 date-time string */
     CHECK_OBJECT,   /* an object, checked against sub when given */
-    CHECK_EPOCH,    /* an integer, 0 < n < 2^53 */
+    CHECK_EPOCH,    /* an integer, 0 < n <= EPOCH_MAX */
     CHECK_PRIORITY, /* an integer, 0..100 */
 };
 
@@ -342,7 +356,9 @@ struct object_rules {
     bool closed; /* additionalProperties: false */
 };
 
-#define EPOCH_LIMIT ((json_int_t)1 << 53)
+/* The last second of year 9999: PostgreSQL's to_timestamp fails not far past it (~9.2e12), and
+ * no TTL needs more. */
+#define EPOCH_MAX ((json_int_t)RFC3339_EPOCH_MAX)
 
 static const struct rule decision_rules[] = {
     {"decision_id", true, CHECK_TEXT, CS_NO_CONTROL, 1, 128, NULL},
@@ -558,7 +574,9 @@ static void check_value(struct schema_errors *errs, const struct at *ptr, const 
         }
         if (json_string_length(v) != strlen(json_string_value(v)) ||
             intent_parse_rfc3339(json_string_value(v), NULL) != 0)
-            add_error_at(errs, ptr, "must be an RFC 3339 date-time such as 2026-11-21T10:00:00Z");
+            add_error_at(errs, ptr,
+                         "must be an RFC 3339 date-time such as 2026-11-21T10:00:00Z (years "
+                         "0001-9999, UTC offsets up to 15:59)");
         return;
     case CHECK_OBJECT:
         if (!json_is_object(v)) {
@@ -574,8 +592,10 @@ static void check_value(struct schema_errors *errs, const struct at *ptr, const 
             return;
         }
         n = json_integer_value(v);
-        if (n <= 0 || n >= EPOCH_LIMIT)
-            add_error_at(errs, ptr, "must be between 1 and 2^53-1 (unix seconds)");
+        if (n <= 0 || n > EPOCH_MAX)
+            add_error_at(errs, ptr,
+                         "must be between 1 and 253402300799 (unix seconds, at most the end of "
+                         "year 9999)");
         return;
     case CHECK_PRIORITY:
         if (!json_is_integer(v)) {

@@ -62,12 +62,14 @@ size_t intent_schema_field_count(const char *object);
 const char *intent_schema_field(const char *object, size_t i, bool *required);
 
 /* Parses an RFC 3339 date-time ("2026-11-21T10:00:00Z", "2026-11-21t10:00:00.5+02:00"):
- * four-digit year, month and day in range for that month (leap years included), hour 00-23,
- * minute 00-59, second 00-60 (60 only at 23:59 UTC, a leap second), optional fraction, then
- * 'Z'/'z' or a +hh:mm / -hh:mm offset. 'T' or 't' separates date and time. At most
- * INTENT_RFC3339_MAX characters. On success writes the unix time in whole seconds (fraction
- * dropped; a leap second counts as the next second) to *epoch_out if not NULL and returns 0;
- * otherwise IE_PARSE. */
+ * four-digit year 0001-9999, month and day in range for that month (leap years included), hour
+ * 00-23, minute 00-59, second 00-60 (60 only at 23:59 UTC, a leap second), optional fraction,
+ * then 'Z'/'z' or a +hh:mm / -hh:mm offset of at most 15:59. 'T' or 't' separates date and
+ * time. The time in UTC must also fall in 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z. These
+ * bounds are PostgreSQL's (timestamptz has no year 0 and refuses offsets past 15:59), so a
+ * time that parses can be handed to it. At most INTENT_RFC3339_MAX characters. On success
+ * writes the unix time in whole seconds (fraction dropped; a leap second counts as the next
+ * second) to *epoch_out if not NULL and returns 0; otherwise IE_PARSE. */
 int intent_parse_rfc3339(const char *s, long long *epoch_out) IE_MUST_CHECK;
 
 #endif

@@ -7,6 +7,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 from fixtures import unchanged
 from harness import REPO, TERMINAL_STATES, assert_problem
 
@@ -28,6 +30,46 @@ def test_unknown_path_is_404(client):
 
 def test_malformed_percent_encoding_in_the_path_is_400(client, tenant):
     assert_problem(client.get("/v1/intents/ai_%zz", token=tenant.operator), 400)
+
+
+# Each decodes to bytes that are not UTF-8, which PostgreSQL refuses (GET /v1/intents/%FF
+# reached it and answered 500): a stray lead or continuation byte, a cut sequence, an overlong
+# '/', a surrogate, a code point past U+10FFFF.
+NOT_UTF8 = ["%FF", "ai_%C3", "%E2%82", "%C0%AF", "%ED%A0%80", "%F4%90%80%80", "%80abc"]
+
+
+@pytest.mark.parametrize("encoded", NOT_UTF8)
+def test_a_path_parameter_that_is_not_utf8_is_400(client, tenant, shared_db, encoded):
+    with unchanged(shared_db):
+        b = assert_problem(client.get("/v1/intents/%s" % encoded, token=tenant.operator), 400)
+        assert "UTF-8" in b["detail"], b
+        b = assert_problem(client.post("/v1/intents/%s/cancel" % encoded,
+                                       body={"reason": "r"}, token=tenant.operator), 400)
+        assert "UTF-8" in b["detail"], b
+
+
+@pytest.mark.parametrize("encoded", NOT_UTF8)
+def test_a_query_value_that_is_not_utf8_is_400(client, tenant, shared_db, encoded):
+    op = client.with_token(tenant.operator)
+    for path in ("/v1/executions?action_type=%s", "/v1/accounts/a/executions?status=%s",
+                 "/v1/ledger?since=%s", "/v1/signals?after=%s"):
+        b = assert_problem(op.get(path % encoded), 400)
+        assert "UTF-8" in b["detail"], (path, b)
+
+
+def test_a_tenant_id_that_is_not_utf8_is_400_for_a_global_admin(admin, shared_db):
+    with unchanged(shared_db):
+        for path in ("/v1/executions?tenant_id=%FF", "/v1/ledger?tenant_id=%C0%AF",
+                     "/v1/intents/ai_x?tenant_id=%ED%A0%80"):
+            b = assert_problem(admin.get(path), 400)
+            assert "UTF-8" in b["detail"], (path, b)
+
+
+def test_utf8_path_parameters_still_reach_the_service(client, tenant):
+    # U+00E9, U+20AC, U+1F600 and U+10FFFF, the highest code point: looked up, not refused
+    for encoded in ("caf%C3%A9", "%E2%82%AC", "%F0%9F%98%80", "%F4%8F%BF%BF"):
+        b = assert_problem(client.get("/v1/intents/%s" % encoded, token=tenant.operator), 404)
+        assert b["type"].endswith("/not-found"), b
 
 
 def test_a_global_admin_must_name_the_tenant_of_one_intent(admin, shared_db):

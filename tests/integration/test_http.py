@@ -2,6 +2,8 @@
 
 import http.client
 
+import pytest
+
 from harness import assert_problem, raw_http
 
 
@@ -60,3 +62,28 @@ def test_headers_over_16_kib_are_431(shared_intentd):
            b"\r\n\r\n")
     r = raw_http("127.0.0.1", shared_intentd.port, req)
     assert r.status == 431, r
+
+
+def _raw_get(inst, target):
+    return raw_http("127.0.0.1", inst.port,
+                    b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+
+def test_a_problem_naming_a_path_that_is_not_utf8_is_whole(shared_intentd):
+    # The detail quotes the raw path; json_pack refused the 0xFF in it and the body was {}.
+    b = assert_problem(_raw_get(shared_intentd, b"/\xff"), 404)
+    assert b["detail"].startswith("no such resource: /"), b
+    assert "\ufffd" in b["detail"], b
+
+
+@pytest.mark.parametrize("pad", range(998, 1010))
+def test_a_problem_detail_cut_near_a_multibyte_character_is_whole(shared_intentd, pad):
+    # A path of about 1 KiB ending in U+20AC: the detail is cut to fit its buffer, and a cut
+    # inside the character left it not UTF-8 (body {}). Some pad lands the cut in each byte.
+    path = "/" + "a" * pad + "\u20ac\u20ac"
+    r = _raw_get(shared_intentd, path.encode())
+    r.body.decode("utf-8")  # strictly: the whole body is UTF-8
+    b = assert_problem(r, 404)
+    # cut between characters, never inside one, and nothing replaced
+    full = "no such resource: " + path
+    assert full.startswith(b["detail"]) and len(b["detail"]) > 1000, b

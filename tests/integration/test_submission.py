@@ -196,6 +196,17 @@ SCHEMA_CASES = [
     ("id_empty", {"action_intent_id": ""}, "/action_intent_id", None),
     ("parameters_not_object", {"parameters": "title"}, "/parameters", None),
     ("unknown_top_level_field", {"surprise": True}, "/surprise", "surprise"),
+    # outside what PostgreSQL stores (years 0001-9999, offsets up to 15:59): once a 500
+    ("created_at_year_0000", {"created_at": "0000-06-01T00:00:00Z"}, "/created_at", None),
+    ("created_at_offset_16h", {"created_at": "2026-01-01T00:00:00+16:00"}, "/created_at", None),
+    ("created_at_offset_minus_23h59", {"created_at": "2026-01-01T00:00:00-23:59"},
+     "/created_at", None),
+    ("created_at_before_year_1_in_utc", {"created_at": "0001-01-01T00:00:00+15:00"},
+     "/created_at", None),
+    ("expires_at_epoch_past_year_9999", {"expires_at_epoch": 253402300800},
+     "/expires_at_epoch", None),
+    ("expires_at_epoch_2_53_minus_1", {"expires_at_epoch": 9007199254740991},
+     "/expires_at_epoch", None),
 ]
 
 
@@ -215,6 +226,27 @@ def test_missing_nested_field_is_400_with_pointer(client, tenant, shared_db):
     with unchanged(shared_db):
         b = assert_problem(client.submit(intent, key=tenant.key), 400)
     assert has_error_at(b, "/approval/approved_by", "approved_by"), b.get("errors")
+
+
+def test_approved_at_with_an_offset_past_15_59_is_400_with_pointer(client, tenant, shared_db):
+    intent = tenant.intent()
+    intent["approval"]["approved_at"] = "2026-01-01T00:00:00+16:00"
+    with unchanged(shared_db):
+        b = assert_problem(client.submit(intent, key=tenant.key), 400)
+    assert has_error_at(b, "/approval/approved_at"), b.get("errors")
+
+
+def test_times_at_the_edges_postgres_stores_are_accepted(client, tenant, shared_db):
+    intent = tenant.intent(created_at="0001-01-01T00:00:00-15:59",
+                           expires_at_epoch=253402300799)
+    intent["approval"]["approved_at"] = "9999-12-31T23:59:59+15:59"
+    r = client.submit(intent, key=tenant.key)
+    assert r.status == 202, r
+    row = shared_db.query(
+        "SELECT extract(epoch FROM expires_at)::bigint, extract(epoch FROM created_at)::bigint "
+        "FROM intentd.intents WHERE tenant_id = %s AND action_intent_id = %s",
+        (tenant.tenant_id, intent["action_intent_id"]))
+    assert row == [(253402300799, -62135596800 + 15 * 3600 + 59 * 60)], row
 
 
 def test_several_schema_violations_are_all_reported(client, tenant, shared_db):
