@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""The floor under bench.py's phase (c) and bench_connectors.py: how many intents per second
-PostgreSQL alone can store on this machine, written as bare set-based SQL (floor_cycle.sql, run
-by pgbench) into copies of intentd's own tables with all their indexes, with the same durability
-as bench.py. Two kinds: internal.create_task (as in (c)) and crm.create_task (as in the connector
-benchmark: one more transaction per intent, the call's write-ahead).
+"""The floor under bench.py's phases (a) and (c) and bench_connectors.py: how many intents per
+second PostgreSQL alone can store on this machine, written as bare set-based SQL (run by pgbench)
+into copies of intentd's own tables with all their indexes, with the same durability as
+bench.py. Three kinds: internal.create_task run to the end (as in (c), floor_cycle.sql);
+crm.create_task run to the end (as in the connector benchmark: one more transaction per intent,
+the call's write-ahead; floor_cycle.sql); and accept, submissions alone in group commits of the
+sizes phase (a) forms (floor_accept.sql).
 
 It starts a throwaway cluster and the vendor fake, lets one intentd create the schema and run one
 intent of each kind to the end, copies the tables (LIKE ... INCLUDING ALL) and the finished
@@ -11,8 +13,9 @@ intent's rows as the prototype, then runs pgbench. Prints human progress on stde
 line on stdout; exits 0 whenever it could run, 2 when it cannot run at all. Never fails CI.
 
 Environment (all optional): BENCH_FLOOR_SECONDS (20), BENCH_FLOOR_CLIENTS (2), BENCH_FLOOR_RUNS
-(2 per kind), BENCH_FLOOR_KINDS ("internal,connector"), INTENTD_BIN, PG_BIN. The batch size is
-:n in floor_cycle.sql (512, intentd's claim batch).
+(2 per kind and group size), BENCH_FLOOR_KINDS ("internal,connector,accept"),
+BENCH_FLOOR_ACCEPT_GROUPS ("10,16": intents per group commit for accept), INTENTD_BIN, PG_BIN.
+The batch size of the other two kinds is :n in floor_cycle.sql (512, intentd's claim batch).
 """
 
 import json
@@ -35,6 +38,8 @@ from connector_env import VendorFake, crm_task_params  # noqa: E402
 from harness import Intentd  # noqa: E402
 
 SCRIPT = os.path.join(HERE, "floor_cycle.sql")
+ACCEPT_SCRIPT = os.path.join(HERE, "floor_accept.sql")
+KINDS = ("internal", "connector", "accept")
 with open(SCRIPT) as _f:
     N_BATCH = int(re.search(r"^\\set n (\d+)$", _f.read(), re.M).group(1))  # intents a cycle
 
@@ -45,10 +50,14 @@ CREATE SCHEMA floor;
 CREATE TABLE floor.intents (LIKE intentd.intents INCLUDING ALL);
 CREATE TABLE floor.ledger (LIKE intentd.ledger INCLUDING ALL);
 CREATE TABLE floor.tasks (LIKE intentd.internal_tasks INCLUDING ALL);
+CREATE TABLE floor.submissions (LIKE intentd.submissions INCLUDING ALL);
 CREATE SEQUENCE floor.batch;
 CREATE SEQUENCE floor.seq;
+CREATE SEQUENCE floor.sub;
 CREATE TABLE floor.proto AS SELECT * FROM intentd.intents
     WHERE tenant_id = %(t)s AND action_intent_id = %(id)s;
+CREATE TABLE floor.sproto AS SELECT s.* FROM intentd.submissions s, floor.proto p
+    WHERE s.submission_id = p.submission_id;
 CREATE TABLE floor.tproto AS SELECT * FROM intentd.internal_tasks
     WHERE tenant_id = %(t)s AND action_intent_id = %(id)s;
 CREATE TABLE floor.lproto AS
@@ -73,7 +82,7 @@ $f$;
 
 def prototypes(db, workdir, kinds):
     """One SUCCEEDED intent of each kind, run by a real intentd (crm.create_task against the
-    vendor fake): {kind: {"t": tenant_id, "id": action_intent_id}}."""
+    vendor fake; accept takes internal's): {kind: {"t": tenant_id, "id": action_intent_id}}."""
     node = Intentd(db, env={"INTENTD_LOG_LEVEL": "warn"},
                    home=tempfile.mkdtemp(prefix="home-", dir=workdir))
     fake = None
@@ -81,7 +90,7 @@ def prototypes(db, workdir, kinds):
         fake = VendorFake().start() if "connector" in kinds else None
         node.start()
         out = {}
-        for kind in kinds:
+        for kind in dict.fromkeys("internal" if k == "accept" else k for k in kinds):
             if kind == "connector":
                 t = fresh_tenant(node, fake, 0)
                 intent = t.intent(action_type="crm.create_task", parameters=crm_task_params())
@@ -94,6 +103,8 @@ def prototypes(db, workdir, kinds):
             c.with_token(t.operator).wait_for_state(intent["action_intent_id"], "SUCCEEDED")
             c.close()
             out[kind] = {"t": t.tenant_id, "id": intent["action_intent_id"]}
+        if "accept" in kinds:
+            out["accept"] = out["internal"]
         return out
     finally:
         node.cleanup()
@@ -102,22 +113,25 @@ def prototypes(db, workdir, kinds):
             fake.stop()
 
 
-def pgbench(cluster, db, kind, seconds, clients):
+def pgbench(cluster, db, kind, seconds, clients, group):
     cmd = [os.path.join(harness.PG_BIN, "pgbench"), "-n", "-h", cluster.host,
            "-p", str(cluster.port), "-U", cluster.superuser, "-c", str(clients),
-           "-j", str(clients), "-T", str(seconds), "-D",
-           "connector=%d" % (kind == "connector"), "-f", SCRIPT, db.name]
+           "-j", str(clients), "-T", str(seconds)]
+    if kind == "accept":
+        cmd += ["-D", "n=%d" % group, "-f", ACCEPT_SCRIPT, db.name]
+    else:
+        cmd += ["-D", "connector=%d" % (kind == "connector"), "-f", SCRIPT, db.name]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     tps = float(re.search(r"^tps = ([0-9.]+)", out, re.M).group(1))
     failed = re.search(r"number of failed transactions: (\d+)", out)
     return tps, int(failed.group(1)) if failed else 0
 
 
-def one_run(cluster, db, kind, keys, seconds, clients):
+def one_run(cluster, db, kind, keys, seconds, clients, group=N_BATCH):
     db.query(SETUP, keys)
     [(lsn0,)] = db.query("SELECT pg_current_wal_lsn()")
     t0 = time.monotonic()
-    tps, failed = pgbench(cluster, db, kind, seconds, clients)
+    tps, failed = pgbench(cluster, db, kind, seconds, clients, group)
     wall = time.monotonic() - t0
     [(wal, n, done, ledger, tasks)] = db.query("""
         SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s),
@@ -125,13 +139,14 @@ def one_run(cluster, db, kind, keys, seconds, clients):
                (SELECT count(*) FROM floor.intents WHERE state = 'SUCCEEDED'),
                (SELECT count(*) FROM floor.ledger), (SELECT count(*) FROM floor.tasks)""",
                                           (lsn0,))
-    run = {"intents_per_s": round(tps * N_BATCH, 1), "pgbench_tps": tps, "failed": failed,
+    run = {"intents_per_s": round(tps * group, 1), "group": group, "pgbench_tps": tps,
+           "failed": failed,
            "intents": n, "succeeded": done, "ledger_rows_per_intent": round(ledger / max(n, 1), 2),
            "tasks": tasks, "wal_bytes_per_intent": round(float(wal) / max(n, 1), 1),
            "wall_s": round(wall, 1)}
-    log("%s: %.0f intents/s (%d written, %d SUCCEEDED, %.1f ledger rows and %.0f WAL bytes "
-        "each)", kind, run["intents_per_s"], n, done, run["ledger_rows_per_intent"],
-        run["wal_bytes_per_intent"])
+    log("%s, %d a transaction: %.0f intents/s (%d written, %d SUCCEEDED, %.1f ledger rows and "
+        "%.0f WAL bytes each)", kind, group, run["intents_per_s"], n, done,
+        run["ledger_rows_per_intent"], run["wal_bytes_per_intent"])
     return run
 
 
@@ -139,10 +154,13 @@ def main():
     seconds = env_int("BENCH_FLOOR_SECONDS", 20)
     clients = env_int("BENCH_FLOOR_CLIENTS", 2)
     runs = env_int("BENCH_FLOOR_RUNS", 2)
-    kinds = [k.strip() for k in os.environ.get("BENCH_FLOOR_KINDS", "internal,connector")
-             .split(",") if k.strip() in ("internal", "connector")]
+    kinds = [k.strip() for k in os.environ.get("BENCH_FLOOR_KINDS", ",".join(KINDS))
+             .split(",") if k.strip() in KINDS]
+    groups = [int(g) for g in os.environ.get("BENCH_FLOOR_ACCEPT_GROUPS", "10,16").split(",")
+              if g.strip().isdigit() and 0 < int(g) <= 1000]
     results = {"bench": "intentd storage floor", "machine": {"cpus": os.cpu_count()},
-               "config": {"seconds": seconds, "clients": clients, "runs": runs, "kinds": kinds},
+               "config": {"seconds": seconds, "clients": clients, "runs": runs, "kinds": kinds,
+                          "accept_groups": groups},
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if not os.access(harness.intentd_binary(), os.X_OK):
         results["error"] = "intentd binary not found at %s" % harness.intentd_binary()
@@ -157,12 +175,14 @@ def main():
         protos = prototypes(db, workdir, kinds)
         results["summary"] = {}
         for kind in kinds:
-            rs = [one_run(cluster, db, kind, protos[kind], seconds, clients)
-                  for _ in range(runs)]
-            results[kind] = rs
-            rates = [r["intents_per_s"] for r in rs]
-            results["summary"]["%s_per_s_best" % kind] = max(rates)
-            results["summary"]["%s_per_s_mean" % kind] = round(sum(rates) / len(rates), 1)
+            for group in groups if kind == "accept" else [N_BATCH]:
+                name = "%s_%d" % (kind, group) if kind == "accept" else kind
+                rs = [one_run(cluster, db, kind, protos[kind], seconds, clients, group)
+                      for _ in range(runs)]
+                results[name] = rs
+                rates = [r["intents_per_s"] for r in rs]
+                results["summary"]["%s_per_s_best" % name] = max(rates)
+                results["summary"]["%s_per_s_mean" % name] = round(sum(rates) / len(rates), 1)
     except Exception as e:  # noqa: BLE001
         log("floor bench aborted: %r", e)
         results["error"] = repr(e)[:1000]
