@@ -9,7 +9,7 @@ import pytest
 
 from connector_env import (VendorFake, book_meeting, configure, crm_task_params, draft_params,
                            intent, live, meeting_params)
-from harness import assert_problem
+from harness import assert_problem, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -445,6 +445,31 @@ def test_rate_limit_defers_without_counting_attempts(env, shared_db):
     # the bucket is the shared one, in PostgreSQL
     assert shared_db.scalar("SELECT count(*) FROM intentd.rate_buckets WHERE tenant_id = %s",
                             (tenant.tenant_id,)) == 1
+
+
+def test_retry_budget_holds_retries_without_spending_attempts(env):
+    tenant, c, fake = env
+    # 0.2 of at least 10 calls a minute: two retries, then the rest wait for the window
+    configure(c, fake, only=("crm",), limits={"retry_budget": 0.2})
+    fake.add_fault(method="POST", path_regex="^/crm/v3/objects/tasks$", action="status",
+                   status=503, count=-1)
+    its = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(5)]
+    for it in its:
+        assert c.submit(it, key=tenant.approval_key).status == 202
+    ids = [it["action_intent_id"] for it in its]
+
+    def settled():
+        sts = [c.get("/v1/intents/%s" % i).json for i in ids]
+        posts = [r for r in fake.requests(vendor="hubspot") if r["method"] == "POST"]
+        held = [st for st in sts if st.get("held_by") == "retry_budget"]
+        # every call made is an attempt on the ledger; a retry the budget holds is not
+        if held and sum(st["attempts"] for st in sts) == len(posts):
+            return sts, posts
+        return None
+
+    sts, posts = wait_until(settled, 60, what="a retry held by the budget")
+    assert len(posts) == 5 + 2, [r["time"] for r in posts]
+    assert all(st["state"] == "EXECUTING" for st in sts), sts
 
 
 def test_breaker_opens_on_an_outage_and_calls_are_held_not_failed(env):
