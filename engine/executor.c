@@ -127,11 +127,13 @@ void executor_free(struct executor *e)
     store_group_source_remove(e->app->store, e);
     guards_set_wake(e->app->guards, NULL, NULL);
     exec_unpark(e, true); /* their intents' leases are released with the rest */
-    /* Queued outcomes are never applied now; a call waiting for its write-ahead among them
-     * does no I/O, so it ends here (the marker stays, and whoever takes the intent up next
-     * reconciles first). */
-    for (struct item *it = e->qhead; it; it = it->qnext)
-        exec_call_abandon(it);
+    /* A call whose write-ahead is queued or being applied does no I/O, and what it waits for
+     * never continues it now: it ends here, while the guards whose slot it holds still exist
+     * (the process frees them before the store, whose last results may come later). The
+     * marker stays, so whoever takes the intent up next reconciles first. */
+    for (struct item *it = e->items; it; it = it->next)
+        if (it->op)
+            exec_call_abandon(it);
     if (e->inflight || e->calling) {
         e->closing = true; /* the last apply result or call callback frees it */
         return;
@@ -828,11 +830,8 @@ static void applied(void *arg, int err, const struct store_result *res, const ch
     struct executor *e = f->e;
     e->inflight--;
     if (e->closing) {
-        /* A call of these items waits for this apply and does no I/O: it ends now. Calls with
-         * a request out end through their callbacks (the HTTP client cancels them), and only
-         * the last of all frees the executor. */
-        for (int i = 0; i < f->n; i++)
-            exec_call_abandon(f->items[i]);
+        /* executor_free ended these items' calls; calls with a request out end through their
+         * callbacks (the HTTP client cancels them), and only the last of all frees it */
         free(f);
         if (!e->inflight && !e->calling)
             free_now(e);
