@@ -9,6 +9,7 @@
 
 #include "app_metrics.h"
 #include "crypto.h"
+#include "intent_schema.h"
 #include "log.h"
 #include "queries.h"
 #include "store.h"
@@ -133,6 +134,15 @@ bool api_parse_int(const char *s, long long lo, long long hi, long long *out)
         return false;
     *out = v;
     return true;
+}
+
+const char *api_time_range_problem(const char *since, const char *until)
+{
+    if (since && intent_parse_rfc3339(since, NULL))
+        return "since must be an RFC 3339 date-time (" INTENT_RFC3339_BOUNDS ")";
+    if (until && intent_parse_rfc3339(until, NULL))
+        return "until must be an RFC 3339 date-time (" INTENT_RFC3339_BOUNDS ")";
+    return NULL;
 }
 
 char *api_query_param(const struct api_req *req, const char *name, bool *bad)

@@ -72,6 +72,13 @@ char *api_query_param(const struct api_req *req, const char *name, bool *bad);
  * *out) when it is not one. */
 bool api_parse_int(const char *s, long long lo, long long hi, long long *out);
 
+/* The problem with a query's since and until values (each may be NULL: absent), which must be
+ * RFC 3339 date-times PostgreSQL takes (intent_parse_rfc3339), or NULL when both are fine. */
+const char *api_time_range_problem(const char *since, const char *until);
+
+/* The problem to answer when api_query_param set *bad. */
+#define API_BAD_QUERY "a query parameter is not valid percent-encoded UTF-8 text"
+
 /* Parses the request body as one JSON object (duplicate keys, NUL characters and deep nesting
  * refused, as for intents). Returns it (a new reference), or NULL after replying 400 (or 500). */
 json_t *api_read_json_object(struct api_req *req);

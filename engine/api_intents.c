@@ -754,7 +754,7 @@ void svc_list_executions(struct api_req *req)
     long long t;
     int limit = 50;
     if (bad)
-        problem = "a query parameter is not valid percent-encoded UTF-8 text";
+        problem = API_BAD_QUERY;
     if (!problem && status) {
         bool ok = false;
         for (int i = 0; STATES[i]; i++)
@@ -763,10 +763,8 @@ void svc_list_executions(struct api_req *req)
             problem = "status must be one of PENDING, EXECUTING, COMPENSATING, SUCCEEDED, "
                       "FAILED, EXPIRED, CANCELLED";
     }
-    if (!problem && since && intent_parse_rfc3339(since, &t))
-        problem = "since must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
-    if (!problem && until && intent_parse_rfc3339(until, &t))
-        problem = "until must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
+    if (!problem)
+        problem = api_time_range_problem(since, until);
     if (!problem && limit_s) {
         long long v;
         if (!api_parse_int(limit_s, 1, 500, &v))

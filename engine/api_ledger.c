@@ -18,7 +18,6 @@
 
 #include "api.h"
 #include "buf.h"
-#include "intent_schema.h"
 #include "queries.h"
 #include "store.h"
 
@@ -274,11 +273,10 @@ void svc_ledger_export(struct api_req *req)
     char *format = api_query_param(req, "format", &bad);
     x->since = api_query_param(req, "since", &bad);
     x->until = api_query_param(req, "until", &bad);
-    long long t;
     const char *problem = NULL;
     x->remaining = EXPORT_LIMIT_DEFAULT;
     if (bad)
-        problem = "a query parameter is not valid percent-encoded UTF-8 text";
+        problem = API_BAD_QUERY;
     else if (x->tenant && !api_valid_tenant_id(x->tenant))
         problem = "tenant_id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'";
     else if (after && !api_parse_int(after, 0, INT64_MAX, &x->after))
@@ -287,10 +285,8 @@ void svc_ledger_export(struct api_req *req)
         problem = "limit must be an integer from 1 to 100000";
     else if (format && strcmp(format, "jsonl") && strcmp(format, "csv"))
         problem = "format must be jsonl or csv";
-    else if (x->since && intent_parse_rfc3339(x->since, &t))
-        problem = "since must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
-    else if (x->until && intent_parse_rfc3339(x->until, &t))
-        problem = "until must be an RFC 3339 date-time (years 0001-9999, UTC offsets up to 15:59)";
+    else
+        problem = api_time_range_problem(x->since, x->until);
     x->csv = format && !strcmp(format, "csv");
     free(after);
     free(limit);

@@ -106,7 +106,7 @@ void svc_signals(struct api_req *req)
     long long after = 0, limit = SIGNALS_DEFAULT;
     const char *problem = NULL;
     if (bad)
-        problem = "a query parameter is not valid percent-encoded UTF-8 text";
+        problem = API_BAD_QUERY;
     else if (after_s && !api_parse_int(after_s, 0, INT64_MAX, &after))
         problem = "after must be a ledger seq: an integer from 0 to 9223372036854775807";
     else if (limit_s && !api_parse_int(limit_s, 1, SIGNALS_MAX, &limit))

@@ -574,9 +574,10 @@ static void check_value(struct schema_errors *errs, const struct at *ptr, const 
         }
         if (json_string_length(v) != strlen(json_string_value(v)) ||
             intent_parse_rfc3339(json_string_value(v), NULL) != 0)
-            add_error_at(errs, ptr,
-                         "must be an RFC 3339 date-time such as 2026-11-21T10:00:00Z (years "
-                         "0001-9999, UTC offsets up to 15:59)");
+            add_error_at(
+                errs, ptr,
+                "must be an RFC 3339 date-time such as 2026-11-21T10:00:00Z (" INTENT_RFC3339_BOUNDS
+                ")");
         return;
     case CHECK_OBJECT:
         if (!json_is_object(v)) {

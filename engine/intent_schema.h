@@ -72,4 +72,7 @@ const char *intent_schema_field(const char *object, size_t i, bool *required);
  * second) to *epoch_out if not NULL and returns 0; otherwise IE_PARSE. */
 int intent_parse_rfc3339(const char *s, long long *epoch_out) IE_MUST_CHECK;
 
+/* intent_parse_rfc3339's bounds, for messages that refuse a time. */
+#define INTENT_RFC3339_BOUNDS "years 0001-9999, UTC offsets up to 15:59"
+
 #endif
