@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* ---- error list ---- */
 
 void intent_schema_errors_init(struct schema_errors *errs)
@@ -73,8 +75,7 @@ static void pointer_join(char *dst, size_t cap, const char *base, const char *ke
     keep = cap - 4; /* room for "..." and the NUL */
     if (o < keep)
         keep = o;
-    while (keep > 0 && ((unsigned char)dst[keep] & 0xc0) == 0x80)
-        keep--;
+    keep = utf8_cut_len(dst, keep);
     memcpy(dst + keep, "...", 4);
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "errors.h"
+#include "utf8.h"
 
 int json_errors_add(json_t *errors, const char *base, const char *member, const char *message)
 {
@@ -19,11 +20,10 @@ int json_errors_add(json_t *errors, const char *base, const char *member, const 
                 ptr[n++] = member[i];
             }
         }
+        /* a name cut inside a character would not be UTF-8, which json_pack refuses */
+        n = utf8_cut_len(ptr, n);
         ptr[n] = '\0';
     }
     json_t *e = json_pack("{s:s, s:s}", "pointer", ptr, "message", message);
-    /* json_pack refuses a pointer that is not UTF-8 (a name cut inside a character) */
-    if (!e)
-        e = json_pack("{s:s, s:s}", "pointer", base, "message", message);
     return e && !json_array_append_new(errors, e) ? 0 : IE_NOMEM;
 }

@@ -9,8 +9,8 @@
 #define JSON_ERRORS_MEMBER_SHOWN 64
 
 /* Appends {"pointer": base, or base "/" member escaped (~0, ~1) when member is not NULL,
- * "message"} to errors. A member cut inside a UTF-8 character falls back to base alone.
- * Returns 0 or IE_NOMEM. */
+ * "message"} to errors. A member longer than JSON_ERRORS_MEMBER_SHOWN bytes is cut at the last
+ * whole UTF-8 character that fits. Returns 0 or IE_NOMEM. */
 int json_errors_add(json_t *errors, const char *base, const char *member, const char *message);
 
 #endif
