@@ -1,6 +1,7 @@
 """Helpers for tests that run connector intents against the vendor fake (tests/fakes): a
 tenant whose connectors all point at one fake, and intent builders for each action type."""
 
+import json
 import os
 import sys
 import time
@@ -49,6 +50,31 @@ def configure(client, fake, limits=None, crm_auth=None, only=None):
         assert r.status == 200, r
         out[name] = r
     return out
+
+
+def oauth2(fake, refresh_token="fake-refresh"):
+    """An oauth2 auth block for a connector, against the fake's token endpoint."""
+    return {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
+            "client_id": "fake-client", "client_secret": "fake-secret",
+            "refresh_token": refresh_token}
+
+
+def crm_contact(fake, properties):
+    """Creates a contact in the fake's HubSpot directly (as a CRM user would); returns its id."""
+    status, _, body = fake.request("POST", "/crm/v3/objects/contacts",
+                                   body={"properties": properties, "associations": []},
+                                   headers={"Authorization": "Bearer crm-token"})
+    assert status == 201, body
+    return json.loads(body)["id"]
+
+
+def crm_contact_property(fake, object_id, name):
+    """The value a contact in the fake's HubSpot holds for property name."""
+    status, _, body = fake.request(
+        "GET", "/crm/v3/objects/contacts/%s?properties=%s" % (object_id, name),
+        headers={"Authorization": "Bearer crm-token"})
+    assert status == 200, body
+    return json.loads(body)["properties"][name]
 
 
 def meeting_params(start_in=86400):

@@ -6,10 +6,15 @@ Function: new_db()            a fresh database (factory)
           tenant              a fresh tenant on the module's shared intentd
 Module:   shared              (Intentd, Database) started once per test module
           admin               an admin Client for `shared`
+          fake                the vendor fake (tests/fakes), started once per test module
+Helpers:  workflows_dir(extra) the shipped statemachines/ plus workflows written for a test
 """
 
 import contextlib
+import json
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -164,6 +169,35 @@ def client(shared):
 @pytest.fixture
 def tenant(shared):
     return shared[0].create_tenant()
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """The vendor fake for a whole test module; tests reset and configure it as they need."""
+    from connector_env import VendorFake  # puts tests/fakes on the path
+
+    f = VendorFake().start()
+    yield f
+    f.stop()
+
+
+@contextlib.contextmanager
+def workflows_dir(extra):
+    """A directory for INTENTD_STATEMACHINES: lifecycle.json and every shipped workflow, plus
+    extra ({action type: ASL document}) written for the test. Removed afterwards."""
+    d = tempfile.mkdtemp(prefix="intentd-sm-", dir="/tmp")
+    try:
+        src = os.path.join(harness.REPO, "statemachines")
+        for name in os.listdir(src):
+            if name.endswith(".json"):
+                shutil.copy(os.path.join(src, name), d)
+        for name, body in extra.items():
+            with open(os.path.join(d, name + ".asl.json"), "w") as f:
+                json.dump(body, f)
+        os.chmod(d, 0o755)  # the embedded cluster's user reads nothing here, intentd does
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,22 +4,14 @@ its own cut-short attempt), and not the old value its prepare read (the next upd
 the wrong value for its undo). Workflows written for these tests run on the real intentd
 against the vendor fake."""
 
-import json
-import os
-import shutil
-import tempfile
-
 import pytest
 
-from connector_env import VendorFake, configure, intent
+from connector_env import configure, crm_contact, crm_contact_property, intent
+from fixtures import workflows_dir
 from harness import TERMINAL_STATES
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": None}]
-
-
 def catch_to(state):
-    return [dict(CATCH_ALL[0], Next=state)]
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": state}]
 
 
 WORKFLOWS = {
@@ -57,25 +49,9 @@ WORKFLOWS = {
 
 
 @pytest.fixture(scope="module")
-def fake():
-    f = VendorFake().start()
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
 def machines():
-    d = tempfile.mkdtemp(prefix="intentd-sm-", dir="/tmp")
-    src = os.path.join(REPO, "statemachines")
-    for name in os.listdir(src):
-        if name.endswith(".json"):
-            shutil.copy(os.path.join(src, name), d)
-    for name, body in WORKFLOWS.items():
-        with open(os.path.join(d, name + ".asl.json"), "w") as f:
-            json.dump(body, f)
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    with workflows_dir(WORKFLOWS) as d:
+        yield d
 
 
 @pytest.fixture
@@ -88,24 +64,6 @@ def env(fake, machines, intentd_factory):
     configure(c, fake, only=("crm", "notify", "webhook"))
     yield inst, tenant, c
     c.close()
-
-
-def contact(fake, tier):
-    status, _, body = fake.request(
-        "POST", "/crm/v3/objects/contacts",
-        body={"properties": {"email": "%s@example.com" % tier, "tier": tier},
-              "associations": []},
-        headers={"Authorization": "Bearer crm-token"})
-    assert status == 201, body
-    return json.loads(body)["id"]
-
-
-def tier_of(fake, object_id):
-    status, _, body = fake.request(
-        "GET", "/crm/v3/objects/contacts/%s?properties=tier" % object_id,
-        headers={"Authorization": "Bearer crm-token"})
-    assert status == 200, body
-    return json.loads(body)["properties"]["tier"]
 
 
 def test_a_caught_unknown_outcome_does_not_stand_for_the_next_tasks_call(env, fake):
@@ -133,7 +91,8 @@ def test_a_caught_unknown_outcome_does_not_stand_for_the_next_tasks_call(env, fa
 
 def test_a_caught_update_does_not_lend_its_old_value_to_the_next_update(env, fake):
     inst, tenant, c = env
-    first, second = contact(fake, "gold"), contact(fake, "silver")
+    first, second = (crm_contact(fake, {"email": "gold@example.com", "tier": "gold"}),
+                     crm_contact(fake, {"email": "silver@example.com", "tier": "silver"}))
     fake.add_fault(method="PATCH", path_regex="^/crm/v3/objects/contacts/%s$" % first,
                    action="status", status=400, count=-1)
     upd = {"object_type": "contacts", "property": "tier", "value": "platinum"}
@@ -149,5 +108,5 @@ def test_a_caught_update_does_not_lend_its_old_value_to_the_next_update(env, fak
              if r["method"] == "GET" and r["path"] == "/crm/v3/objects/contacts/%s" % second]
     assert len(reads) == 1, reads
     # ... and its undo put that value back
-    assert tier_of(fake, second) == "silver"
-    assert tier_of(fake, first) == "gold"
+    assert crm_contact_property(fake, second, "tier") == "silver"
+    assert crm_contact_property(fake, first, "tier") == "gold"

@@ -2,21 +2,13 @@
 127.0.0.1 (tests/fakes). Each test checks what the vendor holds afterwards, not only the
 intent's state: exactly one effect per succeeded step, none left behind where an undo exists."""
 
-import json
 import time
 
 import pytest
 
-from connector_env import (VendorFake, book_meeting, configure, crm_task_params, draft_params,
-                           intent, live, meeting_params)
+from connector_env import (book_meeting, configure, crm_contact, crm_task_params, draft_params,
+                           intent, live, meeting_params, oauth2)
 from harness import assert_problem, wait_until
-
-
-@pytest.fixture(scope="module")
-def fake():
-    f = VendorFake().start()
-    yield f
-    f.stop()
 
 
 @pytest.fixture
@@ -194,10 +186,7 @@ def test_wrong_bearer_token_fails_unauthorized(env, shared):
 
 def test_oauth2_refreshes_once_on_401_and_calls_again(env):
     tenant, c, fake = env
-    oauth = {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
-             "client_id": "fake-client", "client_secret": "fake-secret",
-             "refresh_token": "fake-refresh"}
-    configure(c, fake, only=("crm",), crm_auth=oauth)
+    configure(c, fake, only=("crm",), crm_auth=oauth2(fake))
     it = intent(tenant, "crm.create_task", crm_task_params())
     st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
     assert st["state"] == "SUCCEEDED", st
@@ -213,10 +202,7 @@ def test_oauth2_refreshes_once_on_401_and_calls_again(env):
 
 def test_a_burst_of_401s_refreshes_the_token_once(env):
     tenant, c, fake = env
-    oauth = {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
-             "client_id": "fake-client", "client_secret": "fake-secret",
-             "refresh_token": "fake-refresh"}
-    configure(c, fake, only=("crm",), crm_auth=oauth)
+    configure(c, fake, only=("crm",), crm_auth=oauth2(fake))
     # no access token yet: every call of the burst answers 401 at about the same time
     its = [intent(tenant, "crm.create_task", crm_task_params()) for _ in range(20)]
     r = c.batch(its, key=tenant.approval_key)
@@ -230,10 +216,7 @@ def test_a_burst_of_401s_refreshes_the_token_once(env):
 
 def test_a_refresh_the_token_endpoint_refuses_fails_unauthorized(env):
     tenant, c, fake = env
-    oauth = {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
-             "client_id": "fake-client", "client_secret": "fake-secret",
-             "refresh_token": "revoked-refresh-token"}
-    configure(c, fake, only=("crm",), crm_auth=oauth)
+    configure(c, fake, only=("crm",), crm_auth=oauth2(fake, refresh_token="revoked-refresh-token"))
     it = intent(tenant, "crm.create_task", crm_task_params())
     st = submit_and_wait(c, tenant, it, ("SUCCEEDED", "FAILED"))
     assert st["state"] == "FAILED" and st["last_error"]["error"] == "Connector.Unauthorized", st
@@ -243,10 +226,7 @@ def test_a_refresh_the_token_endpoint_refuses_fails_unauthorized(env):
 
 def test_no_call_is_sent_again_after_a_refresh_that_outlasted_the_deadline(env):
     tenant, c, fake = env
-    oauth = {"type": "oauth2", "token_url": fake.url("/oauth2/token"),
-             "client_id": "fake-client", "client_secret": "fake-secret",
-             "refresh_token": "fake-refresh"}
-    configure(c, fake, only=("crm",), crm_auth=oauth, limits={"timeout_seconds": 10})
+    configure(c, fake, only=("crm",), crm_auth=oauth2(fake), limits={"timeout_seconds": 10})
     # the first call answers 401 (no access token yet); the new token comes after the deadline
     fake.add_fault(method="POST", path_regex="^/oauth2/token$", action="delay", delay_ms=3000,
                    count=1)
@@ -263,11 +243,7 @@ def test_no_call_is_sent_again_after_a_refresh_that_outlasted_the_deadline(env):
 def test_a_call_written_ahead_but_never_sent_is_not_undone(env):
     tenant, c, fake = env
     configure(c, fake, only=("crm",), limits={"timeout_seconds": 10})
-    status, _, body = fake.request("POST", "/crm/v3/objects/contacts",
-                                   body={"properties": {"tier": "gold"}, "associations": []},
-                                   headers={"Authorization": "Bearer crm-token"})
-    assert status == 201, body
-    contact = json.loads(body)["id"]
+    contact = crm_contact(fake, {"tier": "gold"})
     # the prepare read answers after the deadline: the call is written ahead, then not sent
     fake.add_fault(method="GET", path_regex="^/crm/v3/objects/contacts/", action="delay",
                    delay_ms=3000, count=1)

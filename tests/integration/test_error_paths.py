@@ -2,15 +2,14 @@
 key differs from the one that sealed the tenant keys, crash-cut attempts up to quarantine, and a
 workflow's own TimeoutSeconds."""
 
-import json
 import os
 import shutil
 import tempfile
 
 import pytest
 
-from fixtures import unchanged
-from harness import REPO, TERMINAL_STATES, assert_problem
+from fixtures import unchanged, workflows_dir
+from harness import TERMINAL_STATES, assert_problem
 
 
 def test_non_json_content_type_is_415_and_changes_nothing(client, tenant, shared_db):
@@ -150,26 +149,20 @@ def test_the_last_allowed_crash_quarantines_the_intent_without_running_it(intent
     assert rows[-1]["to_state"] == "FAILED", rows[-1]
 
 
+TIMES_OUT = {
+    "Comment": "Waits longer than its own TimeoutSeconds, then would create a task.",
+    "StartAt": "Pause",
+    "TimeoutSeconds": 1,
+    "States": {
+        "Pause": {"Type": "Wait", "Seconds": 3, "Next": "Make"},
+        "Make": {"Type": "Task", "Resource": "arn:aws:intentd:::internal.create_task",
+                 "Compensate": "void_task", "End": True},
+    },
+}
+
+
 def test_a_workflow_past_its_timeout_seconds_fails_with_states_timeout(intentd_factory):
-    machines = tempfile.mkdtemp(prefix="intentd-sm-", dir="/tmp")
-    try:
-        src = os.path.join(REPO, "statemachines")
-        for name in os.listdir(src):
-            if name.endswith(".json"):
-                shutil.copy(os.path.join(src, name), machines)
-        with open(os.path.join(machines, "testing.times_out.asl.json"), "w") as f:
-            json.dump({
-                "Comment": "Waits longer than its own TimeoutSeconds, then would create a task.",
-                "StartAt": "Pause",
-                "TimeoutSeconds": 1,
-                "States": {
-                    "Pause": {"Type": "Wait", "Seconds": 3, "Next": "Make"},
-                    "Make": {"Type": "Task",
-                             "Resource": "arn:aws:intentd:::internal.create_task",
-                             "Compensate": "void_task", "End": True},
-                },
-            }, f)
-        os.chmod(machines, 0o755)
+    with workflows_dir({"testing.times_out": TIMES_OUT}) as machines:
         inst = intentd_factory(env={"INTENTD_STATEMACHINES": machines})
         db = inst.database
         t = inst.create_tenant()
@@ -180,5 +173,3 @@ def test_a_workflow_past_its_timeout_seconds_fails_with_states_timeout(intentd_f
         assert final["state"] == "FAILED", final
         assert final["last_error"]["error"] == "States.Timeout", final
         assert db.effect_count("internal_tasks", iid) == 0
-    finally:
-        shutil.rmtree(machines, ignore_errors=True)

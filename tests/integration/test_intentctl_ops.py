@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from connector_env import VendorFake, configure, crm_task_params, intent
+from connector_env import configure, crm_task_params, intent
 from fixtures import unchanged
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -136,13 +136,6 @@ def test_usage_errors_exit_2_without_a_request(shared_intentd, shared_db, tenant
 
 
 # ---------------------------------------------------------------------------- redrive
-
-
-@pytest.fixture(scope="module")
-def fake():
-    f = VendorFake().start()
-    yield f
-    f.stop()
 
 
 def test_redrive_after_the_connector_is_configured(shared_intentd, shared_db, tenant, op, fake):

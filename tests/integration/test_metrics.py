@@ -6,9 +6,7 @@ import math
 import re
 import time
 
-import pytest
-
-from connector_env import VendorFake, book_meeting, configure, crm_task_params, intent
+from connector_env import book_meeting, configure, crm_task_params, intent
 from harness import wait_until
 
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -298,14 +296,6 @@ def test_metrics_need_no_token_and_refuse_other_methods(client):
     r = client.request("GET", "/metrics", token=None)
     assert r.status == 200
     assert client.post("/metrics", body={}).status == 405
-
-
-
-@pytest.fixture(scope="module")
-def fake():
-    f = VendorFake().start()
-    yield f
-    f.stop()
 
 
 def test_connector_attempts_and_latency_are_counted(shared, client, fake):

@@ -9,15 +9,8 @@ import time
 
 import pytest
 
-from connector_env import (VendorFake, book_meeting, configure, crm_task_params, intent, live)
+from connector_env import (book_meeting, configure, crm_task_params, intent, live)
 from harness import assert_problem, wait_until
-
-
-@pytest.fixture(scope="module")
-def fake():
-    f = VendorFake().start()
-    yield f
-    f.stop()
 
 
 @pytest.fixture
