@@ -53,7 +53,6 @@ CREATE TABLE floor.tasks (LIKE intentd.internal_tasks INCLUDING ALL);
 CREATE TABLE floor.submissions (LIKE intentd.submissions INCLUDING ALL);
 CREATE SEQUENCE floor.batch;
 CREATE SEQUENCE floor.seq;
-CREATE SEQUENCE floor.sub;
 CREATE TABLE floor.proto AS SELECT * FROM intentd.intents
     WHERE tenant_id = %(t)s AND action_intent_id = %(id)s;
 CREATE TABLE floor.sproto AS SELECT s.* FROM intentd.submissions s, floor.proto p
